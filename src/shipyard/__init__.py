@@ -1,0 +1,3 @@
+"""Shipyard: zero-downtime blue-green deploys behind nginx."""
+
+__version__ = "0.1.0"

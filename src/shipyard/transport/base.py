@@ -1,0 +1,78 @@
+"""The one interface every way of reaching a host implements.
+
+Shipyard talks to a host only through `Transport`: run an argv (optionally feeding
+stdin), copy a file to it, stream a long-running command's output. The local and SSH
+implementations live side by side, so the host-side code path is identical in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did on a host."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class TransportError(Exception):
+    """A host could not be reached, or the link to it broke.
+
+    `host` names the host, `hint` says what the operator can do about it.
+    """
+
+    def __init__(self, host: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.host = host
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.host}: {self.message}"
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+
+class Transport(Protocol):
+    """One connection to one host."""
+
+    @property
+    def label(self) -> str:
+        """How the host is named to the user, e.g. `deploy@10.0.0.5:22` or `local`."""
+        ...
+
+    async def connect(self) -> None:
+        """Open the connection (a no-op where there is none); raise TransportError."""
+        ...
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        """Run argv on the host; secrets travel in stdin, never in argv."""
+        ...
+
+    async def put(self, local_path: Path, remote_path: str) -> None:
+        """Copy a local file to an absolute path on the host (parent must exist)."""
+        ...
+
+    def stream(self, argv: Sequence[str]) -> AsyncIterator[str]:
+        """Run argv and yield its stdout line by line until it exits."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection; safe to call twice."""
+        ...
