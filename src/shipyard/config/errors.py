@@ -1,0 +1,22 @@
+"""Configuration errors that point at the file, the line and the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ConfigError(Exception):
+    """A problem in shipyard.yml (or a secret it references)."""
+
+    file: str
+    message: str
+    key_path: str = ""
+    line: int | None = None
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        key = f" {self.key_path}:" if self.key_path else ""
+        text = f"{where}:{key} {self.message}"
+        return f"{text}\n  hint: {self.hint}" if self.hint else text

@@ -1,0 +1,254 @@
+"""Typed configuration: what `shipyard.yml` may say, validated at load.
+
+Every model forbids unknown keys, so a typo is an error naming the key rather than a
+setting silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shipyard.transport.target import SshOptions, SshTarget
+
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$")
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_ENV = {"PORT", "SHIPYARD_SOCKET", "SHIPYARD_RELEASE", "SHIPYARD_SLOT", "SHIPYARD_ENV"}
+
+PositiveSeconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HealthCheck(Strict):
+    """How a slot is judged healthy; probed on the slot's own socket or port."""
+
+    path: str = "/healthz"
+    status: int = Field(default=200, ge=100, le=599)
+    interval: PositiveSeconds = 0.5
+    timeout: PositiveSeconds = 2.0
+    deadline: PositiveSeconds = 30.0
+    healthy_threshold: int = Field(default=2, ge=1, le=100)
+    release_header: str | None = "X-Release"
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/', e.g. /healthz")
+        return value
+
+
+class Nginx(Strict):
+    """The environment's nginx server block.
+
+    mode: `managed` runs a private nginx for this environment under the environment's
+    supervisor; `system` writes a server block for the host's own nginx to include.
+    """
+
+    mode: Literal["managed", "system"] = "managed"
+    listen: str = "127.0.0.1:8080"
+    server_names: list[str] = Field(default_factory=lambda: ["_"])
+    client_max_body_size: str = "10m"
+    include_dir: str | None = None
+    binary: str = "nginx"
+    worker_user: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_has_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be ADDRESS:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:80")
+        return value
+
+
+class SecretRef(Strict):
+    """Where a secret's value comes from on the operator's machine; never the value."""
+
+    from_env: str | None = None
+    from_file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> SecretRef:
+        if (self.from_env is None) == (self.from_file is None):
+            raise ValueError("give exactly one of from_env or from_file")
+        return self
+
+
+class Hooks(Strict):
+    """Commands run on the operator's machine, in the repository, around a deploy."""
+
+    pre_deploy: list[str] = Field(default_factory=list)
+    post_deploy: list[str] = Field(default_factory=list)
+
+
+class Shared(Strict):
+    """Paths, relative to a release, that persist across releases (kept in shared/)."""
+
+    dirs: list[str] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)
+
+    @field_validator("dirs", "files")
+    @classmethod
+    def _relative_and_inside(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parts = Path(value).parts
+            if not parts or Path(value).is_absolute() or ".." in parts:
+                raise ValueError(f"{value!r} must be a relative path inside the release")
+        return values
+
+
+class Ssh(Strict):
+    known_hosts: str | None = None
+    trust_unknown_hosts: bool = False
+    identity_file: str | None = None
+    config_file: str | None = None
+    connect_timeout: PositiveSeconds = 10.0
+
+    def options(self) -> SshOptions:
+        def path(value: str | None) -> Path | None:
+            return Path(value).expanduser() if value else None
+
+        return SshOptions(
+            known_hosts=path(self.known_hosts),
+            trust_unknown_hosts=self.trust_unknown_hosts,
+            identity_file=path(self.identity_file),
+            config_file=path(self.config_file),
+            connect_timeout=self.connect_timeout,
+        )
+
+
+class HostEntry(Strict):
+    """One host; `local` or an SSH target, with optional per-host overrides."""
+
+    address: str
+    root: str | None = None
+    listen: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address_parses(cls, value: str) -> str:
+        if value != "local":
+            SshTarget.parse(value)
+        return value
+
+    @property
+    def is_local(self) -> bool:
+        return self.address == "local"
+
+
+class Settings(Strict):
+    """Everything an environment can set; the file's top level sets the shared base."""
+
+    build: str | None = None
+    release_command: str | None = None
+    start: str
+    listen_mode: Literal["socket", "tcp"] = "socket"
+    ports: tuple[int, int] = (9001, 9002)
+    health: HealthCheck = HealthCheck()
+    nginx: Nginx = Nginx()
+    shared: Shared = Shared()
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    keep_releases: int = Field(default=5, ge=2, le=100)
+    rollback_window: float = Field(default=600.0, ge=0, le=7 * 86400)
+    drain_timeout: PositiveSeconds = 10.0
+    release_command_timeout: PositiveSeconds = 600.0
+    build_timeout: PositiveSeconds = 900.0
+    hooks: Hooks = Hooks()
+    root: str = "/srv/shipyard"
+    shipyard_command: str = "shipyard"
+    ssh: Ssh = Ssh()
+    hosts: list[HostEntry] = Field(default_factory=list)
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _hosts_as_entries(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"address": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("env", "secrets")
+    @classmethod
+    def _names_are_env_vars(cls, value: dict[str, object]) -> dict[str, object]:
+        for key in value:
+            if not ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+            if key in RESERVED_ENV:
+                raise ValueError(f"{key} is set by Shipyard itself; choose another name")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _ports_differ(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] == value[1] or not all(0 < port < 65536 for port in value):
+            raise ValueError("give two different ports in 1-65535: [blue, green]")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_and_env_do_not_overlap(self) -> Settings:
+        both = sorted(set(self.env) & set(self.secrets))
+        if both:
+            raise ValueError(f"{', '.join(both)} set in both env and secrets; keep one")
+        return self
+
+
+class Environment(Settings):
+    """One resolved environment: the base with the environment's overrides applied."""
+
+    name: str
+    app: str
+
+    @model_validator(mode="after")
+    def _hosts_are_usable(self) -> Environment:
+        if not self.hosts:
+            raise ValueError("hosts: list at least one host (`local` or user@host)")
+        addresses = [host.address for host in self.hosts]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError("hosts: a host is listed twice")
+        if "local" in addresses and len(addresses) > 1:
+            raise ValueError("hosts: `local` cannot be mixed with SSH hosts")
+        return self
+
+    @property
+    def primary(self) -> HostEntry:
+        """The authoritative host: lock, deployment history, release command."""
+        return self.hosts[0]
+
+    def root_for(self, host: HostEntry) -> str:
+        return host.root or self.root
+
+    def listen_for(self, host: HostEntry) -> str:
+        return host.listen or self.nginx.listen
+
+
+class Document(BaseModel):
+    """The file as written: app name, base settings, environment overrides."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    app: str
+    environments: dict[str, dict[str, object]]
+
+    @field_validator("app")
+    @classmethod
+    def _app_is_a_name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("use lowercase letters, digits and '-', starting with a letter")
+        return value
+
+    @field_validator("environments")
+    @classmethod
+    def _env_names(cls, value: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+        if not value:
+            raise ValueError("define at least one environment, e.g. `local: {hosts: [local]}`")
+        for name in value:
+            if not NAME.match(name):
+                raise ValueError(f"environment name {name!r}: use lowercase letters and digits")
+        return value

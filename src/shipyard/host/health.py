@@ -1,0 +1,125 @@
+"""Probe a slot (on its own socket or port) or the environment (through nginx)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Probe:
+    url: str
+    at: float
+    elapsed_ms: float
+    status: int | None
+    error: str | None
+    release: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        outcome = f"HTTP {self.status}" if self.status is not None else f"error: {self.error}"
+        return f"GET {self.url} -> {outcome} in {self.elapsed_ms:.0f} ms"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to send a probe: a unix socket, or a TCP address."""
+
+    socket: Path | None = None
+    address: str | None = None  # host:port
+    host_header: str | None = None
+
+    def url(self, path: str) -> str:
+        if self.socket is not None:
+            return f"http://unix:{self.socket}:{path}"
+        return f"http://{self.address}{path}"
+
+
+def probe_once(target: Target, path: str, timeout: float, release_header: str | None) -> Probe:
+    transport = httpx.HTTPTransport(uds=str(target.socket)) if target.socket else None
+    base = "http://slot" if target.socket else f"http://{target.address}"
+    headers = {"Host": target.host_header} if target.host_header else {}
+    started = time.monotonic()
+    at = time.time()
+    try:
+        with httpx.Client(transport=transport, timeout=timeout) as client:
+            response = client.get(base + path, headers=headers)
+        release = response.headers.get(release_header) if release_header else None
+        return Probe(target.url(path), at, _ms(started), response.status_code, None, release)
+    except httpx.HTTPError as exc:
+        return Probe(target.url(path), at, _ms(started), None, _describe(exc), None)
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    return text
+
+
+@dataclass(frozen=True)
+class Verdict:
+    healthy: bool
+    probes: list[Probe]
+    reason: str
+
+
+def judge(probe: Probe, expected_status: int, expected_release: str | None) -> tuple[bool, str]:
+    """Pure: does one probe count as a success?"""
+    if probe.status is None:
+        return False, probe.error or "no response"
+    if probe.status != expected_status:
+        return False, f"status {probe.status}, expected {expected_status}"
+    if expected_release and probe.release and probe.release != expected_release:
+        return False, f"answered by release {probe.release}, expected {expected_release}"
+    return True, "ok"
+
+
+def wait_healthy(
+    target: Target,
+    *,
+    path: str,
+    expected_status: int,
+    interval: float,
+    timeout: float,
+    deadline: float,
+    threshold: int,
+    release_header: str | None,
+    expected_release: str | None,
+    gave_up: Callable[[], str | None] = lambda: None,
+) -> Verdict:
+    """Probe until `threshold` consecutive successes, or until the deadline passes.
+
+    `gave_up` is asked between probes and may end the wait early with a reason
+    (e.g. the process has exited for good).
+    """
+    probes: list[Probe] = []
+    streak = 0
+    reason = "deadline passed"
+    end = time.monotonic() + deadline
+    while True:
+        probe = probe_once(target, path, timeout, release_header)
+        probes.append(probe)
+        ok, why = judge(probe, expected_status, expected_release)
+        streak = streak + 1 if ok else 0
+        if streak >= threshold:
+            return Verdict(True, probes[-20:], "healthy")
+        if not ok:
+            reason = why
+        stop = gave_up()
+        if stop:
+            return Verdict(False, probes[-20:], stop)
+        if time.monotonic() + interval > end:
+            return Verdict(False, probes[-20:], f"not healthy within {deadline:g}s: {reason}")
+        time.sleep(interval)

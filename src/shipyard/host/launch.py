@@ -1,0 +1,46 @@
+"""Start one slot's app process: the command supervisord runs for web-blue/web-green.
+
+Reads the slot spec written at BOOT and the environment's env file (0600), so that
+neither the start command nor any secret ever appears in supervisord's config or in a
+process argument list, then replaces itself with `sh -c "exec <start>"`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from shipyard.host.envfile import read_env_file
+from shipyard.host.layout import Layout
+
+
+def main(argv: list[str]) -> int:
+    base, slot = Path(argv[0]), argv[1]
+    layout = Layout(base.parent.parent, base.parent.name, base.name)
+    spec = json.loads(layout.slot_spec(slot).read_text())
+    env = dict(os.environ)
+    env.update(read_env_file(layout.env_file))
+    env.update(
+        SHIPYARD_RELEASE=spec["release_id"],
+        SHIPYARD_SLOT=slot,
+        SHIPYARD_ENV=layout.env,
+    )
+    if spec["listen_mode"] == "socket":
+        socket_path = layout.slot_socket(slot)
+        socket_path.unlink(missing_ok=True)
+        env["SHIPYARD_SOCKET"] = str(socket_path)
+        env.pop("PORT", None)
+    else:
+        env["PORT"] = str(spec["port"])
+        env.pop("SHIPYARD_SOCKET", None)
+    release_dir = layout.release_dir(spec["release_id"])
+    os.chdir(release_dir)
+    sys.stdout.write(f"shipyard: starting release {spec['release_id']} in slot {slot}\n")
+    sys.stdout.flush()
+    os.execvpe("sh", ["sh", "-c", "exec " + spec["start"]], env)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,128 @@
+"""Where everything of one app's environment lives on a host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SLOTS = ("blue", "green")
+# sockaddr_un.sun_path is 108 bytes including the terminating NUL
+MAX_SOCKET_PATH = 107
+
+
+@dataclass(frozen=True)
+class Layout:
+    """`<root>/<app>/<env>/` and the fixed paths inside it."""
+
+    root: Path
+    app: str
+    env: str
+
+    @property
+    def base(self) -> Path:
+        return self.root / self.app / self.env
+
+    @property
+    def releases(self) -> Path:
+        return self.base / "releases"
+
+    @property
+    def shared(self) -> Path:
+        return self.base / "shared"
+
+    @property
+    def proxy(self) -> Path:
+        return self.base / "proxy"
+
+    @property
+    def run(self) -> Path:
+        return self.base / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.base / "logs"
+
+    @property
+    def uploads(self) -> Path:
+        return self.base / "uploads"
+
+    @property
+    def supervisor_dir(self) -> Path:
+        return self.base / "supervisor"
+
+    @property
+    def state_db(self) -> Path:
+        return self.base / "state.db"
+
+    @property
+    def env_file(self) -> Path:
+        return self.shared / ".env"
+
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.supervisor_dir / "supervisord.conf"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        return self.run / "supervisor.sock"
+
+    @property
+    def current_socket(self) -> Path:
+        """The fixed path nginx connects to: a symlink to the active slot's socket."""
+        return self.run / "current.sock"
+
+    @property
+    def previous_socket(self) -> Path:
+        """nginx's backup server: a symlink to the slot that served before the switch."""
+        return self.run / "previous.sock"
+
+    @property
+    def nginx_conf(self) -> Path:
+        return self.proxy / "nginx.conf"
+
+    @property
+    def server_conf(self) -> Path:
+        return self.proxy / "server.conf"
+
+    @property
+    def upstream_conf(self) -> Path:
+        return self.proxy / "upstream.conf"
+
+    @property
+    def nginx_pid(self) -> Path:
+        return self.run / "nginx.pid"
+
+    @property
+    def access_log(self) -> Path:
+        return self.logs / "nginx-access.log"
+
+    def slot_socket(self, slot: str) -> Path:
+        return self.run / f"{slot}.sock"
+
+    def slot_spec(self, slot: str) -> Path:
+        """What the slot runs: release, start command, listen mode; read by the launcher."""
+        return self.run / f"{slot}.json"
+
+    def slot_log(self, slot: str) -> Path:
+        return self.logs / f"web-{slot}.log"
+
+    def release_dir(self, release_id: str) -> Path:
+        return self.releases / release_id
+
+    def too_long_socket_paths(self) -> list[Path]:
+        paths = [self.supervisor_socket, self.current_socket, self.previous_socket]
+        paths += [self.slot_socket(slot) for slot in SLOTS]
+        return [path for path in paths if len(str(path).encode()) > MAX_SOCKET_PATH]
+
+    def create(self) -> None:
+        for path in (self.releases, self.shared, self.proxy, self.run, self.logs):
+            path.mkdir(parents=True, exist_ok=True)
+        for path in (self.uploads, self.supervisor_dir):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # nginx workers run as an unprivileged user and must reach the sockets in run/
+        for path in (self.base, self.run, self.proxy):
+            path.chmod(0o755)
+
+
+def other_slot(slot: str) -> str:
+    return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]

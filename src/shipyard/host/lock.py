@@ -1,0 +1,126 @@
+"""One deploy per environment: an atomic lock row on the primary host.
+
+The holder says who, from where, when, why and which pid. A deploy refreshes the
+heartbeat as it goes; a lock whose heartbeat stopped (or whose owner pid is gone, when
+the owner ran on this very host) is stale. A manual lock (`shipyard lock acquire`)
+has no heartbeat and stays until released.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from shipyard.host.state import State
+
+HEARTBEAT_STALE_AFTER = 45.0
+
+
+@dataclass(frozen=True)
+class Holder:
+    actor: str
+    operator_host: str
+    pid: int
+    reason: str
+    command: str
+    deployment_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LockView:
+    holder: Holder
+    acquired_at: float
+    heartbeat_at: float | None
+    stale: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self.holder),
+            "acquired_at": self.acquired_at,
+            "heartbeat_at": self.heartbeat_at,
+            "stale": self.stale,
+        }
+
+
+def is_stale(
+    holder: Holder,
+    heartbeat_at: float | None,
+    now: float,
+    this_host: str,
+    pid_alive: bool,
+) -> bool:
+    """Pure: has the lock's owner gone away?"""
+    if holder.operator_host == this_host and not pid_alive:
+        return True
+    if heartbeat_at is None:
+        return False
+    return now - heartbeat_at > HEARTBEAT_STALE_AFTER
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read(state: State) -> LockView | None:
+    with state.connect() as db:
+        row = db.execute("SELECT * FROM lock WHERE id = 1").fetchone()
+    return None if row is None else _view(row)
+
+
+def _view(row: Any) -> LockView:
+    holder = Holder(**json.loads(row["holder"]))
+    stale = is_stale(
+        holder, row["heartbeat_at"], time.time(), socket.gethostname(), _pid_alive(holder.pid)
+    )
+    return LockView(holder, row["acquired_at"], row["heartbeat_at"], stale)
+
+
+def acquire(state: State, holder: Holder, *, heartbeat: bool, force: bool) -> LockView | None:
+    """Take the lock; return None on success, or the current holder when it is taken.
+
+    A stale lock is only taken over with force: a human decides that the owner is gone.
+    """
+    now = time.time()
+    with state.transaction() as db:
+        row = db.execute("SELECT * FROM lock WHERE id = 1").fetchone()
+        if row is not None and not force:
+            return _view(row)
+        db.execute("DELETE FROM lock WHERE id = 1")
+        db.execute(
+            "INSERT INTO lock (id, holder, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?)",
+            (json.dumps(asdict(holder)), now, now if heartbeat else None),
+        )
+    return None
+
+
+def refresh(state: State, deployment_id: str) -> bool:
+    """Renew the heartbeat of a deploy's lock; False when that deploy no longer holds it."""
+    with state.transaction() as db:
+        row = db.execute("SELECT holder FROM lock WHERE id = 1").fetchone()
+        if row is None or json.loads(row["holder"]).get("deployment_id") != deployment_id:
+            return False
+        db.execute("UPDATE lock SET heartbeat_at = ? WHERE id = 1", (time.time(),))
+    return True
+
+
+def release(state: State, deployment_id: str | None, *, force: bool) -> LockView | None:
+    """Release the lock held by deployment_id (or any lock with force); return what was held."""
+    with state.transaction() as db:
+        row = db.execute("SELECT * FROM lock WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        view = _view(row)
+        if not force and view.holder.deployment_id != deployment_id:
+            raise PermissionError(view)
+        db.execute("DELETE FROM lock WHERE id = 1")
+    return view

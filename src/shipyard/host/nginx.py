@@ -1,0 +1,232 @@
+"""The environment's nginx: write config safely, start or reload it, switch traffic."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.host.errors import HostOpError
+from shipyard.host.layout import Layout
+from shipyard.host.supervisor import Supervisor
+from shipyard.plan.nginx_conf import (
+    MainConfig,
+    ServerBlock,
+    render_main,
+    render_server,
+    render_tcp_upstream,
+)
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    mode: str  # managed | system
+    binary: str
+    listen: str
+    server_names: tuple[str, ...]
+    client_max_body_size: str
+    listen_mode: str  # socket | tcp
+    include_dir: str | None
+    worker_user: str | None
+    drain_timeout: float
+
+
+def atomic_symlink(target: Path, link: Path) -> None:
+    """Point `link` at `target` with one rename: readers see the old or the new, never none."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    tmp.replace(link)
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+class Nginx:
+    def __init__(self, layout: Layout, settings: ProxySettings) -> None:
+        self.layout = layout
+        self.settings = settings
+        self.supervisor = Supervisor(layout)
+
+    @property
+    def managed(self) -> bool:
+        return self.settings.mode == "managed"
+
+    def _nginx_argv(self, *extra: str) -> list[str]:
+        if self.managed:
+            return [
+                self.settings.binary,
+                "-p",
+                f"{self.layout.proxy}/",
+                "-c",
+                str(self.layout.nginx_conf),
+                *extra,
+            ]
+        return [self.settings.binary, *extra]
+
+    def test_config(self) -> None:
+        result = subprocess.run(
+            self._nginx_argv("-t", "-q"), capture_output=True, text=True, timeout=30, check=False
+        )
+        if result.returncode != 0:
+            raise HostOpError(
+                "nginx -t rejected the configuration: " + result.stderr.strip()[-800:],
+                hint="the previous configuration was restored and nothing was switched",
+            )
+
+    def desired_files(self) -> dict[Path, str]:
+        layout, s = self.layout, self.settings
+        files = {
+            layout.server_conf: render_server(
+                ServerBlock(
+                    app=layout.app,
+                    env=layout.env,
+                    listen=s.listen,
+                    server_names=s.server_names,
+                    client_max_body_size=s.client_max_body_size,
+                    access_log=layout.access_log,
+                    listen_mode=s.listen_mode,
+                    current_socket=layout.current_socket,
+                    previous_socket=layout.previous_socket,
+                    upstream_conf=layout.upstream_conf,
+                )
+            )
+        }
+        if self.managed:
+            files[layout.nginx_conf] = render_main(
+                MainConfig(
+                    proxy_dir=layout.proxy,
+                    pid_file=layout.nginx_pid,
+                    error_log=layout.logs / "nginx-error.log",
+                    server_conf=layout.server_conf,
+                    worker_user=s.worker_user,
+                    worker_shutdown_timeout=max(s.drain_timeout, 10.0),
+                )
+            )
+        return files
+
+    def apply(self, upstream_port: int | None) -> bool:
+        """Make nginx's config what it should be and nginx running; True if it changed.
+
+        A new config passes `nginx -t` or the old files are put back and nothing else moves.
+        """
+        files = self.desired_files()
+        if self.settings.listen_mode == "tcp" and not self.layout.upstream_conf.exists():
+            files[self.layout.upstream_conf] = render_tcp_upstream(upstream_port or 1, None)
+        changed = {path: text for path, text in files.items() if _read(path) != text}
+        (self.layout.proxy / "tmp").mkdir(exist_ok=True)
+        if changed:
+            backups = {path: _read(path) for path in changed}
+            for path, text in changed.items():
+                atomic_write(path, text)
+            try:
+                self.test_config()
+            except HostOpError:
+                for path, old in backups.items():
+                    if old is None:
+                        path.unlink(missing_ok=True)
+                    else:
+                        atomic_write(path, old)
+                raise
+        self._link_into_system()
+        if not self.is_running():
+            self.start()
+        elif changed:
+            self.reload()
+        return bool(changed)
+
+    def _link_into_system(self) -> None:
+        if self.managed or not self.settings.include_dir:
+            return
+        link = (
+            Path(self.settings.include_dir) / f"shipyard-{self.layout.app}-{self.layout.env}.conf"
+        )
+        if not link.is_symlink() or link.resolve() != self.layout.server_conf.resolve():
+            atomic_symlink(self.layout.server_conf, link)
+
+    def is_running(self) -> bool:
+        if self.managed:
+            return self.supervisor.state("nginx") in ("STARTING", "RUNNING")
+        return _pid_from(Path("/run/nginx.pid")) is not None
+
+    def start(self) -> None:
+        if self.managed:
+            self.supervisor.start("nginx")
+            self._wait_for_pid()
+        else:
+            result = subprocess.run(
+                [self.settings.binary], capture_output=True, text=True, timeout=30, check=False
+            )
+            if result.returncode != 0:
+                raise HostOpError("nginx did not start: " + result.stderr.strip()[-500:])
+
+    def _wait_for_pid(self) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if _pid_from(self.layout.nginx_pid) is not None:
+                return
+            time.sleep(0.05)
+        raise HostOpError(
+            "nginx did not come up",
+            hint=f"see {self.layout.logs}/nginx-error.log and nginx-stdout.log",
+        )
+
+    def reload(self) -> None:
+        result = subprocess.run(
+            self._nginx_argv("-s", "reload"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise HostOpError("nginx reload failed: " + result.stderr.strip()[-500:])
+
+    def point_at(self, slot_socket: Path, previous_socket: Path | None) -> None:
+        """Socket mode switch: one rename each; no reload, no dropped connection."""
+        if previous_socket is not None:
+            atomic_symlink(previous_socket, self.layout.previous_socket)
+        atomic_symlink(slot_socket, self.layout.current_socket)
+
+    def point_at_port(self, port: int, previous_port: int | None) -> None:
+        """TCP mode switch: rewrite the upstream, test it, reload (see docs/switching.md)."""
+        path = self.layout.upstream_conf
+        old = _read(path)
+        atomic_write(path, render_tcp_upstream(port, previous_port))
+        try:
+            self.test_config()
+            self.reload()
+        except HostOpError:
+            if old is not None:
+                atomic_write(path, old)
+            raise
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def _pid_from(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid

@@ -1,0 +1,226 @@
+"""Per-host state in SQLite (WAL): slots, releases, deployments, events, the lock.
+
+Each call opens a short-lived connection; writers use BEGIN IMMEDIATE so two
+operations on one host serialise instead of interleaving.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS slots (
+    slot TEXT PRIMARY KEY,
+    release_id TEXT,
+    state TEXT NOT NULL DEFAULT 'stopped',
+    started_at REAL,
+    retire_at REAL
+);
+CREATE TABLE IF NOT EXISTS releases (
+    release_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    prepared_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'prepared'
+);
+CREATE TABLE IF NOT EXISTS deployments (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    release_id TEXT NOT NULL,
+    previous_release_id TEXT,
+    commit_sha TEXT,
+    commit_time TEXT,
+    trigger TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    message TEXT,
+    hosts TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    outcome TEXT NOT NULL DEFAULT 'running',
+    error TEXT,
+    phases TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    deployment_id TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    acquired_at REAL NOT NULL,
+    heartbeat_at REAL
+);
+"""
+
+
+class State:
+    """The environment's state database on this host."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self.connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # meta -------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self.connect() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, db: sqlite3.Connection, key: str, value: str | None) -> None:
+        if value is None:
+            db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # slots ------------------------------------------------------------
+    def slots(self) -> dict[str, dict[str, Any]]:
+        with self.connect() as db:
+            rows = db.execute("SELECT * FROM slots").fetchall()
+        return {row["slot"]: dict(row) for row in rows}
+
+    def set_slot(
+        self,
+        db: sqlite3.Connection,
+        slot: str,
+        *,
+        release_id: str | None,
+        state: str,
+        retire_at: float | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO slots (slot, release_id, state, started_at, retire_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(slot) DO UPDATE SET "
+            "release_id = excluded.release_id, state = excluded.state, "
+            "started_at = CASE WHEN excluded.state = 'booting' THEN excluded.started_at "
+            "ELSE slots.started_at END, retire_at = excluded.retire_at",
+            (slot, release_id, state, time.time(), retire_at),
+        )
+
+    # releases ---------------------------------------------------------
+    def record_release(self, release_id: str, digest: str, manifest: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO releases (release_id, digest, manifest, prepared_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(release_id) DO UPDATE SET "
+                "digest = excluded.digest, manifest = excluded.manifest",
+                (release_id, digest, json.dumps(manifest), time.time()),
+            )
+
+    def set_release_status(self, release_id: str, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE releases SET status = ? WHERE release_id = ?", (status, release_id))
+
+    def releases(self) -> list[dict[str, Any]]:
+        with self.connect() as db:
+            rows = db.execute("SELECT * FROM releases ORDER BY prepared_at DESC").fetchall()
+        result = []
+        for row in rows:
+            item = dict(row)
+            item["manifest"] = json.loads(item["manifest"])
+            result.append(item)
+        return result
+
+    def forget_release(self, release_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM releases WHERE release_id = ?", (release_id,))
+
+    # deployments ------------------------------------------------------
+    def start_deployment(self, record: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO deployments (id, kind, release_id, previous_release_id, "
+                "commit_sha, commit_time, trigger, actor, message, hosts, started_at) "
+                "VALUES (:id, :kind, :release_id, :previous_release_id, :commit_sha, "
+                ":commit_time, :trigger, :actor, :message, :hosts, :started_at)",
+                {**record, "hosts": json.dumps(record["hosts"])},
+            )
+
+    def update_deployment(
+        self,
+        deployment_id: str,
+        *,
+        phases: dict[str, float] | None = None,
+        outcome: str | None = None,
+        error: str | None = None,
+        previous_release_id: str | None = None,
+        finished: bool = False,
+    ) -> None:
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT phases FROM deployments WHERE id = ?", (deployment_id,)
+            ).fetchone()
+            if row is None:
+                return
+            merged = json.loads(row["phases"]) | (phases or {})
+            db.execute(
+                "UPDATE deployments SET phases = ?, outcome = COALESCE(?, outcome), "
+                "error = COALESCE(?, error), "
+                "previous_release_id = COALESCE(?, previous_release_id), "
+                "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
+                (
+                    json.dumps(merged),
+                    outcome,
+                    error,
+                    previous_release_id,
+                    finished,
+                    time.time(),
+                    deployment_id,
+                ),
+            )
+
+    def deployments(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT * FROM deployments ORDER BY started_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        result = []
+        for row in rows:
+            item = dict(row)
+            item["phases"] = json.loads(item["phases"])
+            item["hosts"] = json.loads(item["hosts"])
+            result.append(item)
+        return result
+
+    def event(self, kind: str, detail: dict[str, Any], deployment_id: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events (at, deployment_id, kind, detail) VALUES (?, ?, ?, ?)",
+                (time.time(), deployment_id, kind, json.dumps(detail)),
+            )

@@ -1,0 +1,131 @@
+"""Render nginx configuration: pure text from typed inputs, no I/O.
+
+Two files per environment:
+- server.conf: the environment's log format, upstream and server block. In `system`
+  mode the host's nginx includes it at http level; in `managed` mode our nginx.conf does.
+- nginx.conf: only in managed mode, a complete main config for a private nginx run with
+  `-p <proxy dir>` under the environment's supervisord.
+
+Why these directives are here: docs/switching.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._*-]+$")
+
+
+@dataclass(frozen=True)
+class ServerBlock:
+    app: str
+    env: str
+    listen: str
+    server_names: tuple[str, ...]
+    client_max_body_size: str
+    access_log: Path
+    listen_mode: str  # "socket" | "tcp"
+    current_socket: Path
+    previous_socket: Path
+    upstream_conf: Path
+
+    @property
+    def upstream_name(self) -> str:
+        return f"shipyard_{self.app}_{self.env}".replace("-", "_")
+
+
+def check_server_name(name: str) -> str:
+    if name != "_" and not _SAFE_NAME.match(name):
+        raise ValueError(f"server name {name!r} has characters nginx would misread")
+    return name
+
+
+def render_server(block: ServerBlock) -> str:
+    names = " ".join(check_server_name(name) for name in block.server_names)
+    if not re.fullmatch(r"\d+[kKmMgG]?", block.client_max_body_size):
+        raise ValueError("client_max_body_size must look like 10m, 512k or 1g")
+    upstream = block.upstream_name
+    if block.listen_mode == "socket":
+        servers = (
+            f"    server unix:{block.current_socket} max_fails=0;\n"
+            f"    server unix:{block.previous_socket} backup max_fails=0;\n"
+        )
+    else:
+        servers = f"    include {block.upstream_conf};\n"
+    return f"""# Written by Shipyard for {block.app}/{block.env}. Do not edit: deploys rewrite it.
+log_format {upstream}_log '$time_iso8601 $status $request_time $upstream_response_time '
+                          '"$upstream_addr" $request_method "$request_uri" $body_bytes_sent';
+
+upstream {upstream} {{
+{servers}}}
+
+server {{
+    listen {block.listen};
+    server_name {names};
+    client_max_body_size {block.client_max_body_size};
+    access_log {block.access_log} {upstream}_log;
+
+    location / {{
+        proxy_pass http://{upstream};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_connect_timeout 2s;
+        proxy_next_upstream error timeout;
+        proxy_next_upstream_tries 2;
+    }}
+}}
+"""
+
+
+def render_tcp_upstream(active_port: int, previous_port: int | None) -> str:
+    """The servers of the upstream in tcp mode; rewritten (and nginx reloaded) per switch."""
+    lines = [f"server 127.0.0.1:{active_port} max_fails=0;"]
+    if previous_port is not None:
+        lines.append(f"server 127.0.0.1:{previous_port} backup max_fails=0;")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class MainConfig:
+    proxy_dir: Path
+    pid_file: Path
+    error_log: Path
+    server_conf: Path
+    worker_user: str | None
+    worker_shutdown_timeout: float
+
+
+def render_main(config: MainConfig) -> str:
+    user = f"user {config.worker_user};\n" if config.worker_user else ""
+    temp = config.proxy_dir / "tmp"
+    timeout = max(1, round(config.worker_shutdown_timeout))
+    return f"""# Written by Shipyard: a private nginx for one environment (managed mode).
+{user}worker_processes 1;
+pid {config.pid_file};
+error_log {config.error_log} warn;
+worker_shutdown_timeout {timeout}s;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_timeout 65s;
+    keepalive_requests 10000;
+    server_tokens off;
+    client_body_temp_path {temp}/client;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    include {config.server_conf};
+}}
+"""

@@ -1,0 +1,95 @@
+"""Render the environment's supervisord.conf: pure text, no I/O.
+
+The programs never change between deploys: each web slot runs Shipyard's launcher,
+which reads what to run from the slot's spec file at every start. So a deploy starts
+and stops programs, and never has to rewrite or reload supervisord's config.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from shipyard.host.layout import SLOTS, Layout
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    layout: Layout
+    python: str
+    nginx_binary: str | None  # None: nginx is the host's own (system mode)
+    drain_timeout: float
+
+
+def render(config: SupervisorConfig) -> str:
+    layout = config.layout
+    python = shlex.quote(config.python)
+    base = shlex.quote(str(layout.base))
+    stopwait = max(1, round(config.drain_timeout))
+    sections = [
+        f"""; Written by Shipyard for {layout.app}/{layout.env}. Do not edit.
+[unix_http_server]
+file={layout.supervisor_socket}
+chmod=0700
+
+[supervisord]
+logfile={layout.logs}/supervisord.log
+logfile_maxbytes=10MB
+logfile_backups=3
+pidfile={layout.run}/supervisord.pid
+directory={layout.base}
+identifier=shipyard-{layout.app}-{layout.env}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{layout.supervisor_socket}
+"""
+    ]
+    for slot in SLOTS:
+        sections.append(
+            f"""[program:web-{slot}]
+command={python} -m shipyard.host.launch {base} {slot}
+autostart=false
+autorestart=true
+startsecs=0
+startretries=3
+stopsignal=TERM
+stopwaitsecs={stopwait}
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile={layout.slot_log(slot)}
+stdout_logfile_maxbytes=20MB
+stdout_logfile_backups=3
+"""
+        )
+    sections.append(
+        f"""[program:reaper]
+command={python} -m shipyard.host.reaper {base}
+autostart=true
+autorestart=true
+startsecs=0
+redirect_stderr=true
+stdout_logfile={layout.logs}/reaper.log
+stdout_logfile_maxbytes=1MB
+"""
+    )
+    if config.nginx_binary is not None:
+        nginx = shlex.quote(config.nginx_binary)
+        proxy = shlex.quote(f"{layout.proxy}/")
+        sections.append(
+            f"""[program:nginx]
+command={nginx} -p {proxy} -c {shlex.quote(str(layout.nginx_conf))} -g "daemon off;"
+autostart=false
+autorestart=true
+startsecs=1
+stopsignal=QUIT
+stopwaitsecs=30
+redirect_stderr=true
+stdout_logfile={layout.logs}/nginx-stdout.log
+stdout_logfile_maxbytes=1MB
+"""
+        )
+    return "\n".join(sections)
