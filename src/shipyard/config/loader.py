@@ -105,9 +105,21 @@ class ConfigFile:
         merged = deep_merge(base, dict(override))
         merged.update(name=name, app=document.app)
         try:
-            return Environment.model_validate(merged)
+            env = Environment.model_validate(merged)
         except ValidationError as exc:
             raise self._error(exc, lambda loc: self._locate(name, loc)) from None
+        return self._anchor_paths(env)
+
+    def _anchor_paths(self, env: Environment) -> Environment:
+        """Relative roots are relative to the directory holding shipyard.yml."""
+        here = self.path.resolve().parent
+
+        def anchor(root: str) -> str:
+            path = Path(root).expanduser()
+            return str(path if path.is_absolute() else here / path)
+
+        hosts = [h.model_copy(update={"root": anchor(h.root)}) if h.root else h for h in env.hosts]
+        return env.model_copy(update={"root": anchor(env.root), "hosts": hosts})
 
     def _locate(self, env: str, loc: KeyPath) -> KeyPath:
         """Find where a merged key came from: the environment's override, else the base."""

@@ -6,9 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Target:
 
 
 def probe_once(target: Target, path: str, timeout: float, release_header: str | None) -> Probe:
+    import httpx  # imported when probing: host operations that never probe start faster
+
     transport = httpx.HTTPTransport(uds=str(target.socket)) if target.socket else None
     base = "http://slot" if target.socket else f"http://{target.address}"
     headers = {"Host": target.host_header} if target.host_header else {}
@@ -62,6 +65,8 @@ def _ms(started: float) -> float:
 
 
 def _describe(exc: httpx.HTTPError) -> str:
+    import httpx
+
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({type(exc).__name__})"

@@ -234,7 +234,7 @@ def op_prepare(ctx: Context) -> Result:
     release_id, digest = req["release_id"], req["digest"]
     release_dir = layout.release_dir(release_id)
     artifact = Path(req["artifact"])
-    write_env_file(layout.env_file, req["env"])
+    write_env_file(layout.env_file, req["env_values"])
     if _prepared(release_dir, digest):
         artifact.unlink(missing_ok=True)
         state.record_release(release_id, digest, req["manifest"])

@@ -9,8 +9,6 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from supervisor.xmlrpc import SupervisorTransport
-
 from shipyard.host.errors import HostOpError
 from shipyard.host.layout import Layout
 from shipyard.plan.supervisor_conf import SupervisorConfig, render
@@ -23,6 +21,8 @@ class Supervisor:
         self.layout = layout
 
     def _proxy(self) -> Any:
+        from supervisor.xmlrpc import SupervisorTransport  # lazy: host start-up time
+
         transport = SupervisorTransport(
             None, None, serverurl=f"unix://{self.layout.supervisor_socket}"
         )

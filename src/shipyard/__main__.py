@@ -1,0 +1,3 @@
+from shipyard.cli.entry import run
+
+run()

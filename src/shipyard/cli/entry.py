@@ -1,0 +1,23 @@
+"""Console entry point.
+
+`shipyard host <op>` is what Shipyard runs on every host for every step, so it skips
+loading the CLI framework: each host call costs one lean Python start-up.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def run() -> None:
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "host" and not args[1].startswith("-"):
+        from shipyard.host.ops import main as host_main
+
+        request = None
+        if "--request" in args:
+            request = args[args.index("--request") + 1]
+        sys.exit(host_main(args[1], request))
+    from shipyard.cli.main import run as cli_run
+
+    cli_run()

@@ -1,0 +1,90 @@
+"""Human-readable tables for status, history and releases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.cli.output import console, table, when
+from shipyard.execute.locking import describe_lock
+
+
+def print_status(data: dict[str, Any]) -> None:
+    console.print(f"environment {data['environment']}")
+    lock = data.get("lock")
+    console.print("lock: " + (describe_lock(lock) if lock else "free"), markup=False)
+    for deployment in data.get("running_deployments", []) or []:
+        console.print(f"in progress: {deployment['id']}", markup=False)
+    rows = []
+    for host in data["hosts"]:
+        if not host.get("initialised"):
+            rows.append([host["host"], "-", "not deployed yet", "", "", ""])
+            continue
+        for slot in host["slots"]:
+            probe = slot.get("probe")
+            health = "-"
+            if probe:
+                health = f"HTTP {probe['status']}" if probe["status"] else str(probe["error"])
+            rows.append(
+                [
+                    host["host"],
+                    slot["slot"] + (" (active)" if slot["active"] else ""),
+                    slot["release_id"] or "-",
+                    slot["state"],
+                    slot["process"],
+                    health,
+                ]
+            )
+    table("", ["host", "slot", "release", "state", "process", "health"], rows)
+    last = data.get("last_deployment")
+    if last:
+        console.print(
+            f"last: {last['kind']} {last['release_id']} {last['outcome']} "
+            f"by {last['actor']} at {when(last['started_at'])}",
+            markup=False,
+        )
+
+
+def print_history(deployments: list[dict[str, Any]]) -> None:
+    rows = []
+    for d in deployments:
+        duration = f"{d['finished_at'] - d['started_at']:.1f}s" if d["finished_at"] else "-"
+        rows.append(
+            [
+                when(d["started_at"]),
+                d["kind"],
+                d["release_id"],
+                (d["commit_sha"] or "")[:12],
+                d["trigger"],
+                d["actor"],
+                d["outcome"],
+                duration,
+                (d["error"] or d["message"] or "")[:80],
+            ]
+        )
+    table(
+        "",
+        ["started", "kind", "release", "commit", "trigger", "actor", "outcome", "took", "note"],
+        rows,
+    )
+
+
+def print_releases(releases: list[dict[str, Any]]) -> None:
+    rows = []
+    for r in releases:
+        mark = "active" if r["active"] else ("warm" if r["warm"] else "")
+        rows.append(
+            [
+                r["release_id"],
+                (r["commit"] or "")[:12],
+                r["commit_time"] or "-",
+                r["status"],
+                r["last_outcome"] or "-",
+                mark,
+                "yes" if r["rollback_target"] else "no",
+            ]
+        )
+    table(
+        "",
+        ["release", "commit", "committed", "status", "last outcome", "slot", "rollback target"],
+        rows,
+    )

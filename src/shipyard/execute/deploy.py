@@ -1,0 +1,304 @@
+"""The deploy: PREPARE, BOOT, CHECK, barrier, SWITCH, VERIFY, RETIRE, CLEANUP.
+
+Every phase runs on all hosts at once and waits for all (a barrier). Until SWITCH,
+nothing a user can see has changed; a failure before it stops the new slots and leaves
+the old release serving, untouched, on every host. A failure at or after SWITCH puts
+every host back on the old slot, which is still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.config.loader import resolve_secrets
+from shipyard.config.model import Environment
+from shipyard.execute import locking
+from shipyard.execute.hooks import run_hooks
+from shipyard.execute.hostclient import HostClient, HostError
+from shipyard.execute.identity import new_deployment_id
+from shipyard.execute.reporter import Reporter
+from shipyard.execute.session import PhaseFailed, Session
+from shipyard.plan import requests
+from shipyard.release.artifact import Artifact, build_artifact
+
+
+@dataclass
+class DeployFailed(Exception):
+    """The deploy did not go live; the previous release is still serving."""
+
+    message: str
+    errors: list[HostError] = field(default_factory=list)
+    deployment_id: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    ref: str = "HEAD"
+    message: str = ""
+    lock_wait: float = 0.0
+    allow_dirty: bool = False
+    trigger: str = "manual"
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deployment_id: str
+    release_id: str
+    previous_release: str | None
+    timings: dict[str, float]
+
+
+def artifact_cache() -> Path:
+    return Path.home() / ".cache" / "shipyard" / "artifacts"
+
+
+async def deploy(
+    env: Environment, config_path: Path, options: DeployOptions, reporter: Reporter
+) -> DeployResult:
+    app_dir = config_path.parent
+    secrets = resolve_secrets(env, config_path)
+    started = time.monotonic()
+    artifact = build_artifact(
+        app_dir, options.ref, allow_dirty=options.allow_dirty, cache_dir=artifact_cache()
+    )
+    build_seconds = round(time.monotonic() - started, 3)
+    reporter.info(
+        f"release {artifact.release_id} (commit {artifact.manifest.commit[:12]}, "
+        f"sha256 {artifact.digest[:12]}) -> {env.name} on {len(env.hosts)} host(s)"
+    )
+    hook_vars = {
+        "SHIPYARD_ENV": env.name,
+        "SHIPYARD_RELEASE": artifact.release_id,
+        "SHIPYARD_COMMIT": artifact.manifest.commit,
+    }
+    run_hooks(env.hooks.pre_deploy, app_dir, hook_vars)
+    session = Session(env, reporter)
+    session.timings["build"] = build_seconds
+    try:
+        await session.open()
+        deployment_id = new_deployment_id()
+        reason = options.message or f"deploy {artifact.release_id}"
+        async with locking.held(
+            session.primary, "deploy", reason, deployment_id, options.lock_wait
+        ):
+            result = await _deploy_locked(
+                session, artifact, env.env | secrets, deployment_id, options
+            )
+    except PhaseFailed as failed:
+        raise DeployFailed(_summary(failed), failed.errors) from None
+    except HostError as exc:
+        raise DeployFailed(str(exc), [exc]) from None
+    finally:
+        await session.close()
+    try:
+        run_hooks(env.hooks.post_deploy, app_dir, hook_vars)
+    except Exception as exc:
+        reporter.info(f"warning: post_deploy hook failed (the release is live): {exc}")
+    return result
+
+
+def _summary(failed: PhaseFailed) -> str:
+    return f"{failed.phase} failed on " + ", ".join(e.host for e in failed.errors)
+
+
+async def _deploy_locked(
+    session: Session,
+    artifact: Artifact,
+    env_values: dict[str, str],
+    deployment_id: str,
+    options: DeployOptions,
+) -> DeployResult:
+    env, primary = session.env, session.primary
+    release_id = artifact.release_id
+    manifest = artifact.manifest
+    await primary.call(
+        "record",
+        {
+            "action": "start",
+            "deployment": {
+                "id": deployment_id,
+                "kind": "deploy",
+                "release_id": release_id,
+                "previous_release_id": None,
+                "commit_sha": manifest.commit,
+                "commit_time": manifest.commit_time,
+                "trigger": options.trigger,
+                "actor": locking.holder("", "", None)["actor"],
+                "message": options.message,
+                "hosts": [c.label for c in session.clients],
+                "started_at": time.time(),
+            },
+        },
+    )
+
+    async def record(**fields: Any) -> None:
+        await primary.call(
+            "record",
+            {"action": "update", "deployment_id": deployment_id, "phases": session.timings}
+            | fields,
+        )
+
+    slots: dict[str, str] = {}
+    switched: dict[str, dict[str, Any]] = {}
+    try:
+        await session.each("prepare", lambda c: _prepare(c, artifact, env_values))
+        await record()
+        if env.release_command:
+            await session.each(
+                "release-command",
+                lambda c: c.call(
+                    "release-command",
+                    {
+                        "release_id": release_id,
+                        "command": env.release_command,
+                        "timeout": env.release_command_timeout,
+                    },
+                ),
+                clients=[primary],
+            )
+        booted = await session.each(
+            "boot",
+            lambda c: c.call("boot", requests.boot(env, release_id)),
+            detail=lambda r: f"slot {r['slot']}",
+        )
+        slots = {host: reply["slot"] for host, reply in booted.items()}
+        await session.each(
+            "check",
+            lambda c: c.call(
+                "check",
+                {
+                    "slot": slots[c.label],
+                    "release_id": release_id,
+                    "health": requests.health(env),
+                    "listen_mode": env.listen_mode,
+                },
+                timeout=env.health.deadline + 60,
+            ),
+        )
+        await record()
+        switched = await _switch_all(session, slots, release_id)
+        await session.each(
+            "verify", lambda c: c.call("verify", requests.verify(env, c.entry, release_id))
+        )
+    except PhaseFailed as failed:
+        slots = slots | {
+            host: reply["slot"]
+            for host, reply in failed.results.items()
+            if failed.phase == "boot" and isinstance(reply, dict)
+        }
+        await _undo(session, slots, switched)
+        await record(outcome="failed", error=_error_text(failed), finished=True)
+        await primary.call("set-release-status", {"release_id": release_id, "status": "bad"})
+        raise
+    previous = next((r["previous_release"] for r in switched.values()), None)
+    await primary.call("set-release-status", {"release_id": release_id, "status": "good"})
+    if env.rollback_window == 0:
+        await session.each("retire", lambda c: c.call("retire"))
+    await session.each(
+        "cleanup",
+        lambda c: c.call("cleanup", {"keep": env.keep_releases, "protect": [release_id]}),
+        detail=lambda r: f"removed {len(r['removed'])}" if r["removed"] else "",
+    )
+    await record(outcome="succeeded", previous_release_id=previous, finished=True)
+    return DeployResult(deployment_id, release_id, previous, dict(session.timings))
+
+
+def _error_text(failed: PhaseFailed) -> str:
+    return "; ".join(f"{e.host} {failed.phase}: {e.message}" for e in failed.errors)
+
+
+async def _prepare(client: HostClient, artifact: Artifact, env_values: dict[str, str]) -> Any:
+    env = client.env
+    remote = (
+        f"{env.root_for(client.entry)}/{env.app}/{env.name}/uploads/{artifact.release_id}.tar.gz"
+    )
+    await client.transport.put(artifact.path, remote)
+    await client.call(
+        "prepare",
+        requests.prepare(
+            env,
+            release_id=artifact.release_id,
+            digest=artifact.digest,
+            artifact=remote,
+            manifest=artifact.manifest.to_json(),
+            env_values=env_values,
+        ),
+        timeout=env.build_timeout + 120,
+    )
+    return await client.call(
+        "proxy", {"proxy": requests.proxy(env, client.entry), "ports": list(env.ports)}
+    )
+
+
+async def _switch_all(
+    session: Session, slots: dict[str, str], release_id: str
+) -> dict[str, dict[str, Any]]:
+    env = session.env
+    switched: dict[str, dict[str, Any]] = {}
+
+    async def one(client: HostClient) -> dict[str, Any]:
+        reply = await client.call(
+            "switch", requests.switch(env, client.entry, slots[client.label], release_id)
+        )
+        switched[client.label] = reply
+        return reply
+
+    try:
+        await session.each("switch", one)
+    except PhaseFailed as failed:
+        failed.results = {}
+        await _switch_back(session, switched)
+        raise
+    return switched
+
+
+async def _switch_back(session: Session, switched: dict[str, dict[str, Any]]) -> None:
+    """Put every host that switched back on the slot it served from before."""
+    env = session.env
+    back = [
+        c
+        for c in session.clients
+        if c.label in switched
+        and not switched[c.label]["noop"]
+        and switched[c.label]["previous_slot"]
+    ]
+    if not back:
+        return
+    with contextlib.suppress(PhaseFailed):
+        await session.each(
+            "switch-back",
+            lambda c: c.call(
+                "switch",
+                requests.switch(
+                    env,
+                    c.entry,
+                    switched[c.label]["previous_slot"],
+                    switched[c.label]["previous_release"],
+                ),
+            ),
+            clients=back,
+        )
+    switched.clear()
+
+
+async def _undo(
+    session: Session, slots: dict[str, str], switched: dict[str, dict[str, Any]]
+) -> None:
+    """After a failure: traffic back to the old slots, then stop the new ones."""
+    if switched:
+        await _switch_back(session, switched)
+    targets = [c for c in session.clients if c.label in slots]
+    with contextlib.suppress(PhaseFailed):
+        await session.each(
+            "stop-new",
+            lambda c: c.call("stop-slot", {"slot": slots[c.label]}),
+            clients=targets,
+            quiet=True,
+        )

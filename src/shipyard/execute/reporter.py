@@ -1,0 +1,83 @@
+"""What the operator sees: live per-host, per-phase progress, or plain lines in CI."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Protocol
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+class Reporter(Protocol):
+    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None: ...
+
+    def info(self, message: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def plain_output() -> bool:
+    return os.environ.get("CI", "").lower() == "true" or not sys.stdout.isatty()
+
+
+class PlainReporter:
+    """One line per event; what CI logs and pipes get."""
+
+    def __init__(self, stream: object = None) -> None:
+        self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+        self.started = time.monotonic()
+
+    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
+        elapsed = time.monotonic() - self.started
+        tail = f" {detail}" if detail else ""
+        self.console.print(f"[{elapsed:6.2f}s] {host} {phase} {status}{tail}", markup=False)
+
+    def info(self, message: str) -> None:
+        self.console.print(message, markup=False)
+
+    def close(self) -> None:
+        pass
+
+
+class LiveReporter:
+    """A table of hosts x phases, redrawn in place on a terminal."""
+
+    def __init__(self) -> None:
+        self.console = Console()
+        self.rows: dict[str, dict[str, str]] = {}
+        self.phases: list[str] = []
+        self.live = Live(self._table(), console=self.console, refresh_per_second=10)
+        self.live.start()
+
+    def _table(self) -> Table:
+        table = Table(show_edge=False, pad_edge=False)
+        table.add_column("host")
+        for phase in self.phases:
+            table.add_column(phase)
+        for host, cells in self.rows.items():
+            table.add_row(host, *(cells.get(phase, "") for phase in self.phases))
+        return table
+
+    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
+        if phase not in self.phases:
+            self.phases.append(phase)
+        marks = {"start": "[yellow]…[/]", "ok": "[green]✓[/]", "failed": "[red]✗[/]"}
+        text = marks.get(status, status)
+        if detail:
+            text += f" {detail}"
+        self.rows.setdefault(host, {})[phase] = text
+        self.live.update(self._table())
+
+    def info(self, message: str) -> None:
+        self.live.console.print(message, markup=False, highlight=False)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+def make_reporter() -> Reporter:
+    return PlainReporter() if plain_output() else LiveReporter()

@@ -1,0 +1,93 @@
+"""Pure builders: what each host operation is asked, from config and a release.
+
+Like Kamal's command builders, these return plain data and do no I/O, so tests can
+assert exactly what a host would be told.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any
+
+from shipyard.config.model import Environment, HostEntry
+
+
+def host_argv(env: Environment, host: HostEntry, op: str) -> list[str]:
+    """The argv that runs a host operation. Local hosts run this very installation."""
+    if host.is_local:
+        return [sys.executable, "-m", "shipyard.host", op]
+    return [*shlex.split(env.shipyard_command), "host", op]
+
+
+def base(env: Environment, host: HostEntry) -> dict[str, Any]:
+    return {"root": env.root_for(host), "app": env.app, "env": env.name}
+
+
+def proxy(env: Environment, host: HostEntry) -> dict[str, Any]:
+    return {
+        "mode": env.nginx.mode,
+        "binary": env.nginx.binary,
+        "listen": env.listen_for(host),
+        "server_names": list(env.nginx.server_names),
+        "client_max_body_size": env.nginx.client_max_body_size,
+        "listen_mode": env.listen_mode,
+        "include_dir": env.nginx.include_dir,
+        "worker_user": env.nginx.worker_user,
+        "drain_timeout": env.drain_timeout,
+    }
+
+
+def health(env: Environment) -> dict[str, Any]:
+    return env.health.model_dump()
+
+
+def prepare(
+    env: Environment,
+    *,
+    release_id: str,
+    digest: str,
+    artifact: str,
+    manifest: dict[str, Any],
+    env_values: dict[str, str],
+) -> dict[str, Any]:
+    return {
+        "release_id": release_id,
+        "digest": digest,
+        "artifact": artifact,
+        "manifest": manifest,
+        "env_values": env_values,
+        "shared": env.shared.model_dump(),
+        "build": env.build,
+        "build_timeout": env.build_timeout,
+    }
+
+
+def boot(env: Environment, release_id: str) -> dict[str, Any]:
+    return {
+        "release_id": release_id,
+        "start": env.start,
+        "listen_mode": env.listen_mode,
+        "ports": list(env.ports),
+    }
+
+
+def switch(env: Environment, host: HostEntry, slot: str, release_id: str) -> dict[str, Any]:
+    return {
+        "slot": slot,
+        "release_id": release_id,
+        "listen_mode": env.listen_mode,
+        "ports": list(env.ports),
+        "rollback_window": env.rollback_window,
+        "proxy": proxy(env, host),
+    }
+
+
+def verify(env: Environment, host: HostEntry, release_id: str) -> dict[str, Any]:
+    return {
+        "listen": env.listen_for(host),
+        "server_names": list(env.nginx.server_names),
+        "health": health(env),
+        "release_id": release_id,
+        "deadline": max(5.0, env.health.timeout * 3),
+    }

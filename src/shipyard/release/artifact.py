@@ -1,0 +1,168 @@
+"""Build the release artifact on the operator's machine: a tarball of one git commit.
+
+The artifact is a deterministic .tar.gz of the app directory at a commit (`git archive`),
+its sha256 digest, and a manifest saying what it is and who built it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import gzip
+import hashlib
+import io
+import os
+import socket
+import subprocess
+import tarfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class ArtifactError(Exception):
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Manifest:
+    release_id: str
+    commit: str
+    commit_time: str
+    ref: str
+    built_at: str
+    builder: str
+    dirty: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path
+    digest: str
+    manifest: Manifest
+
+    @property
+    def release_id(self) -> str:
+        return self.manifest.release_id
+
+
+def _git(repo: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise ArtifactError(
+            f"git {' '.join(args)} failed: {result.stderr.strip()}",
+            hint="run shipyard inside the app's git repository",
+        )
+    return result.stdout.strip()
+
+
+def release_id_for(commit: str, dirty: bool, digest: str) -> str:
+    """Pure: a clean commit is its own release id; a dirty tree is marked and made unique."""
+    short = commit[:12]
+    return f"{short}-dirty-{digest[:8]}" if dirty else short
+
+
+def build_artifact(app_dir: Path, ref: str, *, allow_dirty: bool, cache_dir: Path) -> Artifact:
+    """Build the artifact of `app_dir` (the directory holding shipyard.yml) at `ref`."""
+    app_dir = app_dir.resolve()
+    try:
+        top = Path(_git(app_dir, "rev-parse", "--show-toplevel")).resolve()
+    except ArtifactError:
+        raise ArtifactError(
+            f"{app_dir} is not inside a git repository",
+            hint="shipyard deploys commits: `git init && git add -A && git commit` first",
+        ) from None
+    subdir = app_dir.relative_to(top).as_posix()
+    commit = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    commit_time = _git(top, "show", "-s", "--format=%cI", commit)
+    pathspec = subdir if subdir != "." else "."
+    changes = _git(top, "status", "--porcelain", "--untracked-files=normal", "--", pathspec)
+    dirty = bool(changes)
+    head = _git(top, "rev-parse", "HEAD")
+    if dirty and not allow_dirty:
+        first = changes.splitlines()[0]
+        raise ArtifactError(
+            f"the working tree has uncommitted changes ({first.strip()} ...)",
+            hint="commit or stash them, or pass --allow-dirty to deploy them (marked dirty)",
+        )
+    if dirty and commit != head:
+        dirty = False  # building another commit: the working tree does not matter
+    raw = (
+        _tar_working_tree(top, subdir)
+        if dirty
+        else _git_bytes(
+            top, "archive", "--format=tar", f"{commit}:{subdir}" if subdir != "." else commit
+        )
+    )
+    data = _gzip_deterministic(raw)
+    digest = hashlib.sha256(data).hexdigest()
+    release_id = release_id_for(commit, dirty, digest)
+    manifest = Manifest(
+        release_id=release_id,
+        commit=commit,
+        commit_time=commit_time,
+        ref=ref,
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        builder=f"{_user()}@{socket.gethostname()}",
+        dirty=dirty,
+    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{release_id}.tar.gz"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return Artifact(path=path, digest=digest, manifest=manifest)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def _git_bytes(repo: Path, *args: str) -> bytes:
+    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+    if result.returncode != 0:
+        raise ArtifactError(f"git {args[0]} failed: {result.stderr.decode().strip()}")
+    return result.stdout
+
+
+def _tar_working_tree(top: Path, subdir: str) -> bytes:
+    """The tracked and untracked-but-not-ignored files under subdir, as they are now."""
+    listing = _git_bytes(
+        top, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", subdir
+    )
+    names = sorted({n for n in listing.decode().split("\0") if n})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in names:
+            path = top / name
+            if not path.exists() and not path.is_symlink():
+                continue  # deleted in the working tree
+            arcname = Path(name).relative_to(subdir).as_posix() if subdir != "." else name
+            info = tar.gettarinfo(str(path), arcname=arcname)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            if info.isfile():
+                with path.open("rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    return buffer.getvalue()
+
+
+def _gzip_deterministic(raw: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=6) as handle:
+        handle.write(raw)
+    return buffer.getvalue()

@@ -1,0 +1,142 @@
+"""Reach this machine: the Transport as plain subprocesses, no shell in between."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+from collections.abc import AsyncGenerator, Sequence
+from pathlib import Path
+
+from shipyard.transport.base import CommandResult, TransportError
+
+log = logging.getLogger(__name__)
+
+LABEL = "local"
+
+
+def _check_argv(argv: Sequence[str]) -> list[str]:
+    if isinstance(argv, str) or not argv:
+        raise ValueError(f"argv must be a non-empty list of strings, not {argv!r}")
+    return list(argv)
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """Kill a child started in its own session, and whatever it started there."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _exit_status(returncode: int) -> int:
+    """Shell style, like the SSH transport: 128 + n for death by signal n."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class LocalTransport:
+    """The Transport for this machine."""
+
+    def __repr__(self) -> str:
+        return "LocalTransport()"
+
+    @property
+    def label(self) -> str:
+        return LABEL
+
+    async def connect(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def _spawn(
+        self, argv: list[str], *, stdin: int, stderr: int
+    ) -> asyncio.subprocess.Process | CommandResult:
+        """Start argv; a missing or non-executable program is reported like a shell does."""
+        try:
+            return await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=stdin,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,  # so a timeout can kill the whole group
+            )
+        except FileNotFoundError:
+            return CommandResult(127, "", f"{argv[0]}: command not found\n")
+        except PermissionError:
+            return CommandResult(126, "", f"{argv[0]}: permission denied\n")
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        args = _check_argv(argv)
+        log.debug("local: run %s", args)
+        process = await self._spawn(
+            args,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        if isinstance(process, CommandResult):
+            return process
+        try:
+            async with asyncio.timeout(timeout):
+                stdout, stderr = await process.communicate(stdin or None)
+        except TimeoutError:
+            raise TransportError(
+                LABEL,
+                f"`{args[0]}` did not finish within {timeout:g}s",
+                "it was killed; check why it hung",
+            ) from None
+        finally:
+            if process.returncode is None:  # timed out or cancelled
+                _kill_group(process)
+                await process.wait()
+        return CommandResult(
+            exit_status=_exit_status(process.returncode or 0),
+            stdout=stdout.decode("utf-8", errors="replace"),
+            stderr=stderr.decode("utf-8", errors="replace"),
+        )
+
+    async def put(self, local_path: Path, remote_path: str) -> None:
+        """Copy content and permission bits via `remote_path.part`, then rename."""
+        if not remote_path.startswith("/"):
+            raise ValueError(f"destination must be an absolute path, not {remote_path!r}")
+        local_path.stat()  # FileNotFoundError: a mistake on this side, not the "host's"
+        part = remote_path + ".part"
+        try:
+            await asyncio.to_thread(shutil.copy, local_path, part)
+            os.replace(part, remote_path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(part)
+            raise TransportError(
+                LABEL,
+                f"copy of {local_path} to {remote_path} failed: {exc.strerror or exc}",
+                "the parent directory must exist and be writable",
+            ) from None
+
+    async def stream(self, argv: Sequence[str]) -> AsyncGenerator[str, None]:
+        """Yield output lines (stderr merged in) until it exits; closing early kills it."""
+        args = _check_argv(argv)
+        process = await self._spawn(
+            args, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.STDOUT
+        )
+        if isinstance(process, CommandResult):
+            for line in process.stderr.splitlines():
+                yield line
+            return
+        assert process.stdout is not None
+        try:
+            async for raw in process.stdout:
+                yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            await process.wait()
+        finally:
+            _kill_group(process)
+            await process.wait()
