@@ -89,6 +89,8 @@ class LocalTransport:
             async with asyncio.timeout(timeout):
                 stdout, stderr = await process.communicate(stdin or None)
         except TimeoutError:
+            if timeout is None:
+                raise
             raise TransportError(
                 LABEL,
                 f"`{args[0]}` did not finish within {timeout:g}s",

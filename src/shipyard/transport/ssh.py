@@ -1,6 +1,8 @@
 """Reach a host over SSH (asyncssh): one connection per host, reused for every call.
 
-Host keys are checked strictly against known_hosts. A key never seen before is refused
+Host keys are checked strictly against one known_hosts file (SshOptions.known_hosts, else
+~/.ssh/known_hosts; ssh config's UserKnownHostsFile and StrictHostKeyChecking are not
+consulted, so a config cannot weaken the check). A key never seen before is refused
 unless `trust_unknown_hosts` is on (then it is recorded, first use only, never in CI);
 a key that differs from the recorded one is always refused.
 
@@ -172,7 +174,7 @@ class SshTransport:
         except (OSError, ValueError) as exc:
             raise self._error(
                 f"cannot read known_hosts file {path}: {exc}",
-                "fix or remove the broken line (`ssh-keygen -F HOST -f FILE` shows entries)",
+                f"fix or delete the malformed line in {path}",
             ) from None
 
     async def _open(self) -> asyncssh.SSHClientConnection:
@@ -231,7 +233,11 @@ class SshTransport:
                 "check ssh.identity_file and the ssh config file",
             ) from None
         if client.verdict == "unknown" and client.key is not None:
-            self._record_host_key(client.pattern, client.key)
+            try:
+                self._record_host_key(client.pattern, client.key)
+            except TransportError:
+                conn.close()
+                raise
         return conn
 
     def _ssh_args(self) -> str:
@@ -270,8 +276,8 @@ class SshTransport:
         key_type, key_data = key.export_public_key("openssh").decode().split()[:2]
         line = f"{pattern} {key_type} {key_data}\n"
         try:
-            if path.is_file() and not path.read_bytes().endswith(b"\n"):
-                line = "\n" + line if path.stat().st_size else line
+            if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+                line = "\n" + line
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a") as f:
@@ -318,6 +324,8 @@ class SshTransport:
                     await self._feed(process, stdin)
                     completed = await process.wait()
             except TimeoutError:
+                if timeout is None:
+                    raise
                 raise self._error(
                     f"{self._short(command)} did not finish within {timeout:g}s",
                     "Shipyard stopped waiting and asked sshd to terminate it (sshd ignores "
@@ -396,24 +404,52 @@ class SshTransport:
                 raise self._error(f"{what} failed: {exc}", _LOST_HINT) from None
 
     async def stream(self, argv: Sequence[str]) -> AsyncGenerator[str, None]:
-        """Yield the command's output lines (stderr merged into stdout) until it exits.
+        """Yield the command's stdout and stderr lines, as they come, until it exits.
 
-        Closing the iterator early (break, aclose, cancellation) stops the remote process.
+        Closing the iterator early (break + aclose, cancellation) closes the channel and
+        asks sshd to terminate the process.
         """
         command = self._command(argv)
         conn = await self._connection()
         log.debug("%s: stream %s", self.label, command)
-        process = await self._start(
-            conn, command, encoding="utf-8", errors="replace", stderr=asyncssh.STDOUT
-        )
+        process = await self._start(conn, command, encoding="utf-8", errors="replace")
+        # One reader per stream, merged here line by line: asyncssh's own stderr=STDOUT
+        # merge can yield a stray empty line at EOF.
+        lines: asyncio.Queue[str | Exception | None] = asyncio.Queue(maxsize=256)
+        pumps = [
+            asyncio.create_task(self._pump(reader, lines))
+            for reader in (process.stdout, process.stderr)
+        ]
         try:
             process.stdin.write_eof()
-            async for line in process.stdout:
-                yield line.rstrip("\r\n")
+            running = len(pumps)
+            while running:
+                item = await lines.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, Exception):
+                    raise item
+                else:
+                    yield item
             completed = await process.wait()
         except (asyncssh.DisconnectError, ConnectionError) as exc:
             raise self._error(f"{self._short(command)} failed: {exc}", _LOST_HINT) from None
         finally:
+            for pump in pumps:
+                pump.cancel()
             self._abandon(process)
         if completed.exit_status is None and completed.exit_signal is None:
             raise self._error(f"{self._short(command)}: connection lost", _LOST_HINT)
+
+    @staticmethod
+    async def _pump(
+        reader: asyncssh.SSHReader[str], lines: asyncio.Queue[str | Exception | None]
+    ) -> None:
+        """Copy lines from one output stream to `lines`, then None (or the error)."""
+        try:
+            while line := await reader.readline():
+                await lines.put(line.rstrip("\r\n"))
+        except Exception as exc:
+            await lines.put(exc)
+        else:
+            await lines.put(None)
