@@ -13,8 +13,9 @@ from rich.table import Table
 from shipyard.execute.hostclient import HostError
 from shipyard.execute.redact import redact
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# pipes and CI logs get wide tables rather than ellipses
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 
 def when(ts: float | None) -> str:

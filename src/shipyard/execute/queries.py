@@ -18,6 +18,10 @@ def _session(env: Environment) -> Session:
     return Session(env, PlainReporter(stream=sys.stderr))
 
 
+async def _open_primary(session: Session) -> None:
+    await session.open(clients=[session.primary])
+
+
 async def status(env: Environment) -> dict[str, Any]:
     session = _session(env)
     try:
@@ -40,7 +44,7 @@ async def status(env: Environment) -> dict[str, Any]:
 async def history(env: Environment, limit: int) -> list[dict[str, Any]]:
     session = _session(env)
     try:
-        await session.primary.transport.connect()
+        await _open_primary(session)
         reply = await session.primary.call("history", {"limit": limit})
     finally:
         await session.close()
@@ -51,7 +55,7 @@ async def releases(env: Environment) -> list[dict[str, Any]]:
     """Releases on the primary host, newest first, with their outcome and slot."""
     session = _session(env)
     try:
-        await session.primary.transport.connect()
+        await _open_primary(session)
         listing = await session.primary.call("releases")
         deployments = (await session.primary.call("history", {"limit": 500}))["deployments"]
     finally:
@@ -88,7 +92,7 @@ async def lock_command(
 ) -> dict[str, Any]:
     session = _session(env)
     try:
-        await session.primary.transport.connect()
+        await _open_primary(session)
         primary = session.primary
         if action == "status":
             return dict((await primary.call("lock", {"action": "status"}))["lock"] or {})

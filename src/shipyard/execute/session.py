@@ -40,7 +40,7 @@ class Session:
     def primary(self) -> HostClient:
         return self.clients[0]
 
-    async def open(self) -> None:
+    async def open(self, clients: list[HostClient] | None = None) -> None:
         async def connect(client: HostClient) -> dict[str, Any]:
             try:
                 await client.transport.connect()
@@ -54,7 +54,7 @@ class Session:
                 )
             return hello
 
-        await self.each("connect", connect, quiet=True)
+        await self.each("connect", connect, clients=clients, quiet=True)
 
     async def close(self) -> None:
         await asyncio.gather(*(c.transport.close() for c in self.clients), return_exceptions=True)

@@ -354,6 +354,8 @@ def op_proxy(ctx: Context) -> Result:
     """Ensure supervisord runs, and nginx has this environment's config and is running."""
     req = ctx.request
     managed = req["proxy"]["mode"] == "managed"
+    if req["proxy"]["listen_mode"] == "socket":
+        _check_traversable(ctx.layout.run)
     started = ctx.supervisor.ensure(
         nginx_binary=req["proxy"]["binary"] if managed else None,
         drain_timeout=req["proxy"]["drain_timeout"],
@@ -361,6 +363,17 @@ def op_proxy(ctx: Context) -> Result:
     ports = req.get("ports") or [None, None]
     changed = ctx.nginx().apply(upstream_port=ports[0])
     return {"supervisor_started": started, "nginx_config_changed": changed}
+
+
+def _check_traversable(path: Path) -> None:
+    """nginx's workers run as an unprivileged user: every parent of run/ must let them in."""
+    for parent in [path, *path.parents]:
+        if not parent.stat().st_mode & 0o001:
+            raise HostOpError(
+                f"nginx's workers cannot reach the sockets in {path}: {parent} is not "
+                "searchable by other users",
+                hint=f"chmod o+x {parent}, or choose a `root` under a world-searchable directory",
+            )
 
 
 # boot, check, switch -------------------------------------------------------------------
@@ -608,6 +621,15 @@ def run_op(name: str, request: Request) -> Result:
             "ok": False,
             "error": f"{name}: {exc}",
             "hint": "check permissions and free disk on this host",
+        }
+    except Exception as exc:  # a bug: still answer in the protocol, with what happened
+        import traceback
+
+        return {
+            "ok": False,
+            "error": f"{name}: internal error {type(exc).__name__}: {exc}",
+            "hint": "this is a Shipyard bug; please report it with the trace above",
+            "log_tail": traceback.format_exc().splitlines()[-15:],
         }
     return {"ok": True, **result}
 

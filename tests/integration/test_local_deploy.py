@@ -1,0 +1,269 @@
+"""Deploys to a local environment: real nginx, real supervisord, the real example app."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support.apprepo import AppRepo, free_port, local_config, make_repo
+
+pytestmark = pytest.mark.integration
+
+
+def shutdown(root: Path, env: str = "local") -> None:
+    request = json.dumps({"root": str(root), "app": "reconcile", "env": env})
+    subprocess.run(
+        [sys.executable, "-m", "shipyard.host", "shutdown"], input=request, text=True, check=False
+    )
+
+
+@pytest.fixture
+def env_dir() -> Iterator[Path]:
+    # short path: unix socket paths are limited to 107 bytes
+    path = Path(tempfile.mkdtemp(prefix="syl-", dir="/tmp"))
+    path.chmod(0o755)  # nginx's workers (user nobody) must reach the sockets inside
+    yield path
+    shutdown(path / "hosts")
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+@pytest.fixture
+def repo(env_dir: Path) -> AppRepo:
+    port = free_port()
+    config = local_config(
+        env_dir / "hosts", port, secrets={"API_TOKEN": {"from_env": "TEST_TOKEN"}}
+    )
+    return make_repo(env_dir / "repo", config)
+
+
+def url_of(repo: AppRepo) -> str:
+    import yaml
+
+    listen = yaml.safe_load(repo.config.read_text())["nginx"]["listen"]
+    return f"http://{listen}/healthz"
+
+
+def served_release(repo: AppRepo) -> tuple[int, str | None, str | None]:
+    response = httpx.get(url_of(repo), timeout=5)
+    return (
+        response.status_code,
+        response.headers.get("X-Release"),
+        response.headers.get("X-App-Version"),
+    )
+
+
+def slot_pid(root: Path, slot: str) -> int:
+    from shipyard.host.layout import Layout
+    from shipyard.host.supervisor import Supervisor
+
+    info = Supervisor(Layout(root, "reconcile", "local")).info(f"web-{slot}")
+    assert info is not None
+    return int(info["pid"])
+
+
+TOKEN = {"TEST_TOKEN": "s3cr3t-value-42"}
+
+
+def test_deploy_then_deploy_then_rollback_serves_each_release_in_turn(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    first = repo.shipyard("deploy", "local", "--message", "first", env=TOKEN)
+    assert first.returncode == 0, first.stderr + first.stdout
+    v1 = repo.path.joinpath(".git").exists() and served_release(repo)
+    assert v1 and v1[0] == 200 and v1[2] == "1.0.0"
+
+    repo.commit_version("2.0.0")
+    second = repo.shipyard("deploy", "local", env=TOKEN)
+    assert second.returncode == 0, second.stderr + second.stdout
+    status, release2, version2 = served_release(repo)
+    assert (status, version2) == (200, "2.0.0")
+    assert release2 != v1[1]
+
+    warm_pid = slot_pid(env_dir / "hosts", "blue")
+    back = repo.shipyard("rollback", "local", env=TOKEN)
+    assert back.returncode == 0, back.stderr + back.stdout
+    assert "warm" in back.stdout
+    assert served_release(repo)[1:] == (v1[1], "1.0.0")
+    # a warm rollback is a switch: the old process kept running, nothing was started
+    assert slot_pid(env_dir / "hosts", "blue") == warm_pid
+
+    history = json.loads(repo.shipyard("history", "local", "--json").stdout)
+    assert [(h["kind"], h["outcome"]) for h in history] == [
+        ("rollback", "succeeded"),
+        ("deploy", "succeeded"),
+        ("deploy", "succeeded"),
+    ]
+    newest_deploy = history[1]
+    assert newest_deploy["commit_sha"].startswith(release2 or "")
+    assert newest_deploy["commit_time"] and newest_deploy["actor"] and newest_deploy["finished_at"]
+    assert {"prepare", "boot", "check", "switch", "verify"} <= set(newest_deploy["phases"])
+    assert history[2]["message"] == "first"
+
+    releases = json.loads(repo.shipyard("releases", "local", "--json").stdout)
+    assert {r["release_id"] for r in releases} == {v1[1], release2}
+    assert [r["active"] for r in releases if r["release_id"] == v1[1]] == [True]
+
+    status_json = json.loads(repo.shipyard("status", "local", "--json").stdout)
+    slots = status_json["hosts"][0]["slots"]
+    assert {s["slot"]: s["active"] for s in slots} == {"blue": True, "green": False}
+    assert status_json["lock"] is None
+
+
+def test_secrets_land_in_a_0600_env_file_and_never_in_argv_or_config(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    result = repo.shipyard("deploy", "local", env=TOKEN)
+    assert result.returncode == 0, result.stderr
+    env_file = env_dir / "hosts" / "reconcile" / "local" / "shared" / ".env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert "s3cr3t-value-42" in env_file.read_text()
+    pid = slot_pid(env_dir / "hosts", "blue")
+    assert b"API_TOKEN=s3cr3t-value-42" in Path(f"/proc/{pid}/environ").read_bytes()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                assert b"s3cr3t" not in (proc / "cmdline").read_bytes()
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+    supervisor_conf = env_dir / "hosts" / "reconcile" / "local" / "supervisor" / "supervisord.conf"
+    assert "s3cr3t" not in supervisor_conf.read_text()
+    checked = repo.shipyard("config", "check", "local", env=TOKEN)
+    assert checked.returncode == 0
+    assert "s3cr3t" not in checked.stdout + checked.stderr
+    assert "***" in checked.stdout
+
+
+def test_a_release_that_never_gets_healthy_is_stopped_and_the_old_one_keeps_serving(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+    before = served_release(repo)
+    repo.commit_file(
+        "app.py", "import sys\nprint('boom: cannot start', flush=True)\nsys.exit(3)\n", "broken"
+    )
+    result = repo.shipyard("deploy", "local", env=TOKEN)
+    assert result.returncode == 1
+    assert "never became healthy" in result.stderr
+    assert "GET http://unix:" in result.stderr  # the failing probe is shown
+    assert "boom: cannot start" in result.stderr  # with the slot's last log lines
+    assert served_release(repo) == before
+    status = json.loads(repo.shipyard("status", "local", "--json").stdout)
+    green = next(s for s in status["hosts"][0]["slots"] if s["slot"] == "green")
+    assert green["process"] != "RUNNING"
+    history = json.loads(repo.shipyard("history", "local", "--json").stdout)
+    assert history[0]["outcome"] == "failed" and "never became healthy" in history[0]["error"]
+    assert status["lock"] is None  # the lock is released when a deploy fails
+
+
+def test_an_nginx_config_that_fails_nginx_t_is_rolled_back_and_nothing_switches(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+    before = served_release(repo)
+    server_conf = env_dir / "hosts" / "reconcile" / "local" / "proxy" / "server.conf"
+    good = server_conf.read_text()
+    import yaml
+
+    data = yaml.safe_load(repo.config.read_text())
+    data["nginx"]["server_names"] = ["example.com"]
+    data["nginx"]["client_max_body_size"] = "10m"
+    data["environments"]["local"]["nginx"] = {"listen": "256.0.0.1:80"}
+    repo.write_config(data)
+    repo.commit_version("2.0.0")
+    result = repo.shipyard("deploy", "local", env=TOKEN)
+    assert result.returncode == 1
+    assert "nginx -t rejected" in result.stderr
+    assert server_conf.read_text() == good
+    assert served_release(repo) == before
+
+
+def test_a_held_lock_stops_a_second_deploy_with_who_and_why(repo: AppRepo) -> None:
+    held = repo.shipyard("lock", "acquire", "local", "--reason", "database maintenance")
+    assert held.returncode == 0, held.stderr
+    blocked = repo.shipyard("deploy", "local", "--lock-wait", "0.5", env=TOKEN)
+    assert blocked.returncode == 3
+    assert "database maintenance" in blocked.stderr and "locked by" in blocked.stderr
+    status = repo.shipyard("lock", "status", "local")
+    assert "database maintenance" in status.stdout
+    assert repo.shipyard("lock", "release", "local").returncode == 0
+    assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+
+
+def test_a_lock_whose_owner_died_is_shown_stale_and_force_release_clears_it(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    from shipyard.host import lock
+    from shipyard.host.layout import Layout
+    from shipyard.host.state import State
+
+    layout = Layout(env_dir / "hosts", "reconcile", "local")
+    layout.create()
+    dead = subprocess.run(["true"], check=True)
+    child = subprocess.Popen(["true"])
+    child.wait()
+    owner = lock.Holder("ci-runner", os.uname().nodename, child.pid, "deploy x", "deploy", "dep-1")
+    assert dead.returncode == 0
+    assert lock.acquire(State(layout.state_db), owner, heartbeat=True, force=False) is None
+    status = repo.shipyard("lock", "status", "local")
+    assert "STALE" in status.stdout
+    refused = repo.shipyard("lock", "release", "local")
+    assert refused.returncode != 0
+    cleared = repo.shipyard("lock", "release", "local", "--force")
+    assert cleared.returncode == 0
+    assert "not locked" in repo.shipyard("lock", "status", "local").stdout
+
+
+def test_a_dirty_tree_is_refused_unless_allowed_and_then_marked(repo: AppRepo) -> None:
+    (repo.path / "VERSION").write_text("9.9.9-local\n")
+    refused = repo.shipyard("deploy", "local", env=TOKEN)
+    assert refused.returncode == 5
+    assert "uncommitted changes" in refused.stderr and "--allow-dirty" in refused.stderr
+    allowed = repo.shipyard("deploy", "local", "--allow-dirty", env=TOKEN)
+    assert allowed.returncode == 0, allowed.stderr
+    assert served_release(repo)[2] == "9.9.9-local"
+    releases = json.loads(repo.shipyard("releases", "local", "--json").stdout)
+    assert releases[0]["dirty"] is True and "-dirty-" in releases[0]["release_id"]
+
+
+def test_cold_rollback_boots_the_old_release_after_its_slot_retired(repo: AppRepo) -> None:
+    import yaml
+
+    data = yaml.safe_load(repo.config.read_text())
+    data["rollback_window"] = 0
+    repo.write_config(data)
+    repo.commit_version("1.0.0")
+    assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+    v1 = served_release(repo)
+    repo.commit_version("2.0.0")
+    assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+    status = json.loads(repo.shipyard("status", "local", "--json").stdout)
+    idle = next(s for s in status["hosts"][0]["slots"] if not s["active"])
+    assert idle["process"] != "RUNNING"  # retired at once: rollback_window is 0
+    back = repo.shipyard("rollback", "local", env=TOKEN)
+    assert back.returncode == 0, back.stderr
+    assert "cold" in back.stdout
+    assert served_release(repo) == v1
+
+
+def test_keep_releases_removes_old_releases_but_never_the_active_or_warm_one(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    import yaml
+
+    data = yaml.safe_load(repo.config.read_text())
+    data["keep_releases"] = 2
+    repo.write_config(data)
+    ids = []
+    for version in ("1.1", "1.2", "1.3", "1.4"):
+        ids.append(repo.commit_version(version))
+        assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+    present = {p.name for p in (env_dir / "hosts" / "reconcile" / "local" / "releases").iterdir()}
+    assert present == {ids[-1], ids[-2]}
