@@ -92,6 +92,8 @@ async def deploy(
                 session, artifact, env.env | secrets, deployment_id, options
             )
     except PhaseFailed as failed:
+        if failed.phase == "connect":
+            raise  # unreachable hosts: exit code 4, nothing was touched
         raise DeployFailed(_summary(failed), failed.errors) from None
     except HostError as exc:
         raise DeployFailed(str(exc), [exc]) from None

@@ -43,6 +43,8 @@ async def rollback(
         async with locking.held(session.primary, "rollback", reason, deployment_id, lock_wait):
             return await _rollback_locked(session, release, deployment_id, message, trigger)
     except PhaseFailed as failed:
+        if failed.phase == "connect":
+            raise  # unreachable hosts: exit code 4, nothing was touched
         raise DeployFailed(
             f"rollback {failed.phase} failed on " + ", ".join(e.host for e in failed.errors),
             failed.errors,
