@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from support.apprepo import AppRepo, free_port, make_repo
 from support.sshd import SshFleet, TestHost
 
