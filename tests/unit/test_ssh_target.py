@@ -52,6 +52,5 @@ def test_a_parsed_target_prints_as_it_was_written(text: str) -> None:
     assert str(SshTarget.parse(text)) == text
 
 
-@pytest.mark.xfail(strict=True, reason="SshTarget.__str__ drops the brackets of IPv6 hosts")
 def test_an_ipv6_target_prints_with_brackets_so_the_port_stays_unambiguous() -> None:
     assert str(SshTarget.parse("root@[::1]:2222")) == "root@[::1]:2222"

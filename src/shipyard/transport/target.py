@@ -36,7 +36,8 @@ class SshTarget:
         )
 
     def __str__(self) -> str:
-        text = f"{self.user}@{self.host}" if self.user else self.host
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        text = f"{self.user}@{host}" if self.user else host
         return f"{text}:{self.port}" if self.port else text
 
 
