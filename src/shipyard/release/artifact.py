@@ -102,7 +102,7 @@ def build_artifact(app_dir: Path, ref: str, *, allow_dirty: bool, cache_dir: Pat
             top, "archive", "--format=tar", f"{commit}:{subdir}" if subdir != "." else commit
         )
     )
-    data = _gzip_deterministic(raw)
+    data = _gzip_deterministic(_normalise(raw))
     digest = hashlib.sha256(data).hexdigest()
     release_id = release_id_for(commit, dirty, digest)
     manifest = Manifest(
@@ -158,6 +158,23 @@ def _tar_working_tree(top: Path, subdir: str) -> bytes:
                     tar.addfile(info, handle)
             else:
                 tar.addfile(info)
+    return buffer.getvalue()
+
+
+def _normalise(raw: bytes) -> bytes:
+    """Rewrite a tar with fixed mtimes and owners, so one commit always has one digest.
+
+    (`git archive` of a sub-tree stamps entries with the current time.)
+    """
+    source = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
+    buffer = io.BytesIO()
+    with source, tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for member in source.getmembers():
+            member.mtime = 0
+            member.uid = member.gid = 0
+            member.uname = member.gname = ""
+            member.pax_headers = {}
+            tar.addfile(member, source.extractfile(member) if member.isfile() else None)
     return buffer.getvalue()
 
 
