@@ -267,3 +267,26 @@ def test_keep_releases_removes_old_releases_but_never_the_active_or_warm_one(
         assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
     present = {p.name for p in (env_dir / "hosts" / "reconcile" / "local" / "releases").iterdir()}
     assert present == {ids[-1], ids[-2]}
+
+
+def test_tcp_mode_switches_by_rewriting_the_upstream_and_reloading_nginx(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    import yaml
+
+    data = yaml.safe_load(repo.config.read_text())
+    data["listen_mode"] = "tcp"
+    data["ports"] = [free_port(), free_port()]
+    repo.write_config(data)
+    repo.commit_version("1.0.0")
+    assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+    v1 = served_release(repo)
+    upstream = env_dir / "hosts" / "reconcile" / "local" / "proxy" / "upstream.conf"
+    assert f"127.0.0.1:{data['ports'][0]} max_fails=0" in upstream.read_text()
+    repo.commit_version("2.0.0")
+    result = repo.shipyard("deploy", "local", env=TOKEN)
+    assert result.returncode == 0, result.stderr
+    assert served_release(repo)[2] == "2.0.0"
+    assert upstream.read_text().startswith(f"server 127.0.0.1:{data['ports'][1]} ")
+    assert repo.shipyard("rollback", "local", env=TOKEN).returncode == 0
+    assert served_release(repo) == v1
