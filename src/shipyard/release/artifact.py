@@ -166,9 +166,11 @@ def _normalise(raw: bytes) -> bytes:
 
     (`git archive` of a sub-tree stamps entries with the current time.)
     """
-    source = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
     buffer = io.BytesIO()
-    with source, tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with (
+        tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as source,
+        tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
         for member in source.getmembers():
             member.mtime = 0
             member.uid = member.gid = 0
