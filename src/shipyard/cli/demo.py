@@ -35,8 +35,6 @@ nginx:
   listen: 127.0.0.1:{port}
 rollback_window: 600
 keep_releases: 5
-env:
-  RECONCILE_BANNER: "Shipyard demo"
 environments:
   local:
     hosts: [local]
