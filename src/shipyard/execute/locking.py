@@ -86,7 +86,9 @@ async def held(
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             with contextlib.suppress(HostError):
-                await primary.call("lock", {"action": "refresh", "deployment_id": deployment_id})
+                await primary.call(
+                    "lock", {"action": "refresh", "deployment_id": deployment_id}, oneshot=True
+                )
 
     task = asyncio.create_task(beat())
     try:

@@ -57,7 +57,7 @@ class Session:
         await self.each("connect", connect, clients=clients, quiet=True)
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.transport.close() for c in self.clients), return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
 
     async def each(
         self,

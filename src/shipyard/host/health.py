@@ -43,17 +43,36 @@ class Target:
         return f"http://{self.address}{path}"
 
 
-def probe_once(target: Target, path: str, timeout: float, release_header: str | None) -> Probe:
+_clients: dict[tuple[Target, float], httpx.Client] = {}
+
+
+def _client(target: Target, timeout: float) -> httpx.Client:
+    """One client per target, kept for the host agent's life (building one costs ~30 ms).
+
+    It keeps no idle connections: every probe opens a new one, as a new visitor would.
+    """
     import httpx  # imported when probing: host operations that never probe start faster
 
-    transport = httpx.HTTPTransport(uds=str(target.socket)) if target.socket else None
+    key = (target, timeout)
+    if key not in _clients:
+        transport = httpx.HTTPTransport(
+            uds=str(target.socket) if target.socket else None,
+            verify=False,  # plain HTTP on a socket or loopback: no TLS, no CA bundle to load
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+        _clients[key] = httpx.Client(transport=transport, timeout=timeout)
+    return _clients[key]
+
+
+def probe_once(target: Target, path: str, timeout: float, release_header: str | None) -> Probe:
+    import httpx
+
     base = "http://slot" if target.socket else f"http://{target.address}"
     headers = {"Host": target.host_header} if target.host_header else {}
     started = time.monotonic()
     at = time.time()
     try:
-        with httpx.Client(transport=transport, timeout=timeout) as client:
-            response = client.get(base + path, headers=headers)
+        response = _client(target, timeout).get(base + path, headers=headers)
         release = response.headers.get(release_header) if release_header else None
         return Probe(target.url(path), at, _ms(started), response.status_code, None, release)
     except httpx.HTTPError as exc:

@@ -634,7 +634,28 @@ def run_op(name: str, request: Request) -> Result:
     return {"ok": True, **result}
 
 
+def serve() -> int:
+    """Answer one JSON request per stdin line with one JSON result line, until EOF.
+
+    The protocol owns the real stdout; anything else that writes to fd 1 (a child
+    process, a stray print) is sent to stderr so it can never corrupt a reply.
+    """
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        try:
+            message = json.loads(line)
+            result = run_op(message["op"], message["request"])
+        except (ValueError, KeyError, TypeError):
+            result = {"ok": False, "error": "malformed request line"}
+        protocol.write(json.dumps(result, default=str) + "\n")
+    return 0
+
+
 def main(name: str, request_text: str | None) -> int:
+    if name == "serve":
+        return serve()
     text = request_text if request_text is not None else sys.stdin.read()
     try:
         request = json.loads(text)

@@ -43,6 +43,22 @@ class TransportError(Exception):
         return f"{text}\n  hint: {self.hint}" if self.hint else text
 
 
+class Channel(Protocol):
+    """A long-running process on a host that answers one line with one line.
+
+    Shipyard keeps one per host for a whole command, so each host operation costs a
+    round trip instead of a process start-up.
+    """
+
+    async def request(self, line: bytes, timeout: float | None = None) -> bytes:
+        """Send one line (ending in a newline) and return the one line that answers it."""
+        ...
+
+    async def close(self) -> None:
+        """End the process; safe to call twice."""
+        ...
+
+
 class Transport(Protocol):
     """One connection to one host."""
 
@@ -67,6 +83,10 @@ class Transport(Protocol):
 
     async def put(self, local_path: Path, remote_path: str) -> None:
         """Copy a local file to an absolute path on the host (parent must exist)."""
+        ...
+
+    async def channel(self, argv: Sequence[str]) -> Channel:
+        """Start argv as a line-in, line-out Channel; raise TransportError."""
         ...
 
     def stream(self, argv: Sequence[str]) -> AsyncIterator[str]:

@@ -11,7 +11,7 @@ import signal
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
-from shipyard.transport.base import CommandResult, TransportError
+from shipyard.transport.base import Channel, CommandResult, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,44 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
 def _exit_status(returncode: int) -> int:
     """Shell style, like the SSH transport: 128 + n for death by signal n."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+class _LocalChannel:
+    def __init__(self, process: asyncio.subprocess.Process, name: str) -> None:
+        self.process = process
+        self.name = name
+
+    async def request(self, line: bytes, timeout: float | None = None) -> bytes:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            async with asyncio.timeout(timeout):
+                stdin.write(line)
+                await stdin.drain()
+                reply = await stdout.readline()
+        except TimeoutError:
+            await self.close()
+            raise TransportError(
+                LABEL, f"`{self.name}` did not answer within {timeout:g}s", "it was stopped"
+            ) from None
+        except (BrokenPipeError, ConnectionResetError):
+            reply = b""
+        if not reply:
+            await self.close()
+            raise TransportError(LABEL, f"`{self.name}` exited unexpectedly", "run it again")
+        return reply
+
+    async def close(self) -> None:
+        if self.process.returncode is None:
+            if self.process.stdin is not None:
+                with contextlib.suppress(Exception):
+                    self.process.stdin.close()
+            try:
+                async with asyncio.timeout(5):
+                    await self.process.wait()
+            except TimeoutError:
+                _kill_group(self.process)
+                await self.process.wait()
 
 
 class LocalTransport:
@@ -105,6 +143,15 @@ class LocalTransport:
             stdout=stdout.decode("utf-8", errors="replace"),
             stderr=stderr.decode("utf-8", errors="replace"),
         )
+
+    async def channel(self, argv: Sequence[str]) -> Channel:
+        args = _check_argv(argv)
+        process = await self._spawn(
+            args, stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        )
+        if isinstance(process, CommandResult):
+            raise TransportError(LABEL, process.stderr.strip(), "is shipyard installed?")
+        return _LocalChannel(process, args[0])
 
     async def put(self, local_path: Path, remote_path: str) -> None:
         """Copy content and permission bits via `remote_path.part`, then rename."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncssh
 
-from shipyard.transport.base import CommandResult, TransportError
+from shipyard.transport.base import Channel, CommandResult, TransportError
 from shipyard.transport.target import SshOptions, SshTarget
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,44 @@ class _HostKeyCheck(asyncssh.SSHClient):
         recorded = self._known.match(host, addr, None if port == 22 else port)[0]
         self.verdict = "changed" if recorded else "unknown"
         return self.verdict == "unknown" and self._trust_unknown
+
+
+class _SshChannel:
+    def __init__(
+        self, transport: SshTransport, process: asyncssh.SSHClientProcess[Any], command: str
+    ) -> None:
+        self.transport = transport
+        self.process = process
+        self.command = command
+
+    async def request(self, line: bytes, timeout: float | None = None) -> bytes:
+        short = SshTransport._short(self.command)
+        try:
+            async with asyncio.timeout(timeout):
+                self.process.stdin.write(line)
+                await self.process.stdin.drain()
+                reply: bytes = await self.process.stdout.readline()
+        except TimeoutError:
+            await self.close()
+            raise self.transport._error(
+                f"{short} did not answer within {timeout:g}s", "check the host for a hung step"
+            ) from None
+        except (asyncssh.DisconnectError, ConnectionError, BrokenPipeError) as exc:
+            await self.close()
+            raise self.transport._error(f"{short} failed: {exc}", _LOST_HINT) from None
+        if not reply:
+            await self.close()
+            raise self.transport._error(f"{short}: connection lost", _LOST_HINT)
+        return reply
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.stdin.write_eof()
+        try:
+            async with asyncio.timeout(5):
+                await self.process.wait_closed()
+        except (TimeoutError, Exception):
+            SshTransport._abandon(self.process)
 
 
 class SshTransport:
@@ -373,6 +411,12 @@ class SshTransport:
             with contextlib.suppress(Exception):
                 process.terminate()
         process.close()
+
+    async def channel(self, argv: Sequence[str]) -> Channel:
+        command = self._command(argv)
+        conn = await self._connection()
+        process = await self._start(conn, command, encoding=None)
+        return _SshChannel(self, process, command)
 
     async def put(self, local_path: Path, remote_path: str) -> None:
         if not remote_path.startswith("/"):
