@@ -151,3 +151,27 @@ def test_a_secret_must_name_exactly_one_source(tmp_path: Path) -> None:
 def test_deep_merge_merges_mappings_and_replaces_lists() -> None:
     merged = deep_merge({"a": {"x": 1, "y": 2}, "l": [1, 2]}, {"a": {"y": 3}, "l": [9]})
     assert merged == {"a": {"x": 1, "y": 3}, "l": [9]}
+
+
+def test_whole_environment_rules_point_at_the_environments_hosts(tmp_path: Path) -> None:
+    text = BASE.replace("    hosts: [deploy@10.0.0.5]", "    hosts: [local, deploy@10.0.0.5]")
+    error = error_of(tmp_path, text, "staging")
+    assert error.key_path == "environments.staging.hosts"
+    assert error.line == text.splitlines().index("    hosts: [local, deploy@10.0.0.5]") + 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("server_names", "['bad;name']"), ("client_max_body_size", "lots")]
+)
+def test_nginx_values_are_checked_before_any_host_sees_them(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    text = (
+        "app: a\nstart: run\nnginx:\n  "
+        + key
+        + ": "
+        + value
+        + "\nenvironments:\n  e: {hosts: [local]}\n"
+    )
+    error = error_of(tmp_path, text, "e")
+    assert error.key_path == f"nginx.{key}" and error.line == 4

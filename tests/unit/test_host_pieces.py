@@ -100,3 +100,20 @@ def test_socket_paths_over_the_os_limit_are_detected() -> None:
     assert Layout(Path("/srv/shipyard"), "app", "prod").too_long_socket_paths() == []
     deep = Layout(Path("/" + "d" * 90), "app", "prod")
     assert deep.too_long_socket_paths()
+
+
+def test_only_the_person_who_took_a_manual_lock_releases_it_without_force(tmp_path: Path) -> None:
+    from shipyard.host import lock
+    from shipyard.host.state import State
+
+    state = State(tmp_path / "state.db")
+    lock.acquire(
+        state,
+        Holder("ana", "laptop", 1, "maintenance", "lock acquire"),
+        heartbeat=False,
+        force=False,
+    )
+    with pytest.raises(PermissionError):
+        lock.release(state, None, force=False, actor="bob")
+    assert lock.release(state, None, force=False, actor="ana") is not None
+    assert lock.read(state) is None

@@ -111,7 +111,7 @@ def run_demo(workdir: Path, port: int) -> int:
         second = await deploy(env, config_path, DeployOptions(message="demo v2"), reporter)
         print(f"   live: {url}  ->  {_fetch(url)}")
         print(f"\n== 3. roll back to {first.release_id} (the old slot is still warm)")
-        back = await rollback(env, None, reporter, message="demo rollback")
+        back = await rollback(env, None, reporter, env_values=env.env, message="demo rollback")
         took = sum(back.timings.values())
         print(f"   live: {url}  ->  {_fetch(url)}")
         print(
@@ -129,7 +129,9 @@ def run_demo(workdir: Path, port: int) -> int:
                 print(f"    | {line}", file=sys.stderr)
         return 1
     print(f"The app is still running at {url}")
-    print(f"Try: shipyard status local -c {config_path}")
-    print(f"     shipyard history local -c {config_path}")
-    print("Stop it with: shipyard demo --stop")
+    me = Path(sys.argv[0]).name if Path(sys.argv[0]).name == "shipyard" else "shipyard"
+    command = sys.argv[0] if Path(sys.argv[0]).is_file() else me
+    print(f"Try: {command} status local -c {config_path}")
+    print(f"     {command} history local -c {config_path}")
+    print(f"Stop it with: {command} demo --stop --workdir {workdir}")
     return 0

@@ -124,6 +124,12 @@ def init(
         raise typer.Exit(exitcodes.CONFIG)
     name = app_name or _app_name_from(Path.cwd())
     path.write_text(render_template(name))
+    ignore = path.parent / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if ".shipyard/" not in lines:
+        # the `local` environment keeps its hosts' files there: never part of a release
+        with ignore.open("a") as handle:
+            handle.write(("\n" if lines and lines[-1] else "") + ".shipyard/\n")
     output.console.print(f"wrote {path}: edit hosts and start, then `shipyard config check`")
 
 
@@ -223,7 +229,12 @@ def rollback_command(
     env = _guard(lambda: _load(config, env_name))
     reporter = make_reporter()
     try:
-        result = _run(rollback(env, release, reporter, lock_wait=lock_wait, message=message))
+        values = env.env | _guard(lambda: resolve_secrets(env, config))
+        result = _run(
+            rollback(
+                env, release, reporter, env_values=values, lock_wait=lock_wait, message=message
+            )
+        )
     finally:
         reporter.close()
     how = "warm: one switch" if result.warm else "cold: booted, checked, switched"

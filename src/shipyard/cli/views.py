@@ -12,7 +12,8 @@ def print_status(data: dict[str, Any]) -> None:
     console.print(f"environment {data['environment']}")
     lock = data.get("lock")
     console.print("lock: " + (describe_lock(lock) if lock else "free"), markup=False)
-    for deployment in data.get("running_deployments", []) or []:
+    primary = data["hosts"][0] if data["hosts"] else {}
+    for deployment in primary.get("running_deployments", []) or []:
         console.print(f"in progress: {deployment['id']}", markup=False)
     rows = []
     for host in data["hosts"]:

@@ -123,6 +123,10 @@ class ConfigFile:
 
     def _locate(self, env: str, loc: KeyPath) -> KeyPath:
         """Find where a merged key came from: the environment's override, else the base."""
+        if not loc:
+            # a rule about the environment as a whole: point at its hosts, or the environment
+            hosts = ("environments", env, "hosts")
+            return hosts if hosts in self.lines else ("environments", env)
         for length in range(len(loc), 0, -1):
             override = ("environments", env, *loc[:length])
             if override in self.lines:

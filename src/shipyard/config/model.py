@@ -59,6 +59,21 @@ class Nginx(Strict):
     binary: str = "nginx"
     worker_user: str | None = None
 
+    @field_validator("server_names")
+    @classmethod
+    def _names_nginx_can_read(cls, values: list[str]) -> list[str]:
+        for name in values:
+            if name != "_" and not re.fullmatch(r"[A-Za-z0-9.*-]+", name):
+                raise ValueError(f"server name {name!r}: use letters, digits, '.', '-' or '*'")
+        return values or ["_"]
+
+    @field_validator("client_max_body_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+[kKmMgG]?", value):
+            raise ValueError("write a size like 10m, 512k or 1g")
+        return value
+
     @field_validator("listen")
     @classmethod
     def _listen_has_port(cls, value: str) -> str:

@@ -157,17 +157,14 @@ async def _deploy_locked(
                 "release-command",
                 lambda c: c.call(
                     "release-command",
-                    {
-                        "release_id": release_id,
-                        "command": env.release_command,
-                        "timeout": env.release_command_timeout,
-                    },
+                    requests.release_command(env, release_id, env_values),
+                    timeout=env.release_command_timeout + 60,
                 ),
                 clients=[primary],
             )
         booted = await session.each(
             "boot",
-            lambda c: c.call("boot", requests.boot(env, release_id)),
+            lambda c: c.call("boot", requests.boot(env, release_id, env_values)),
             detail=lambda r: f"slot {r['slot']}",
         )
         slots = {host: reply["slot"] for host, reply in booted.items()}

@@ -70,7 +70,8 @@ async def acquire(
 
 async def release(primary: HostClient, deployment_id: str | None, force: bool = False) -> Any:
     reply = await primary.call(
-        "lock", {"action": "release", "deployment_id": deployment_id, "force": force}
+        "lock",
+        {"action": "release", "deployment_id": deployment_id, "force": force, "actor": actor()},
     )
     return reply["released"]
 

@@ -31,17 +31,26 @@ async def rollback(
     release: str | None,
     reporter: Reporter,
     *,
+    env_values: dict[str, str] | None = None,
     lock_wait: float = 0.0,
     message: str = "",
     trigger: str = "rollback",
 ) -> RollbackResult:
+    """Roll `env` back to `release` (default: the previous good one).
+
+    `env_values` are the variables (secrets included) a cold rollback boots with; the CLI
+    resolves them from shipyard.yml. None means `env.env` alone (an app without secrets).
+    """
+    env_values = env.env if env_values is None else env_values
     session = Session(env, reporter)
     try:
         await session.open()
         deployment_id = new_deployment_id()
         reason = message or f"rollback to {release or 'previous good release'}"
         async with locking.held(session.primary, "rollback", reason, deployment_id, lock_wait):
-            return await _rollback_locked(session, release, deployment_id, message, trigger)
+            return await _rollback_locked(
+                session, release, deployment_id, message, trigger, env_values
+            )
     except PhaseFailed as failed:
         if failed.phase == "connect":
             raise  # unreachable hosts: exit code 4, nothing was touched
@@ -56,7 +65,12 @@ async def rollback(
 
 
 async def _rollback_locked(
-    session: Session, release: str | None, deployment_id: str, message: str, trigger: str
+    session: Session,
+    release: str | None,
+    deployment_id: str,
+    message: str,
+    trigger: str,
+    env_values: dict[str, str],
 ) -> RollbackResult:
     env, primary = session.env, session.primary
     listing = await primary.call("releases")
@@ -114,7 +128,7 @@ async def _rollback_locked(
         else:
             booted = await session.each(
                 "boot",
-                lambda c: c.call("boot", requests.boot(env, target)),
+                lambda c: c.call("boot", requests.boot(env, target, env_values)),
                 detail=lambda r: f"slot {r['slot']}",
             )
             slots = {host: reply["slot"] for host, reply in booted.items()}

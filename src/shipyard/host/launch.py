@@ -1,6 +1,6 @@
 """Start one slot's app process: the command supervisord runs for web-blue/web-green.
 
-Reads the slot spec written at BOOT and the environment's env file (0600), so that
+Reads the slot spec and the slot's env file (0600), both written at BOOT, so that
 neither the start command nor any secret ever appears in supervisord's config or in a
 process argument list, then replaces itself with `sh -c "exec <start>"`.
 """
@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     layout = Layout(base.parent.parent, base.parent.name, base.name)
     spec = json.loads(layout.slot_spec(slot).read_text())
     env = dict(os.environ)
-    env.update(read_env_file(layout.env_file))
+    env.update(read_env_file(layout.slot_env(slot)))
     env.update(
         SHIPYARD_RELEASE=spec["release_id"],
         SHIPYARD_SLOT=slot,

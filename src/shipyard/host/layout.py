@@ -103,6 +103,10 @@ class Layout:
         """What the slot runs: release, start command, listen mode; read by the launcher."""
         return self.run / f"{slot}.json"
 
+    def slot_env(self, slot: str) -> Path:
+        """The environment (secrets included, mode 0600) the slot was booted with."""
+        return self.run / f"{slot}.env"
+
     def slot_log(self, slot: str) -> Path:
         return self.logs / f"web-{slot}.log"
 

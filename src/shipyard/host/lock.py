@@ -53,11 +53,14 @@ def is_stale(
     this_host: str,
     pid_alive: bool,
 ) -> bool:
-    """Pure: has the lock's owner gone away?"""
-    if holder.operator_host == this_host and not pid_alive:
-        return True
+    """Pure: has the lock's owner gone away?
+
+    A manual lock (no heartbeat) belongs to a person, not a process: never stale.
+    """
     if heartbeat_at is None:
         return False
+    if holder.operator_host == this_host and not pid_alive:
+        return True
     return now - heartbeat_at > HEARTBEAT_STALE_AFTER
 
 
@@ -113,14 +116,22 @@ def refresh(state: State, deployment_id: str) -> bool:
     return True
 
 
-def release(state: State, deployment_id: str | None, *, force: bool) -> LockView | None:
-    """Release the lock held by deployment_id (or any lock with force); return what was held."""
+def release(
+    state: State, deployment_id: str | None, *, force: bool, actor: str | None = None
+) -> LockView | None:
+    """Release the lock held by deployment_id (a manual lock: by its actor), or any with force.
+
+    Returns what was held.
+    """
     with state.transaction() as db:
         row = db.execute("SELECT * FROM lock WHERE id = 1").fetchone()
         if row is None:
             return None
         view = _view(row)
-        if not force and view.holder.deployment_id != deployment_id:
+        mine = view.holder.deployment_id == deployment_id and (
+            deployment_id is not None or view.holder.actor == actor
+        )
+        if not force and not mine:
             raise PermissionError(view)
         db.execute("DELETE FROM lock WHERE id = 1")
     return view

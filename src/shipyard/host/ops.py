@@ -108,7 +108,12 @@ def op_lock(ctx: Context) -> Result:
         return {"held": host_lock.refresh(state, req["deployment_id"])}
     if action == "release":
         try:
-            view = host_lock.release(state, req.get("deployment_id"), force=req.get("force", False))
+            view = host_lock.release(
+                state,
+                req.get("deployment_id"),
+                force=req.get("force", False),
+                actor=req.get("actor"),
+            )
         except PermissionError as exc:
             held = exc.args[0]
             raise HostOpError(
@@ -234,7 +239,6 @@ def op_prepare(ctx: Context) -> Result:
     release_id, digest = req["release_id"], req["digest"]
     release_dir = layout.release_dir(release_id)
     artifact = Path(req["artifact"])
-    write_env_file(layout.env_file, req["env_values"])
     if _prepared(release_dir, digest):
         artifact.unlink(missing_ok=True)
         state.record_release(release_id, digest, req["manifest"])
@@ -256,7 +260,13 @@ def op_prepare(ctx: Context) -> Result:
         _link_shared(layout, release_dir, req["shared"])
         if req.get("build"):
             _run_step(
-                ctx, "build", req["build"], release_dir, release_id, float(req["build_timeout"])
+                ctx,
+                "build",
+                req["build"],
+                release_dir,
+                release_id,
+                float(req["build_timeout"]),
+                req["env_values"],
             )
         manifest = {**req["manifest"], "digest": digest}
         (release_dir / "release.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -307,10 +317,16 @@ def _replace_with_link(path: Path, target: Path) -> None:
 
 
 def _run_step(
-    ctx: Context, name: str, command: str, cwd: Path, release_id: str, timeout: float
+    ctx: Context,
+    name: str,
+    command: str,
+    cwd: Path,
+    release_id: str,
+    timeout: float,
+    env_values: dict[str, str],
 ) -> None:
-    """Run a build or release command in the release, with the env file's variables."""
-    env = dict(os.environ) | read_env_file(ctx.layout.env_file)
+    """Run a build or release command in the release, with the deploy's variables."""
+    env = dict(os.environ) | env_values
     env |= {"SHIPYARD_RELEASE": release_id, "SHIPYARD_ENV": ctx.layout.env}
     log = ctx.layout.logs / f"{name}-{release_id}.log"
     with log.open("w") as out:
@@ -346,6 +362,7 @@ def op_release_command(ctx: Context) -> Result:
         ctx.layout.release_dir(release_id),
         release_id,
         float(req["timeout"]),
+        req["env_values"],
     )
     return {}
 
@@ -407,7 +424,8 @@ def op_boot(ctx: Context) -> Result:
             "listen_mode": req["listen_mode"],
             "port": ports[SLOTS.index(slot)],
         }
-        (layout.slot_spec(slot)).write_text(json.dumps(spec))
+        layout.slot_spec(slot).write_text(json.dumps(spec))
+        write_env_file(layout.slot_env(slot), req["env_values"])
         layout.slot_socket(slot).unlink(missing_ok=True)
         with state.transaction() as db:
             state.set_slot(db, slot, release_id=release_id, state="booting")
@@ -489,6 +507,9 @@ def op_switch(ctx: Context) -> Result:
             nginx.point_at_port(
                 ports[SLOTS.index(slot)], ports[SLOTS.index(previous)] if previous else None
             )
+        if layout.slot_env(slot).exists():
+            # what is serving now, for people running one-off commands on the host
+            write_env_file(layout.env_file, read_env_file(layout.slot_env(slot)))
         retire_at = time.time() + float(req["rollback_window"])
         with state.transaction() as db:
             state.set_meta(db, "active_slot", slot)

@@ -63,9 +63,10 @@ def prepare(
     }
 
 
-def boot(env: Environment, release_id: str) -> dict[str, Any]:
+def boot(env: Environment, release_id: str, env_values: dict[str, str]) -> dict[str, Any]:
     return {
         "release_id": release_id,
+        "env_values": env_values,
         "start": env.start,
         "listen_mode": env.listen_mode,
         "ports": list(env.ports),
@@ -80,6 +81,17 @@ def switch(env: Environment, host: HostEntry, slot: str, release_id: str) -> dic
         "ports": list(env.ports),
         "rollback_window": env.rollback_window,
         "proxy": proxy(env, host),
+    }
+
+
+def release_command(
+    env: Environment, release_id: str, env_values: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "release_id": release_id,
+        "command": env.release_command,
+        "timeout": env.release_command_timeout,
+        "env_values": env_values,
     }
 
 

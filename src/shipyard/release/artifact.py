@@ -85,16 +85,15 @@ def build_artifact(app_dir: Path, ref: str, *, allow_dirty: bool, cache_dir: Pat
     commit_time = _git(top, "show", "-s", "--format=%cI", commit)
     pathspec = subdir if subdir != "." else "."
     changes = _git(top, "status", "--porcelain", "--untracked-files=normal", "--", pathspec)
-    dirty = bool(changes)
     head = _git(top, "rev-parse", "HEAD")
+    # the working tree only matters when deploying what is checked out
+    dirty = bool(changes) and commit == head
     if dirty and not allow_dirty:
         first = changes.splitlines()[0]
         raise ArtifactError(
             f"the working tree has uncommitted changes ({first.strip()} ...)",
             hint="commit or stash them, or pass --allow-dirty to deploy them (marked dirty)",
         )
-    if dirty and commit != head:
-        dirty = False  # building another commit: the working tree does not matter
     raw = (
         _tar_working_tree(top, subdir)
         if dirty
