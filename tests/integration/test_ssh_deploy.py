@@ -23,6 +23,7 @@ def ssh_config(fleet: SshFleet, hosts: list[TestHost], port: int) -> dict[str, o
         "start": "python3 app.py",
         "health": {"path": "/healthz", "interval": 0.1, "deadline": 8},
         "drain_timeout": 2,
+        "observe": {"window": 1, "interval": 0.5},
         "shipyard_command": f"{sys.executable} -m shipyard",
         "ssh": {
             "known_hosts": str(fleet.known_hosts),

@@ -90,6 +90,7 @@ def local_config(root: Path, port: int, **overrides: Any) -> dict[str, Any]:
         "health": {"path": "/healthz", "interval": 0.1, "deadline": 8},
         "nginx": {"listen": f"127.0.0.1:{port}"},
         "drain_timeout": 2,
+        "observe": {"window": 0},
         "environments": {"local": {"hosts": ["local"], "root": str(root)}},
     }
     config.update(overrides)

@@ -34,6 +34,9 @@ health:
 nginx:
   listen: 127.0.0.1:{port}
 rollback_window: 600
+observe:
+  window: 2
+  interval: 0.5
 keep_releases: 5
 environments:
   local:

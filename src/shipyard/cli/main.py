@@ -22,7 +22,7 @@ from shipyard.execute.hooks import HookFailed
 from shipyard.execute.hostclient import HostError
 from shipyard.execute.identity import trigger
 from shipyard.execute.locking import LockHeld, describe_lock
-from shipyard.execute.reporter import make_reporter
+from shipyard.execute.reporter import PlainReporter, make_reporter
 from shipyard.execute.rollback import rollback
 from shipyard.execute.session import PhaseFailed
 from shipyard.release.artifact import ArtifactError
@@ -46,7 +46,9 @@ ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to shipyard.yml.", envvar="SHIPYARD_CONFIG")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
-EnvArgument = Annotated[str, typer.Argument(help="Environment name from shipyard.yml.")]
+EnvArgument = Annotated[
+    str, typer.Argument(metavar="ENV", help="Environment name from shipyard.yml.")
+]
 
 T = TypeVar("T")
 
@@ -73,7 +75,10 @@ def _run(coro: Coroutine[Any, Any, T], secrets: list[str] | None = None) -> T:
         raise typer.Exit(exitcodes.BUILD) from None
     except DeployFailed as exc:
         output.host_errors(exc.errors, secrets or [])
-        output.fail(exc.message, "the previous release is still serving; see `shipyard status`")
+        hint = "the previous release is serving; see `shipyard status` and `shipyard history`"
+        if exc.outcome == "auto-rolled-back":
+            hint = "every host is back on the previous release, and this one is marked bad"
+        output.fail(exc.message, hint)
         raise typer.Exit(exitcodes.FAILED) from None
     except PhaseFailed as exc:
         output.host_errors(exc.errors, secrets or [])
@@ -243,6 +248,32 @@ def rollback_command(
         f"rolled back {env.name} to {result.release_id} ({how}) in {total:.2f}s; "
         f"was {result.previous_release}"
     )
+
+
+@app.command()
+def repair(
+    env_name: EnvArgument,
+    lock_wait: Annotated[float, typer.Option(help="Wait up to SECONDS for the lock.")] = 0.0,
+    config: ConfigOption = Path(DEFAULT_FILE),
+) -> None:
+    """Converge ENV after a crash, a lost link or a host restart.
+
+    Restarts supervisord, nginx and the active release where they are down, stops slots an interrupted deploy left booting, marks interrupted deployments, and puts every host on one release if a switch was cut short.
+    """  # noqa: E501
+    from shipyard.execute.converge import repair_environment
+
+    env = _guard(lambda: _load(config, env_name))
+    values = env.env | _guard(lambda: resolve_secrets(env, config))
+    actions = _run(repair_environment(env, values, make_reporter_plain(), lock_wait))
+    for action in actions:
+        output.console.print(f"- {action}", markup=False)
+    output.console.print(
+        f"{env.name} is consistent" + (" (nothing to do)" if not actions else ""), markup=False
+    )
+
+
+def make_reporter_plain() -> PlainReporter:
+    return PlainReporter(stream=sys.stderr)
 
 
 @app.command()

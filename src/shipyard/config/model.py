@@ -83,6 +83,46 @@ class Nginx(Strict):
         return value
 
 
+class Observe(Strict):
+    """Post-switch analysis: watch the new release through nginx, roll back on failure."""
+
+    window: float = Field(default=10.0, ge=0, le=3600)
+    interval: PositiveSeconds = 1.0
+    max_error_ratio: float = Field(default=0.05, ge=0, le=1)
+    max_p95_ms: float | None = Field(default=None, gt=0)
+    failure_limit: int = Field(default=2, ge=1, le=1000)
+    consecutive_successes: int = Field(default=1, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _interval_fits(self) -> Observe:
+        if self.window and self.interval > self.window:
+            raise ValueError("interval must not be longer than window")
+        return self
+
+
+class SmokeCheck(Strict):
+    """An HTTP check against the new slot itself, before any traffic moves to it."""
+
+    path: str
+    status: int = Field(default=200, ge=100, le=599)
+    contains: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+
+class Resources(Strict):
+    """Refuse a deploy up front rather than fail half-way for lack of room."""
+
+    min_free_disk_mb: int = Field(default=200, ge=0)
+    disk_per_artifact: float = Field(default=4.0, ge=1, le=100)
+    min_free_memory_mb: int = Field(default=64, ge=0)
+
+
 class SecretRef(Strict):
     """Where a secret's value comes from on the operator's machine; never the value."""
 
@@ -177,6 +217,11 @@ class Settings(Strict):
     release_command_timeout: PositiveSeconds = 600.0
     build_timeout: PositiveSeconds = 900.0
     hooks: Hooks = Hooks()
+    observe: Observe = Observe()
+    auto_rollback: bool = True
+    smoke: list[SmokeCheck] = Field(default_factory=list)
+    smoke_command: str | None = None
+    resources: Resources = Resources()
     root: str = "/srv/shipyard"
     shipyard_command: str = "shipyard"
     ssh: Ssh = Ssh()

@@ -8,6 +8,7 @@ every host back on the old slot, which is still running.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
@@ -17,9 +18,11 @@ from typing import Any
 from shipyard.config.loader import resolve_secrets
 from shipyard.config.model import Environment
 from shipyard.execute import locking
+from shipyard.execute.converge import converge
 from shipyard.execute.hooks import run_hooks
 from shipyard.execute.hostclient import HostClient, HostError
 from shipyard.execute.identity import new_deployment_id
+from shipyard.execute.observe import observe
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import PhaseFailed, Session
 from shipyard.plan import requests
@@ -28,11 +31,13 @@ from shipyard.release.artifact import Artifact, build_artifact
 
 @dataclass
 class DeployFailed(Exception):
-    """The deploy did not go live; the previous release is still serving."""
+    """The deploy did not stay live; the previous release is serving."""
 
     message: str
     errors: list[HostError] = field(default_factory=list)
     deployment_id: str | None = None
+    outcome: str = "failed"
+    figures: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.message
@@ -87,7 +92,9 @@ async def deploy(
         reason = options.message or f"deploy {artifact.release_id}"
         async with locking.held(
             session.primary, "deploy", reason, deployment_id, options.lock_wait
-        ):
+        ) as taken_over:
+            if taken_over:
+                reporter.info("took over a stale lock: " + locking.describe_lock(taken_over))
             result = await _deploy_locked(
                 session, artifact, env.env | secrets, deployment_id, options
             )
@@ -120,6 +127,8 @@ async def _deploy_locked(
     env, primary = session.env, session.primary
     release_id = artifact.release_id
     manifest = artifact.manifest
+    for action in await converge(session, env_values, deployment_id):
+        session.reporter.info(f"repaired: {action}")
     await primary.call(
         "record",
         {
@@ -172,13 +181,8 @@ async def _deploy_locked(
             "check",
             lambda c: c.call(
                 "check",
-                {
-                    "slot": slots[c.label],
-                    "release_id": release_id,
-                    "health": requests.health(env),
-                    "listen_mode": env.listen_mode,
-                },
-                timeout=env.health.deadline + 60,
+                requests.check(env, slots[c.label], release_id),
+                timeout=env.health.deadline + 360,
             ),
         )
         await record()
@@ -186,6 +190,10 @@ async def _deploy_locked(
         await session.each(
             "verify", lambda c: c.call("verify", requests.verify(env, c.entry, release_id))
         )
+        if env.observe.window > 0:
+            passed, figures = await observe(session, release_id, switched)
+            if not passed:
+                await _auto_rollback(session, release_id, slots, switched, figures, record)
     except PhaseFailed as failed:
         slots = slots | {
             host: reply["slot"]
@@ -196,17 +204,70 @@ async def _deploy_locked(
         await record(outcome="failed", error=_error_text(failed), finished=True)
         await primary.call("set-release-status", {"release_id": release_id, "status": "bad"})
         raise
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C or a cancelled task: put traffic back, stop the new slots, say so
+        with contextlib.suppress(Exception):
+            await _undo(session, slots, switched)
+            await record(outcome="interrupted", error="interrupted by the operator", finished=True)
+        raise
     previous = next((r["previous_release"] for r in switched.values()), None)
     await primary.call("set-release-status", {"release_id": release_id, "status": "good"})
-    if env.rollback_window == 0:
-        await session.each("retire", lambda c: c.call("retire"))
-    await session.each(
-        "cleanup",
-        lambda c: c.call("cleanup", {"keep": env.keep_releases, "protect": [release_id]}),
-        detail=lambda r: f"removed {len(r['removed'])}" if r["removed"] else "",
+    warnings = await _housekeeping(session, release_id)
+    await record(
+        outcome="succeeded",
+        previous_release_id=previous,
+        error="; ".join(warnings) or None,
+        finished=True,
     )
-    await record(outcome="succeeded", previous_release_id=previous, finished=True)
     return DeployResult(deployment_id, release_id, previous, dict(session.timings))
+
+
+async def _housekeeping(session: Session, release_id: str) -> list[str]:
+    """RETIRE and CLEANUP. The release is live: a failure here is a warning, not a failure."""
+    env = session.env
+    warnings = []
+    effective = requests.retire_window(env)
+    try:
+        if env.rollback_window < effective or env.rollback_window == 0:
+            # the old slot was kept warm only for the analysis window: retire it now
+            await session.each("retire", lambda c: c.call("retire", {"ahead": effective + 1}))
+        await session.each(
+            "cleanup",
+            lambda c: c.call("cleanup", {"keep": env.keep_releases, "protect": [release_id]}),
+            detail=lambda r: f"removed {len(r['removed'])}" if r["removed"] else "",
+        )
+    except PhaseFailed as failed:
+        text = f"{failed.phase} failed (the release is live): {_error_text(failed)}"
+        session.reporter.info("warning: " + text)
+        warnings.append(text)
+    return warnings
+
+
+async def _auto_rollback(
+    session: Session,
+    release_id: str,
+    slots: dict[str, str],
+    switched: dict[str, dict[str, Any]],
+    figures: dict[str, Any],
+    record: Any,
+) -> None:
+    """The new release failed its analysis: every host back to the warm old slot."""
+    env = session.env
+    reasons = "; ".join(figures.get("reasons", [])) or "analysis failed"
+    if not env.auto_rollback:
+        session.reporter.info(f"warning: analysis failed ({reasons}); auto_rollback is off")
+        return
+    back = dict(switched)
+    await _undo(session, slots, switched)
+    await session.primary.call("set-release-status", {"release_id": release_id, "status": "bad"})
+    summary = (
+        f"release {release_id} failed its post-switch analysis and was rolled back on "
+        f"{len(back)} host(s): {reasons}. Requests {figures['requests']}, 5xx "
+        f"{figures['errors_5xx']}, fell back to old slot {figures['fallbacks']}, worst p95 "
+        f"{figures['worst_p95_ms']} ms."
+    )
+    await record(outcome="auto-rolled-back", error=summary, analysis=figures, finished=True)
+    raise DeployFailed(summary, outcome="auto-rolled-back", figures=figures)
 
 
 def _error_text(failed: PhaseFailed) -> str:

@@ -55,14 +55,16 @@ async def acquire(
     wait: float = 0.0,
     heartbeat: bool = True,
     force: bool = False,
-) -> None:
+) -> dict[str, Any] | None:
+    """Take the lock, waiting up to `wait` seconds; return the stale lock taken over, if any."""
     deadline = time.monotonic() + wait
     while True:
         reply = await primary.call(
             "lock", {"action": "acquire", "holder": owner, "heartbeat": heartbeat, "force": force}
         )
         if reply["acquired"]:
-            return
+            taken: dict[str, Any] | None = reply.get("taken_over")
+            return taken
         if time.monotonic() >= deadline:
             raise LockHeld(reply["lock"])
         await asyncio.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
@@ -79,9 +81,12 @@ async def release(primary: HostClient, deployment_id: str | None, force: bool = 
 @asynccontextmanager
 async def held(
     primary: HostClient, command: str, reason: str, deployment_id: str, wait: float
-) -> AsyncIterator[None]:
-    """Hold the lock for a deploy: heartbeat while held, always release at the end."""
-    await acquire(primary, holder(command, reason, deployment_id), wait=wait)
+) -> AsyncIterator[dict[str, Any] | None]:
+    """Hold the lock for a deploy: heartbeat while held, always release at the end.
+
+    Yields the stale lock this deploy took over (its owner died), if any.
+    """
+    taken_over = await acquire(primary, holder(command, reason, deployment_id), wait=wait)
 
     async def beat() -> None:
         while True:
@@ -93,7 +98,7 @@ async def held(
 
     task = asyncio.create_task(beat())
     try:
-        yield
+        yield taken_over
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

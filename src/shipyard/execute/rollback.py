@@ -8,6 +8,7 @@ from typing import Any
 
 from shipyard.config.model import Environment
 from shipyard.execute import locking
+from shipyard.execute.converge import converge
 from shipyard.execute.deploy import DeployFailed, _error_text, _switch_back, _undo
 from shipyard.execute.hostclient import HostClient, HostError
 from shipyard.execute.identity import actor, new_deployment_id
@@ -47,7 +48,13 @@ async def rollback(
         await session.open()
         deployment_id = new_deployment_id()
         reason = message or f"rollback to {release or 'previous good release'}"
-        async with locking.held(session.primary, "rollback", reason, deployment_id, lock_wait):
+        async with locking.held(
+            session.primary, "rollback", reason, deployment_id, lock_wait
+        ) as taken_over:
+            if taken_over:
+                reporter.info("took over a stale lock: " + locking.describe_lock(taken_over))
+            for action in await converge(session, env_values, deployment_id):
+                reporter.info(f"repaired: {action}")
             return await _rollback_locked(
                 session, release, deployment_id, message, trigger, env_values
             )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from shipyard.execute.reporter import Reporter
 from shipyard.transport.base import TransportError
 
 T = TypeVar("T")
+KILL_AFTER = "SHIPYARD_TEST_KILL_AFTER"
 
 
 @dataclass
@@ -100,4 +103,7 @@ class Session:
                 results[client.label] = outcome
         if errors:
             raise PhaseFailed(phase, errors, dict(results))
+        if os.environ.get(KILL_AFTER) == phase:
+            # test hook for the fault-injection suite: die like a killed operator would
+            os.kill(os.getpid(), signal.SIGKILL)
         return results

@@ -88,22 +88,30 @@ def _view(row: Any) -> LockView:
     return LockView(holder, row["acquired_at"], row["heartbeat_at"], stale)
 
 
-def acquire(state: State, holder: Holder, *, heartbeat: bool, force: bool) -> LockView | None:
-    """Take the lock; return None on success, or the current holder when it is taken.
+def acquire(
+    state: State, holder: Holder, *, heartbeat: bool, force: bool
+) -> tuple[LockView | None, LockView | None]:
+    """Take the lock. Returns (holder that kept it, or None; lock taken over, or None).
 
-    A stale lock is only taken over with force: a human decides that the owner is gone.
+    A deploy's lock whose owner is provably gone (stale heartbeat, or a dead pid on this
+    host) is taken over, and the take-over reported: that is how the next deploy
+    converges after an operator crash. A manual lock is only taken with force.
     """
     now = time.time()
+    taken_over = None
     with state.transaction() as db:
         row = db.execute("SELECT * FROM lock WHERE id = 1").fetchone()
-        if row is not None and not force:
-            return _view(row)
+        if row is not None:
+            view = _view(row)
+            if not force and not view.stale:
+                return view, None
+            taken_over = view
         db.execute("DELETE FROM lock WHERE id = 1")
         db.execute(
             "INSERT INTO lock (id, holder, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?)",
             (json.dumps(asdict(holder)), now, now if heartbeat else None),
         )
-    return None
+    return None, taken_over
 
 
 def refresh(state: State, deployment_id: str) -> bool:

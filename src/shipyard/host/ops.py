@@ -26,8 +26,9 @@ from shipyard.host.guard import slot_guard
 from shipyard.host.health import Target, probe_once, wait_healthy
 from shipyard.host.layout import SLOTS, Layout, other_slot
 from shipyard.host.nginx import Nginx, ProxySettings
+from shipyard.host.resources import check_disk, check_memory
 from shipyard.host.state import State
-from shipyard.host.supervisor import Supervisor, tail
+from shipyard.host.supervisor import RUNNING_STATES, Supervisor, tail
 from shipyard.host.unpack import safe_unpack, verify_digest
 
 PROTOCOL = 1
@@ -97,13 +98,15 @@ def op_lock(ctx: Context) -> Result:
         return {"lock": view.to_json() if view else None}
     if action == "acquire":
         holder = host_lock.Holder(**req["holder"])
-        current = host_lock.acquire(
+        current, taken_over = host_lock.acquire(
             state, holder, heartbeat=req.get("heartbeat", True), force=req.get("force", False)
         )
         if current is not None:
             return {"acquired": False, "lock": current.to_json()}
+        if taken_over is not None:
+            state.event("lock-taken-over", taken_over.to_json(), holder.deployment_id)
         state.event("lock-acquired", req["holder"], holder.deployment_id)
-        return {"acquired": True}
+        return {"acquired": True, "taken_over": taken_over.to_json() if taken_over else None}
     if action == "refresh":
         return {"held": host_lock.refresh(state, req["deployment_id"])}
     if action == "release":
@@ -139,6 +142,7 @@ def op_record(ctx: Context) -> Result:
             outcome=req.get("outcome"),
             error=req.get("error"),
             previous_release_id=req.get("previous_release_id"),
+            analysis=req.get("analysis"),
             finished=req.get("finished", False),
         )
         if req.get("deployment_id") and not req.get("finished"):
@@ -243,6 +247,13 @@ def op_prepare(ctx: Context) -> Result:
         artifact.unlink(missing_ok=True)
         state.record_release(release_id, digest, req["manifest"])
         return {"reused": True}
+    resources = req.get("resources") or {}
+    check_disk(
+        layout.base,
+        artifact.stat().st_size,
+        float(resources.get("disk_per_artifact", 4.0)),
+        int(resources.get("min_free_disk_mb", 0)),
+    )
     verify_digest(artifact, digest)
     if release_dir.exists():
         shutil.rmtree(release_dir)
@@ -417,6 +428,11 @@ def op_boot(ctx: Context) -> Result:
         slot = other_slot(active) if active else SLOTS[0]
         program = f"web-{slot}"
         supervisor.stop(program)
+        active_info = supervisor.info(f"web-{active}") if active else None
+        check_memory(
+            int(active_info["pid"]) if active_info and active_info.get("pid") else None,
+            int((req.get("resources") or {}).get("min_free_memory_mb", 0)),
+        )
         ports = req["ports"]
         spec = {
             "release_id": release_id,
@@ -461,6 +477,7 @@ def op_check(ctx: Context) -> Result:
     )
     probes = [p.to_json() for p in verdict.probes]
     if verdict.healthy:
+        _smoke(ctx, slot, release_id)
         if req["listen_mode"] == "socket":
             # nginx's workers run as another user: let them connect to this socket
             layout.slot_socket(slot).chmod(0o666)
@@ -480,6 +497,60 @@ def op_check(ctx: Context) -> Result:
     )
 
 
+def _smoke(ctx: Context, slot: str, release_id: str) -> None:
+    """Pre-switch smoke checks against the new slot itself; a failure stops the slot."""
+    req, layout = ctx.request, ctx.layout
+    target = _slot_target(ctx, slot, release_id)
+    failures = []
+    for check in req.get("smoke", []):
+        import httpx
+
+        from shipyard.host.health import _client
+
+        try:
+            base = "http://slot" if target.socket else f"http://{target.address}"
+            response = _client(target, 10.0).get(base + check["path"])
+            if response.status_code != check["status"]:
+                got, want = response.status_code, check["status"]
+                failures.append(f"GET {check['path']} -> HTTP {got}, expected {want}")
+            elif check.get("contains") and check["contains"] not in response.text:
+                failures.append(f"GET {check['path']}: body does not contain {check['contains']!r}")
+        except httpx.HTTPError as exc:
+            failures.append(f"GET {check['path']}: {exc}")
+    command = req.get("smoke_command")
+    if command and not failures:
+        env = dict(os.environ) | {
+            "SHIPYARD_RELEASE": release_id,
+            "SHIPYARD_SLOT": slot,
+            "SHIPYARD_SLOT_URL": "http://localhost"
+            if target.socket
+            else f"http://{target.address}",
+        }
+        if target.socket:
+            env["SHIPYARD_SLOT_SOCKET"] = str(target.socket)
+        result = subprocess.run(
+            ["sh", "-c", command],
+            cwd=layout.release_dir(release_id),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).strip().splitlines()[-20:]
+            failures.append(f"smoke command exited {result.returncode}: " + " | ".join(output))
+    if failures:
+        ctx.supervisor.stop(f"web-{slot}")
+        with ctx.state.transaction() as db:
+            ctx.state.set_slot(db, slot, release_id=release_id, state="failed")
+        raise HostOpError(
+            f"release {release_id} failed its smoke checks in slot {slot}: " + "; ".join(failures),
+            hint="nothing was switched; the old release kept serving",
+            log_tail=tail(layout.slot_log(slot), LOG_TAIL),
+        )
+
+
 def op_switch(ctx: Context) -> Result:
     """Point nginx at `slot`: one atomic step on this host."""
     req, layout, state = ctx.request, ctx.layout, ctx.state
@@ -494,8 +565,15 @@ def op_switch(ctx: Context) -> Result:
             )
         previous = state.get_meta("active_slot")
         previous_release = state.get_meta("active_release")
+        log_offset = layout.access_log.stat().st_size if layout.access_log.exists() else 0
         if previous == slot:
-            return {"previous_slot": previous, "previous_release": previous_release, "noop": True}
+            return {
+                "previous_slot": previous,
+                "previous_release": previous_release,
+                "noop": True,
+                "log_offset": log_offset,
+                "switched_at": time.time(),
+            }
         nginx = ctx.nginx()
         if req["listen_mode"] == "socket":
             layout.slot_socket(slot).chmod(0o666)
@@ -525,7 +603,13 @@ def op_switch(ctx: Context) -> Result:
                     retire_at=retire_at,
                 )
     state.event("switch", {"slot": slot, "release_id": release_id, "previous_slot": previous})
-    return {"previous_slot": previous, "previous_release": previous_release, "noop": False}
+    return {
+        "previous_slot": previous,
+        "previous_release": previous_release,
+        "noop": False,
+        "log_offset": log_offset,
+        "switched_at": time.time(),
+    }
 
 
 def op_verify(ctx: Context) -> Result:
@@ -554,6 +638,106 @@ def op_verify(ctx: Context) -> Result:
             probes=probes,
         )
     return {"probes": probes[-1:]}
+
+
+def op_observe_sample(ctx: Context) -> Result:
+    """One interval of post-switch analysis on this host: real traffic and one probe."""
+    from shipyard.plan.analysis import parse_access_line, summarise
+
+    req, layout, state = ctx.request, ctx.layout, ctx.state
+    offset = int(req["offset"])
+    entries = []
+    path = layout.access_log
+    size = path.stat().st_size if path.exists() else 0
+    if size < offset:
+        offset = 0  # the log was rotated
+    if size > offset:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read(size - offset)
+        complete = data.rfind(b"\n") + 1  # leave a half-written last line for next time
+        for raw in data[:complete].decode(errors="replace").splitlines():
+            entry = parse_access_line(raw)
+            if entry is not None:
+                entries.append(entry)
+        offset += complete
+    active = state.get_meta("active_slot") or "blue"
+    if req["listen_mode"] == "socket":
+        new_upstream = f"unix:{layout.current_socket}"
+    else:
+        new_upstream = f"127.0.0.1:{req['ports'][SLOTS.index(active)]}"
+    traffic = summarise(entries, new_upstream, float(req["since"]))
+    host, _, port = req["listen"].rpartition(":")
+    wildcard = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "*": "127.0.0.1"}  # noqa: S104
+    health = req["health"]
+    probe = probe_once(
+        Target(address=f"{wildcard.get(host, host)}:{port}"),
+        health["path"],
+        health["timeout"],
+        health.get("release_header"),
+    )
+    from shipyard.host.health import judge
+
+    ok, detail = judge(probe, health["status"], req["release_id"])
+    return {
+        "offset": offset,
+        "traffic": traffic.__dict__,
+        "probe": {"ok": ok, "detail": probe.describe() if not ok else detail},
+        "process": ctx.supervisor.state(f"web-{active}"),
+    }
+
+
+def op_repair(ctx: Context) -> Result:
+    """Bring this host back to its recorded state: supervisord, nginx, the active slot.
+
+    Used after a host restart (every process gone) and by `shipyard repair`. Slots left
+    booting by an interrupted deploy are stopped; the active slot is started if it is
+    down and waited on until healthy.
+    """
+    req, layout, state = ctx.request, ctx.layout, ctx.state
+    actions: list[str] = []
+    if not layout.state_db.exists():
+        return {"actions": actions, "active_release": None}
+    if op_proxy(ctx)["supervisor_started"]:
+        actions.append("started supervisord")
+    supervisor = ctx.supervisor
+    active = state.get_meta("active_slot")
+    with slot_guard(layout):
+        for slot, row in state.slots().items():
+            if slot == active or row["state"] == "warm":
+                continue
+            if supervisor.state(f"web-{slot}") in RUNNING_STATES:
+                supervisor.stop(f"web-{slot}")
+                actions.append(f"stopped slot {slot} left {row['state']} by an interrupted deploy")
+            if row["state"] != "stopped":
+                with state.transaction() as db:
+                    state.set_slot(db, slot, release_id=row["release_id"], state="stopped")
+    if active and supervisor.state(f"web-{active}") not in RUNNING_STATES:
+        supervisor.start(f"web-{active}")
+        actions.append(f"started the active slot {active}")
+    if active:
+        health = req["health"]
+        release = state.get_meta("active_release")
+        verdict = wait_healthy(
+            _slot_target(ctx, active, release),
+            path=health["path"],
+            expected_status=health["status"],
+            interval=health["interval"],
+            timeout=health["timeout"],
+            deadline=health["deadline"],
+            threshold=1,
+            release_header=health.get("release_header"),
+            expected_release=release,
+        )
+        if not verdict.healthy:
+            raise HostOpError(
+                f"the active release {release} is not healthy after repair: {verdict.reason}",
+                hint=f"see {layout.slot_log(active)}",
+                log_tail=tail(layout.slot_log(active), LOG_TAIL),
+            )
+        if req["proxy"]["listen_mode"] == "socket":
+            layout.slot_socket(active).chmod(0o666)
+    return {"actions": actions, "active_release": state.get_meta("active_release")}
 
 
 def op_stop_slot(ctx: Context) -> Result:
@@ -619,6 +803,8 @@ OPS: dict[str, Callable[[Context], Result]] = {
     "switch": op_switch,
     "verify": op_verify,
     "stop-slot": op_stop_slot,
+    "observe-sample": op_observe_sample,
+    "repair": op_repair,
     "retire": op_retire,
     "cleanup": op_cleanup,
     "shutdown": op_shutdown,

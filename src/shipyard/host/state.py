@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     finished_at REAL,
     outcome TEXT NOT NULL DEFAULT 'running',
     error TEXT,
-    phases TEXT NOT NULL DEFAULT '{}'
+    phases TEXT NOT NULL DEFAULT '{}',
+    analysis TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -70,6 +71,9 @@ class State:
         self.path = path
         with self.connect() as db:
             db.executescript(SCHEMA)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(deployments)")}
+            if "analysis" not in columns:  # state.db written by an older Shipyard
+                db.execute("ALTER TABLE deployments ADD COLUMN analysis TEXT")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -180,6 +184,7 @@ class State:
         outcome: str | None = None,
         error: str | None = None,
         previous_release_id: str | None = None,
+        analysis: dict[str, Any] | None = None,
         finished: bool = False,
     ) -> None:
         with self.transaction() as db:
@@ -193,12 +198,14 @@ class State:
                 "UPDATE deployments SET phases = ?, outcome = COALESCE(?, outcome), "
                 "error = COALESCE(?, error), "
                 "previous_release_id = COALESCE(?, previous_release_id), "
+                "analysis = COALESCE(?, analysis), "
                 "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
                 (
                     json.dumps(merged),
                     outcome,
                     error,
                     previous_release_id,
+                    json.dumps(analysis) if analysis is not None else None,
                     finished,
                     time.time(),
                     deployment_id,
@@ -215,6 +222,7 @@ class State:
             item = dict(row)
             item["phases"] = json.loads(item["phases"])
             item["hosts"] = json.loads(item["hosts"])
+            item["analysis"] = json.loads(item["analysis"]) if item["analysis"] else None
             result.append(item)
         return result
 

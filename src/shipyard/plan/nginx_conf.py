@@ -55,8 +55,8 @@ def render_server(block: ServerBlock) -> str:
     else:
         servers = f"    include {block.upstream_conf};\n"
     return f"""# Written by Shipyard for {block.app}/{block.env}. Do not edit: deploys rewrite it.
-log_format {upstream}_log '$time_iso8601 $status $request_time $upstream_response_time '
-                          '"$upstream_addr" $request_method "$request_uri" $body_bytes_sent';
+log_format {upstream}_log '$msec $status $request_time "$upstream_addr" '
+                          '"$request_method $request_uri" $body_bytes_sent';
 
 upstream {upstream} {{
 {servers}}}

@@ -60,6 +60,7 @@ def prepare(
         "shared": env.shared.model_dump(),
         "build": env.build,
         "build_timeout": env.build_timeout,
+        "resources": env.resources.model_dump(),
     }
 
 
@@ -70,7 +71,28 @@ def boot(env: Environment, release_id: str, env_values: dict[str, str]) -> dict[
         "start": env.start,
         "listen_mode": env.listen_mode,
         "ports": list(env.ports),
+        "resources": env.resources.model_dump(),
     }
+
+
+def check(env: Environment, slot: str, release_id: str, *, warm: bool = False) -> dict[str, Any]:
+    """Health until healthy; then (for a new boot) the pre-switch smoke checks."""
+    return {
+        "slot": slot,
+        "release_id": release_id,
+        "health": health(env) | ({"healthy_threshold": 1} if warm else {}),
+        "listen_mode": env.listen_mode,
+        "smoke": [] if warm else [c.model_dump() for c in env.smoke],
+        "smoke_command": None if warm else env.smoke_command,
+    }
+
+
+def retire_window(env: Environment) -> float:
+    """How long the old slot stays warm: the rollback window, and never less than the
+    post-switch analysis needs to switch back to it."""
+    if env.observe.window and env.auto_rollback:
+        return max(env.rollback_window, env.observe.window + 2 * env.observe.interval + 5)
+    return env.rollback_window
 
 
 def switch(env: Environment, host: HostEntry, slot: str, release_id: str) -> dict[str, Any]:
@@ -79,7 +101,7 @@ def switch(env: Environment, host: HostEntry, slot: str, release_id: str) -> dic
         "release_id": release_id,
         "listen_mode": env.listen_mode,
         "ports": list(env.ports),
-        "rollback_window": env.rollback_window,
+        "rollback_window": retire_window(env),
         "proxy": proxy(env, host),
     }
 
@@ -103,3 +125,21 @@ def verify(env: Environment, host: HostEntry, release_id: str) -> dict[str, Any]
         "release_id": release_id,
         "deadline": max(5.0, env.health.timeout * 3),
     }
+
+
+def observe_sample(
+    env: Environment, host: HostEntry, release_id: str, offset: int, since: float
+) -> dict[str, Any]:
+    return {
+        "offset": offset,
+        "since": since,
+        "release_id": release_id,
+        "listen": env.listen_for(host),
+        "listen_mode": env.listen_mode,
+        "ports": list(env.ports),
+        "health": health(env),
+    }
+
+
+def repair(env: Environment, host: HostEntry) -> dict[str, Any]:
+    return {"proxy": proxy(env, host), "ports": list(env.ports), "health": health(env)}
