@@ -6,70 +6,13 @@ import json
 import os
 import stat
 import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from support.apprepo import AppRepo, free_port, local_config, make_repo
+from support.apprepo import AppRepo, free_port
+from support.localenv import TOKEN, served_release, slot_pid
 
 pytestmark = pytest.mark.integration
-
-
-def shutdown(root: Path, env: str = "local") -> None:
-    request = json.dumps({"root": str(root), "app": "reconcile", "env": env})
-    subprocess.run(
-        [sys.executable, "-m", "shipyard.host", "shutdown"], input=request, text=True, check=False
-    )
-
-
-@pytest.fixture
-def env_dir() -> Iterator[Path]:
-    # short path: unix socket paths are limited to 107 bytes
-    path = Path(tempfile.mkdtemp(prefix="syl-", dir="/tmp"))
-    path.chmod(0o755)  # nginx's workers (user nobody) must reach the sockets inside
-    yield path
-    shutdown(path / "hosts")
-    subprocess.run(["rm", "-rf", str(path)], check=False)
-
-
-@pytest.fixture
-def repo(env_dir: Path) -> AppRepo:
-    port = free_port()
-    config = local_config(
-        env_dir / "hosts", port, secrets={"API_TOKEN": {"from_env": "TEST_TOKEN"}}
-    )
-    return make_repo(env_dir / "repo", config)
-
-
-def url_of(repo: AppRepo) -> str:
-    import yaml
-
-    listen = yaml.safe_load(repo.config.read_text())["nginx"]["listen"]
-    return f"http://{listen}/healthz"
-
-
-def served_release(repo: AppRepo) -> tuple[int, str | None, str | None]:
-    response = httpx.get(url_of(repo), timeout=5)
-    return (
-        response.status_code,
-        response.headers.get("X-Release"),
-        response.headers.get("X-App-Version"),
-    )
-
-
-def slot_pid(root: Path, slot: str) -> int:
-    from shipyard.host.layout import Layout
-    from shipyard.host.supervisor import Supervisor
-
-    info = Supervisor(Layout(root, "reconcile", "local")).info(f"web-{slot}")
-    assert info is not None
-    return int(info["pid"])
-
-
-TOKEN = {"TEST_TOKEN": "s3cr3t-value-42"}
 
 
 def test_deploy_then_deploy_then_rollback_serves_each_release_in_turn(
@@ -211,7 +154,7 @@ def test_a_lock_whose_owner_died_is_shown_stale_and_force_release_clears_it(
     child.wait()
     owner = lock.Holder("ci-runner", os.uname().nodename, child.pid, "deploy x", "deploy", "dep-1")
     assert dead.returncode == 0
-    assert lock.acquire(State(layout.state_db), owner, heartbeat=True, force=False) is None
+    assert lock.acquire(State(layout.state_db), owner, heartbeat=True, force=False) == (None, None)
     status = repo.shipyard("lock", "status", "local")
     assert "STALE" in status.stdout
     refused = repo.shipyard("lock", "release", "local")
