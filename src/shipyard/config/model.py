@@ -123,6 +123,20 @@ class Resources(Strict):
     min_free_memory_mb: int = Field(default=64, ge=0)
 
 
+class Worker(Strict):
+    """A process type with no HTTP endpoint (queue consumer, scheduler, ...).
+
+    It boots with the web process in the new slot; the deploy switches only if every
+    worker is ready: its readiness command succeeds, or (without one) it is still
+    running `ready_after` seconds after it started.
+    """
+
+    command: str
+    readiness_command: str | None = None
+    ready_after: float = Field(default=3.0, ge=0, le=3600)
+    readiness_timeout: PositiveSeconds = 60.0
+
+
 class SecretRef(Strict):
     """Where a secret's value comes from on the operator's machine; never the value."""
 
@@ -219,6 +233,7 @@ class Settings(Strict):
     hooks: Hooks = Hooks()
     observe: Observe = Observe()
     auto_rollback: bool = True
+    workers: dict[str, Worker] = Field(default_factory=dict)
     smoke: list[SmokeCheck] = Field(default_factory=list)
     smoke_command: str | None = None
     resources: Resources = Resources()
@@ -242,6 +257,17 @@ class Settings(Strict):
                 raise ValueError(f"{key!r} is not a valid environment variable name")
             if key in RESERVED_ENV:
                 raise ValueError(f"{key} is set by Shipyard itself; choose another name")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _worker_names(cls, value: dict[str, Worker]) -> dict[str, Worker]:
+        for name in value:
+            if not NAME.match(name) or name in ("web", "nginx", "reaper"):
+                raise ValueError(
+                    f"worker name {name!r}: use lowercase letters, digits and '-', "
+                    "and not web, nginx or reaper"
+                )
         return value
 
     @field_validator("ports")

@@ -292,9 +292,7 @@ async def _prepare(client: HostClient, artifact: Artifact, env_values: dict[str,
         ),
         timeout=env.build_timeout + 120,
     )
-    return await client.call(
-        "proxy", {"proxy": requests.proxy(env, client.entry), "ports": list(env.ports)}
-    )
+    return await client.call("proxy", requests.proxy_request(env, client.entry))
 
 
 async def _switch_all(

@@ -18,6 +18,7 @@ from shipyard.host.layout import Layout
 
 def main(argv: list[str]) -> int:
     base, slot = Path(argv[0]), argv[1]
+    process = argv[2] if len(argv) > 2 else "web"
     layout = Layout(base.parent.parent, base.parent.name, base.name)
     spec = json.loads(layout.slot_spec(slot).read_text())
     env = dict(os.environ)
@@ -27,7 +28,12 @@ def main(argv: list[str]) -> int:
         SHIPYARD_SLOT=slot,
         SHIPYARD_ENV=layout.env,
     )
-    if spec["listen_mode"] == "socket":
+    command = spec["start"] if process == "web" else spec["workers"][process]
+    if process != "web":
+        env.pop("PORT", None)
+        env.pop("SHIPYARD_SOCKET", None)
+        env["SHIPYARD_PROCESS"] = process
+    elif spec["listen_mode"] == "socket":
         socket_path = layout.slot_socket(slot)
         socket_path.unlink(missing_ok=True)
         env["SHIPYARD_SOCKET"] = str(socket_path)
@@ -37,9 +43,9 @@ def main(argv: list[str]) -> int:
         env.pop("SHIPYARD_SOCKET", None)
     release_dir = layout.release_dir(spec["release_id"])
     os.chdir(release_dir)
-    sys.stdout.write(f"shipyard: starting release {spec['release_id']} in slot {slot}\n")
+    sys.stdout.write(f"shipyard: starting {process} of release {spec['release_id']} in {slot}\n")
     sys.stdout.flush()
-    os.execvpe("sh", ["sh", "-c", "exec " + spec["start"]], env)
+    os.execvpe("sh", ["sh", "-c", "exec " + command], env)
 
 
 if __name__ == "__main__":

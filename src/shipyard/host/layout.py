@@ -107,8 +107,8 @@ class Layout:
         """The environment (secrets included, mode 0600) the slot was booted with."""
         return self.run / f"{slot}.env"
 
-    def slot_log(self, slot: str) -> Path:
-        return self.logs / f"web-{slot}.log"
+    def slot_log(self, slot: str, process: str = "web") -> Path:
+        return self.logs / f"{process}-{slot}.log"
 
     def release_dir(self, release_id: str) -> Path:
         return self.releases / release_id

@@ -199,6 +199,10 @@ def op_status(ctx: Context) -> Result:
                 "state": row.get("state", "stopped"),
                 "retire_at": row.get("retire_at"),
                 "process": process,
+                "workers": {
+                    name: supervisor.state(f"{name}-{slot}") if supervisor_up else "DOWN"
+                    for name in slot_workers(layout, slot)
+                },
                 "active": slot == active,
                 "probe": health,
             }
@@ -387,6 +391,7 @@ def op_proxy(ctx: Context) -> Result:
     started = ctx.supervisor.ensure(
         nginx_binary=req["proxy"]["binary"] if managed else None,
         drain_timeout=req["proxy"]["drain_timeout"],
+        workers=tuple(req.get("workers", [])),
     )
     ports = req.get("ports") or [None, None]
     changed = ctx.nginx().apply(upstream_port=ports[0])
@@ -413,6 +418,36 @@ def _slot_target(ctx: Context, slot: str, release_id: str | None) -> Target:
     return Target(address=f"127.0.0.1:{spec['port']}")
 
 
+def slot_workers(layout: Layout, slot: str) -> list[str]:
+    """The worker types the slot was booted with (from its spec file)."""
+    spec_path = layout.slot_spec(slot)
+    if not spec_path.exists():
+        return []
+    return sorted(json.loads(spec_path.read_text()).get("workers", {}))
+
+
+def stop_slot_processes(supervisor: Supervisor, layout: Layout, slot: str) -> None:
+    for worker in slot_workers(layout, slot):
+        supervisor.stop(f"{worker}-{slot}")
+    supervisor.stop(f"web-{slot}")
+
+
+def start_workers(supervisor: Supervisor, layout: Layout, slot: str) -> list[str]:
+    started = []
+    for worker in slot_workers(layout, slot):
+        program = f"{worker}-{slot}"
+        if supervisor.state(program) not in RUNNING_STATES:
+            supervisor.refresh_program(program)
+            supervisor.start(program)
+            started.append(program)
+    return started
+
+
+def stop_workers(supervisor: Supervisor, layout: Layout, slot: str) -> None:
+    for worker in slot_workers(layout, slot):
+        supervisor.stop(f"{worker}-{slot}")
+
+
 def op_boot(ctx: Context) -> Result:
     req, layout, state = ctx.request, ctx.layout, ctx.state
     release_id = req["release_id"]
@@ -427,7 +462,7 @@ def op_boot(ctx: Context) -> Result:
         active = state.get_meta("active_slot")
         slot = other_slot(active) if active else SLOTS[0]
         program = f"web-{slot}"
-        supervisor.stop(program)
+        stop_slot_processes(supervisor, layout, slot)
         active_info = supervisor.info(f"web-{active}") if active else None
         check_memory(
             int(active_info["pid"]) if active_info and active_info.get("pid") else None,
@@ -439,6 +474,7 @@ def op_boot(ctx: Context) -> Result:
             "start": req["start"],
             "listen_mode": req["listen_mode"],
             "port": ports[SLOTS.index(slot)],
+            "workers": req.get("workers", {}),
         }
         layout.slot_spec(slot).write_text(json.dumps(spec))
         write_env_file(layout.slot_env(slot), req["env_values"])
@@ -447,6 +483,7 @@ def op_boot(ctx: Context) -> Result:
             state.set_slot(db, slot, release_id=release_id, state="booting")
         supervisor.refresh_program(program)
         supervisor.start(program)
+        start_workers(supervisor, layout, slot)
     state.event("boot", {"slot": slot, "release_id": release_id})
     return {"slot": slot}
 
@@ -477,6 +514,7 @@ def op_check(ctx: Context) -> Result:
     )
     probes = [p.to_json() for p in verdict.probes]
     if verdict.healthy:
+        _check_workers(ctx, slot, release_id)
         _smoke(ctx, slot, release_id)
         if req["listen_mode"] == "socket":
             # nginx's workers run as another user: let them connect to this socket
@@ -485,7 +523,7 @@ def op_check(ctx: Context) -> Result:
             state.set_slot(db, slot, release_id=release_id, state="healthy")
         return {"healthy": True, "probes": probes[-3:]}
     log_tail = tail(layout.slot_log(slot), LOG_TAIL)
-    supervisor.stop(program)
+    stop_slot_processes(supervisor, layout, slot)
     with state.transaction() as db:
         state.set_slot(db, slot, release_id=release_id, state="failed")
     state.event("check-failed", {"slot": slot, "release_id": release_id, "reason": verdict.reason})
@@ -495,6 +533,59 @@ def op_check(ctx: Context) -> Result:
         probes=probes,
         log_tail=log_tail,
     )
+
+
+def _check_workers(ctx: Context, slot: str, release_id: str) -> None:
+    """Every worker must be ready before anything switches (all or nothing)."""
+    req, layout = ctx.request, ctx.layout
+    supervisor = ctx.supervisor
+    for name, rules in sorted(req.get("workers", {}).items()):
+        program = f"{name}-{slot}"
+        deadline = time.monotonic() + float(rules["readiness_timeout"])
+        reason = ""
+        # (pid, first seen): a crash-looping worker changes pid and never stays up long enough
+        watched: tuple[int, float] = (0, 0.0)
+        while True:
+            info = supervisor.info(program) or {}
+            process = str(info.get("statename", "ABSENT"))
+            if process in ("FATAL", "EXITED", "STOPPED", "ABSENT"):
+                reason = f"the process is {process}"
+                break
+            if rules.get("readiness_command"):
+                result = subprocess.run(
+                    ["sh", "-c", rules["readiness_command"]],
+                    cwd=layout.release_dir(release_id),
+                    env=dict(os.environ) | {"SHIPYARD_RELEASE": release_id, "SHIPYARD_SLOT": slot},
+                    capture_output=True,
+                    timeout=max(1.0, deadline - time.monotonic()),
+                    check=False,
+                )
+                if result.returncode == 0:
+                    reason = ""
+                    break
+                reason = f"readiness command exited {result.returncode}"
+            else:
+                pid = int(info.get("pid") or 0)
+                if process != "RUNNING" or pid != watched[0]:
+                    watched = (pid, time.monotonic())
+                elif time.monotonic() - watched[1] >= float(rules["ready_after"]):
+                    reason = ""
+                    break
+                reason = f"not running for {rules['ready_after']:g}s without a restart ({process})"
+            if time.monotonic() >= deadline:
+                reason = f"not ready within {rules['readiness_timeout']:g}s: {reason}"
+                break
+            time.sleep(0.2)
+        if reason:
+            log_tail = tail(layout.slot_log(slot, name), LOG_TAIL)
+            stop_slot_processes(supervisor, layout, slot)
+            with ctx.state.transaction() as db:
+                ctx.state.set_slot(db, slot, release_id=release_id, state="failed")
+            raise HostOpError(
+                f"worker {name} of release {release_id} is not ready in slot {slot}: {reason}",
+                hint=f"nothing was switched; full log: {layout.slot_log(slot, name)}",
+                log_tail=log_tail,
+            )
 
 
 def _smoke(ctx: Context, slot: str, release_id: str) -> None:
@@ -541,7 +632,7 @@ def _smoke(ctx: Context, slot: str, release_id: str) -> None:
             output = (result.stdout + result.stderr).strip().splitlines()[-20:]
             failures.append(f"smoke command exited {result.returncode}: " + " | ".join(output))
     if failures:
-        ctx.supervisor.stop(f"web-{slot}")
+        stop_slot_processes(ctx.supervisor, layout, slot)
         with ctx.state.transaction() as db:
             ctx.state.set_slot(db, slot, release_id=release_id, state="failed")
         raise HostOpError(
@@ -585,6 +676,10 @@ def op_switch(ctx: Context) -> Result:
             nginx.point_at_port(
                 ports[SLOTS.index(slot)], ports[SLOTS.index(previous)] if previous else None
             )
+        # workers follow the traffic: one generation consumes jobs after the switch
+        start_workers(supervisor, layout, slot)
+        if previous:
+            stop_workers(supervisor, layout, previous)
         if layout.slot_env(slot).exists():
             # what is serving now, for people running one-off commands on the host
             write_env_file(layout.env_file, read_env_file(layout.slot_env(slot)))
@@ -683,8 +778,18 @@ def op_observe_sample(ctx: Context) -> Result:
         "offset": offset,
         "traffic": traffic.__dict__,
         "probe": {"ok": ok, "detail": probe.describe() if not ok else detail},
-        "process": ctx.supervisor.state(f"web-{active}"),
+        "process": _worst_process(ctx, active),
     }
+
+
+def _worst_process(ctx: Context, slot: str) -> str:
+    """RUNNING if the slot's web process and all its workers run, else what is wrong."""
+    supervisor = ctx.supervisor
+    for name in ["web", *slot_workers(ctx.layout, slot)]:
+        process = supervisor.state(f"{name}-{slot}")
+        if process != "RUNNING":
+            return process if name == "web" else f"{process} (worker {name})"
+    return "RUNNING"
 
 
 def op_repair(ctx: Context) -> Result:
@@ -698,6 +803,8 @@ def op_repair(ctx: Context) -> Result:
     actions: list[str] = []
     if not layout.state_db.exists():
         return {"actions": actions, "active_release": None}
+    if state.get_meta("active_slot") is None and not ctx.supervisor.is_running():
+        return {"actions": actions, "active_release": None}  # never deployed: nothing to repair
     if op_proxy(ctx)["supervisor_started"]:
         actions.append("started supervisord")
     supervisor = ctx.supervisor
@@ -707,7 +814,7 @@ def op_repair(ctx: Context) -> Result:
             if slot == active or row["state"] == "warm":
                 continue
             if supervisor.state(f"web-{slot}") in RUNNING_STATES:
-                supervisor.stop(f"web-{slot}")
+                stop_slot_processes(supervisor, layout, slot)
                 actions.append(f"stopped slot {slot} left {row['state']} by an interrupted deploy")
             if row["state"] != "stopped":
                 with state.transaction() as db:
@@ -715,6 +822,11 @@ def op_repair(ctx: Context) -> Result:
     if active and supervisor.state(f"web-{active}") not in RUNNING_STATES:
         supervisor.start(f"web-{active}")
         actions.append(f"started the active slot {active}")
+    for slot in SLOTS:
+        if slot != active:
+            stop_workers(supervisor, layout, slot)
+    if active:
+        actions += [f"started worker {p}" for p in start_workers(supervisor, layout, active)]
     if active:
         health = req["health"]
         release = state.get_meta("active_release")
@@ -747,7 +859,7 @@ def op_stop_slot(ctx: Context) -> Result:
     with slot_guard(layout):
         if state.get_meta("active_slot") == slot:
             raise HostOpError(f"refusing to stop slot {slot}: it is serving traffic")
-        ctx.supervisor.stop(f"web-{slot}")
+        stop_slot_processes(ctx.supervisor, layout, slot)
         row = state.slots().get(slot, {})
         with state.transaction() as db:
             state.set_slot(db, slot, release_id=row.get("release_id"), state="stopped")

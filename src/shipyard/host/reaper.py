@@ -16,6 +16,8 @@ POLL_SECONDS = 2.0
 
 def retire_due(layout: Layout, now: float) -> list[str]:
     """Stop every slot past its retire time that is not the active one; return their names."""
+    from shipyard.host.ops import stop_slot_processes
+
     state = State(layout.state_db)
     supervisor = Supervisor(layout)
     retired = []
@@ -24,7 +26,7 @@ def retire_due(layout: Layout, now: float) -> list[str]:
         for slot, row in state.slots().items():
             if row["retire_at"] is None or row["retire_at"] > now or slot == active:
                 continue
-            supervisor.stop(f"web-{slot}")
+            stop_slot_processes(supervisor, layout, slot)
             with state.transaction() as db:
                 state.set_slot(db, slot, release_id=row["release_id"], state="stopped")
             state.event("retired", {"slot": slot, "release_id": row["release_id"]})

@@ -36,7 +36,9 @@ class Supervisor:
         except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
             return False
 
-    def ensure(self, *, nginx_binary: str | None, drain_timeout: float) -> bool:
+    def ensure(
+        self, *, nginx_binary: str | None, drain_timeout: float, workers: tuple[str, ...] = ()
+    ) -> bool:
         """Write the config; start supervisord if it is not running. True if it was started."""
         text = render(
             SupervisorConfig(
@@ -44,6 +46,7 @@ class Supervisor:
                 python=sys.executable,
                 nginx_binary=nginx_binary,
                 drain_timeout=drain_timeout,
+                workers=workers,
             )
         )
         conf = self.layout.supervisor_conf

@@ -72,6 +72,7 @@ def boot(env: Environment, release_id: str, env_values: dict[str, str]) -> dict[
         "listen_mode": env.listen_mode,
         "ports": list(env.ports),
         "resources": env.resources.model_dump(),
+        "workers": {name: worker.command for name, worker in env.workers.items()},
     }
 
 
@@ -84,6 +85,7 @@ def check(env: Environment, slot: str, release_id: str, *, warm: bool = False) -
         "listen_mode": env.listen_mode,
         "smoke": [] if warm else [c.model_dump() for c in env.smoke],
         "smoke_command": None if warm else env.smoke_command,
+        "workers": {} if warm else {n: w.model_dump() for n, w in env.workers.items()},
     }
 
 
@@ -142,4 +144,14 @@ def observe_sample(
 
 
 def repair(env: Environment, host: HostEntry) -> dict[str, Any]:
-    return {"proxy": proxy(env, host), "ports": list(env.ports), "health": health(env)}
+    return {
+        "proxy": proxy(env, host),
+        "ports": list(env.ports),
+        "health": health(env),
+        "workers": sorted(env.workers),
+    }
+
+
+def proxy_request(env: Environment, host: HostEntry) -> dict[str, Any]:
+    """The `proxy` operation: supervisord with this env's programs, nginx with its config."""
+    return {"proxy": proxy(env, host), "ports": list(env.ports), "workers": sorted(env.workers)}

@@ -1,8 +1,9 @@
 """Render the environment's supervisord.conf: pure text, no I/O.
 
-The programs never change between deploys: each web slot runs Shipyard's launcher,
-which reads what to run from the slot's spec file at every start. So a deploy starts
-and stops programs, and never has to rewrite or reload supervisord's config.
+The programs do not change between deploys: each slot's processes run Shipyard's
+launcher, which reads what to run from the slot's spec file at every start. So a deploy
+starts and stops programs, and rewrites this file only when the set of worker types
+or the drain timeout changes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ class SupervisorConfig:
     python: str
     nginx_binary: str | None  # None: nginx is the host's own (system mode)
     drain_timeout: float
+    workers: tuple[str, ...] = ()
+
+
+def program_name(process: str, slot: str) -> str:
+    return f"{process}-{slot}"
 
 
 def render(config: SupervisorConfig) -> str:
@@ -47,10 +53,11 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 serverurl=unix://{layout.supervisor_socket}
 """
     ]
-    for slot in SLOTS:
-        sections.append(
-            f"""[program:web-{slot}]
-command={python} -m shipyard.host.launch {base} {slot}
+    for process in ("web", *config.workers):
+        for slot in SLOTS:
+            sections.append(
+                f"""[program:{program_name(process, slot)}]
+command={python} -m shipyard.host.launch {base} {slot} {process}
 autostart=false
 autorestart=true
 startsecs=0
@@ -60,11 +67,11 @@ stopwaitsecs={stopwait}
 stopasgroup=true
 killasgroup=true
 redirect_stderr=true
-stdout_logfile={layout.slot_log(slot)}
+stdout_logfile={layout.slot_log(slot, process)}
 stdout_logfile_maxbytes=20MB
 stdout_logfile_backups=3
 """
-        )
+            )
     sections.append(
         f"""[program:reaper]
 command={python} -m shipyard.host.reaper {base}
