@@ -233,3 +233,29 @@ def test_tcp_mode_switches_by_rewriting_the_upstream_and_reloading_nginx(
     assert upstream.read_text().startswith(f"server 127.0.0.1:{data['ports'][1]} ")
     assert repo.shipyard("rollback", "local", env=TOKEN).returncode == 0
     assert served_release(repo) == v1
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"min_free_disk_mb": 100_000_000}, "not enough free disk"),
+        ({"min_free_memory_mb": 100_000_000}, "not enough free memory"),
+    ],
+)
+def test_a_host_without_room_refuses_the_deploy_before_changing_anything(
+    repo: AppRepo, env_dir: Path, resources: dict[str, int], message: str
+) -> None:
+    import yaml
+
+    assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+    before = served_release(repo)
+    data = yaml.safe_load(repo.config.read_text())
+    data["resources"] = resources
+    repo.write_config(data)
+    repo.commit_version("2.0.0")
+    result = repo.shipyard("deploy", "local", env=TOKEN)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert served_release(repo) == before
+    releases = {p.name for p in (env_dir / "hosts" / "reconcile" / "local" / "releases").iterdir()}
+    assert len(releases) == (2 if "memory" in message else 1)  # disk: refused before unpacking

@@ -212,7 +212,7 @@ async def _deploy_locked(
         raise
     previous = next((r["previous_release"] for r in switched.values()), None)
     await primary.call("set-release-status", {"release_id": release_id, "status": "good"})
-    warnings = await _housekeeping(session, release_id)
+    warnings = await _housekeeping(session, [release_id] + ([previous] if previous else []))
     await record(
         outcome="succeeded",
         previous_release_id=previous,
@@ -222,7 +222,7 @@ async def _deploy_locked(
     return DeployResult(deployment_id, release_id, previous, dict(session.timings))
 
 
-async def _housekeeping(session: Session, release_id: str) -> list[str]:
+async def _housekeeping(session: Session, protect: list[str]) -> list[str]:
     """RETIRE and CLEANUP. The release is live: a failure here is a warning, not a failure."""
     env = session.env
     warnings = []
@@ -233,7 +233,7 @@ async def _housekeeping(session: Session, release_id: str) -> list[str]:
             await session.each("retire", lambda c: c.call("retire", {"ahead": effective + 1}))
         await session.each(
             "cleanup",
-            lambda c: c.call("cleanup", {"keep": env.keep_releases, "protect": [release_id]}),
+            lambda c: c.call("cleanup", {"keep": env.keep_releases, "protect": protect}),
             detail=lambda r: f"removed {len(r['removed'])}" if r["removed"] else "",
         )
     except PhaseFailed as failed:

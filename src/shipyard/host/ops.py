@@ -878,8 +878,10 @@ def op_cleanup(ctx: Context) -> Result:
     protected = {row["release_id"] for row in state.slots().values() if row["release_id"]}
     protected |= set(ctx.request.get("protect", []))
     known = {r["release_id"]: r["prepared_at"] for r in state.releases()}
+    bad = {r["release_id"] for r in state.releases() if r["status"] == "bad"}
     dirs = [p for p in layout.releases.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    dirs.sort(key=lambda p: known.get(p.name, p.stat().st_mtime), reverse=True)
+    # newest first, and releases that failed count last: they never push out a good one
+    dirs.sort(key=lambda p: (p.name not in bad, known.get(p.name, p.stat().st_mtime)), reverse=True)
     removed = []
     for path in dirs[keep:]:
         if path.name in protected:
