@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shipyard.gates.config import GatesConfig
 from shipyard.transport.target import SshOptions, SshTarget
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$")
@@ -234,6 +235,7 @@ class Settings(Strict):
     observe: Observe = Observe()
     auto_rollback: bool = True
     workers: dict[str, Worker] = Field(default_factory=dict)
+    gates: GatesConfig = GatesConfig()
     smoke: list[SmokeCheck] = Field(default_factory=list)
     smoke_command: str | None = None
     resources: Resources = Resources()

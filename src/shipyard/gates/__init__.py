@@ -1,0 +1,1 @@
+"""Quality gates: checks that must pass before a release is built and shipped."""
