@@ -22,6 +22,13 @@ from shipyard.execute.hooks import HookFailed
 from shipyard.execute.hostclient import HostError
 from shipyard.execute.identity import trigger
 from shipyard.execute.locking import LockHeld, describe_lock
+from shipyard.execute.promote import (
+    PromotionRefused,
+    approval_for,
+    approve,
+    promote,
+    required_verdict,
+)
 from shipyard.execute.reporter import PlainReporter, make_reporter
 from shipyard.execute.rollback import rollback
 from shipyard.execute.session import PhaseFailed
@@ -31,7 +38,8 @@ HELP = """Zero-downtime blue-green deploys behind nginx, to one server or a flee
 
 Exit codes: 0 ok; 1 deploy or rollback failed (the previous release still serves);
 2 bad configuration or usage; 3 the environment is locked by another deploy;
-4 a host could not be reached; 5 the release could not be built (git, hooks).
+4 a host could not be reached; 5 the release could not be built (git, hooks);
+6 a quality gate failed; 7 the environment refused the release (promotion, approval).
 """
 
 app = typer.Typer(
@@ -67,6 +75,9 @@ def _run(coro: Coroutine[Any, Any, T], secrets: list[str] | None = None) -> T:
     except LockHeld as exc:
         output.fail(f"the environment is busy: {exc}", "wait, or pass --lock-wait SECONDS")
         raise typer.Exit(exitcodes.LOCKED) from None
+    except PromotionRefused as exc:
+        output.fail(exc.message, exc.hint)
+        raise typer.Exit(exitcodes.REFUSED) from None
     except ArtifactError as exc:
         output.fail(exc.message, exc.hint)
         raise typer.Exit(exitcodes.BUILD) from None
@@ -194,14 +205,61 @@ def deploy_command(
     ] = False,
     config: ConfigOption = Path(DEFAULT_FILE),
 ) -> None:
-    """Build REF and deploy it to ENV with zero downtime."""
-    env = _guard(lambda: _load(config, env_name))
-    reporter = make_reporter()
-    options = DeployOptions(
-        ref=ref, message=message, lock_wait=lock_wait, allow_dirty=allow_dirty, trigger=trigger()
-    )
+    """Build REF and deploy it to ENV with zero downtime.
+
+    An environment with `promotion.requires` only takes releases that passed that environment (see `shipyard promote`), and one with `promotion.approval` waits for a person's approval.
+    """  # noqa: E501
+    loaded = _guard(lambda: ConfigFile.load(config))
+    env = _guard(lambda: loaded.environment(env_name))
+    _deploy(loaded, env, config, ref, message, lock_wait, allow_dirty, kind="deploy")
+
+
+def _deploy(
+    loaded: ConfigFile,
+    env: Environment,
+    config: Path,
+    ref: str,
+    message: str,
+    lock_wait: float,
+    allow_dirty: bool,
+    *,
+    kind: str,
+    observe_window: float | None = None,
+) -> None:
     secrets = _secret_values(env, config)
+    artifact = _run(_build(config, ref, allow_dirty))
+    reporter = make_reporter()
     try:
+        if kind == "deploy":
+            verdict = _run(required_verdict(loaded, env, artifact.release_id))
+            if not verdict.allowed:
+                output.fail(
+                    f"{env.name} refuses release {artifact.release_id}: "
+                    + "; ".join(verdict.reasons),
+                    f"deploy it to {env.promotion.requires} and let it pass, then "
+                    f"`shipyard promote {env.promotion.requires} {env.name}`; in an "
+                    f"emergency: `shipyard hotfix {env.name} --ref REF --reason TEXT`",
+                )
+                raise typer.Exit(exitcodes.REFUSED)
+        _run(
+            approval_for(
+                env,
+                artifact.release_id,
+                reporter,
+                interactive=_interactive(),
+                confirm=lambda question: typer.confirm(question, default=False),
+            )
+        )
+        options = DeployOptions(
+            ref=ref,
+            message=message,
+            lock_wait=lock_wait,
+            allow_dirty=allow_dirty,
+            trigger="hotfix" if kind == "hotfix" else trigger(),
+            kind=kind,
+            artifact=artifact,
+            observe_window=observe_window,
+        )
         result = _run(deploy(env, config, options, reporter), secrets)
     finally:
         reporter.close()
@@ -211,6 +269,104 @@ def deploy_command(
         f"(was {result.previous_release or 'nothing'}); {phases}"
     )
     output.console.print(f"roll back with: shipyard rollback {env.name}")
+
+
+async def _build(config: Path, ref: str, allow_dirty: bool) -> Any:
+    from shipyard.execute.deploy import artifact_cache
+    from shipyard.release.artifact import build_artifact
+
+    return build_artifact(config.parent, ref, allow_dirty=allow_dirty, cache_dir=artifact_cache())
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and os.environ.get("CI", "").lower() != "true"
+
+
+@app.command()
+def hotfix(
+    env_name: EnvArgument,
+    ref: Annotated[str, typer.Option(help="Git ref with the fix.")],
+    reason: Annotated[str, typer.Option(help="Why this cannot wait: recorded.")],
+    lock_wait: Annotated[float, typer.Option(help="Wait up to SECONDS for the lock.")] = 0.0,
+    config: ConfigOption = Path(DEFAULT_FILE),
+) -> None:
+    """The emergency lane: deploy REF now, skipping the promotion path.
+
+    Skips the required environment, soak time and optional gates; never the health check, the lock, the artifact digest or the automatic rollback. The analysis window is `hotfix.observe_window`. Recorded with trigger `hotfix` and the reason.
+    """  # noqa: E501
+    if not reason.strip():
+        output.fail("--reason must say why", "e.g. --reason 'payments failing since 10:02'")
+        raise typer.Exit(exitcodes.CONFIG)
+    loaded = _guard(lambda: ConfigFile.load(config))
+    env = _guard(lambda: loaded.environment(env_name))
+    _deploy(
+        loaded,
+        env,
+        config,
+        ref,
+        reason,
+        lock_wait,
+        False,
+        kind="hotfix",
+        observe_window=env.hotfix.observe_window,
+    )
+
+
+@app.command(name="promote")
+def promote_command(
+    source: Annotated[str, typer.Argument(metavar="FROM", help="e.g. staging")],
+    target: Annotated[str, typer.Argument(metavar="TO", help="e.g. production")],
+    release: Annotated[
+        str | None, typer.Argument(help="Release id; default: FROM's active release.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Promote a release that did not pass FROM (needs --reason).")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why: recorded in the history.")] = "",
+    lock_wait: Annotated[float, typer.Option(help="Wait up to SECONDS for the lock.")] = 0.0,
+    config: ConfigOption = Path(DEFAULT_FILE),
+) -> None:
+    """Deploy to TO the identical artifact (same sha256) that FROM ran successfully."""
+    loaded = _guard(lambda: ConfigFile.load(config))
+    env = _guard(lambda: loaded.environment(target))
+    _guard(lambda: loaded.environment(source))
+    secrets = _secret_values(env, config)
+    reporter = make_reporter()
+    try:
+        result = _run(
+            promote(
+                loaded,
+                source,
+                target,
+                release,
+                reporter,
+                force=force,
+                reason=reason,
+                lock_wait=lock_wait,
+                interactive=_interactive(),
+                confirm=lambda question: typer.confirm(question, default=False),
+            ),
+            secrets,
+        )
+    finally:
+        reporter.close()
+    output.console.print(
+        f"promoted {result.release_id} from {source} to {target} "
+        f"(was {result.previous_release or 'nothing'})"
+    )
+
+
+@app.command(name="approve")
+def approve_command(
+    env_name: EnvArgument,
+    release: Annotated[str, typer.Argument(help="The release id to approve.")],
+    note: Annotated[str, typer.Option(help="A note recorded with the approval.")] = "",
+    config: ConfigOption = Path(DEFAULT_FILE),
+) -> None:
+    """Approve RELEASE for ENV (who and when are recorded on ENV's primary host)."""
+    env = _guard(lambda: _load(config, env_name))
+    record = _run(approve(env, release, note))
+    output.console.print(f"approved {release} for {env.name} by {record['actor']}")
 
 
 def _secret_values(env: Environment, config: Path) -> list[str]:

@@ -116,6 +116,54 @@ class SmokeCheck(Strict):
         return value
 
 
+class HttpSmokeTest(Strict):
+    """A post-switch check through the environment's URL, from the operator's side."""
+
+    path: str
+    status: int = Field(default=200, ge=100, le=599)
+    contains: str | None = None
+    json_path: str | None = None  # dotted: `status`, `data.items.0.id`
+    equals: str | int | float | bool | None = None
+    timeout: PositiveSeconds = 10.0
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _equals_needs_a_path(self) -> HttpSmokeTest:
+        if self.equals is not None and self.json_path is None:
+            raise ValueError("equals needs json_path (which field to compare)")
+        return self
+
+
+class SmokeTests(Strict):
+    """Run after the switch; a failure fails the deploy (and rolls back if configured)."""
+
+    http: list[HttpSmokeTest] = Field(default_factory=list)
+    commands: list[str] = Field(default_factory=list)
+    command_timeout: PositiveSeconds = 300.0
+    rollback_on_failure: bool = True
+
+
+class Promotion(Strict):
+    """What a release must have done before this environment accepts it."""
+
+    requires: str | None = None  # e.g. staging
+    soak: float = Field(default=0.0, ge=0, le=30 * 86400)  # seconds live there first
+    approval: bool = False  # a person approves (TTY prompt, or `shipyard approve`)
+    approval_timeout: PositiveSeconds = 3600.0
+
+
+class Hotfix(Strict):
+    """The emergency lane (`shipyard hotfix`): shorter observation, no promotion path."""
+
+    observe_window: float = Field(default=5.0, ge=0, le=3600)
+
+
 class Resources(Strict):
     """Refuse a deploy up front rather than fail half-way for lack of room."""
 
@@ -236,6 +284,10 @@ class Settings(Strict):
     auto_rollback: bool = True
     workers: dict[str, Worker] = Field(default_factory=dict)
     gates: GatesConfig = GatesConfig()
+    smoke_tests: SmokeTests = SmokeTests()
+    promotion: Promotion = Promotion()
+    hotfix: Hotfix = Hotfix()
+    url: str | None = None
     smoke: list[SmokeCheck] = Field(default_factory=list)
     smoke_command: str | None = None
     resources: Resources = Resources()
@@ -314,6 +366,17 @@ class Environment(Settings):
 
     def listen_for(self, host: HostEntry) -> str:
         return host.listen or self.nginx.listen
+
+    @property
+    def public_url(self) -> str:
+        """Where smoke tests reach the environment: `url`, else the primary's nginx."""
+        if self.url:
+            return self.url.rstrip("/")
+        host, _, port = self.listen_for(self.primary).rpartition(":")
+        if host in ("0.0.0.0", "*", "[::]"):  # noqa: S104 - a wildcard: reach it by name
+            primary = self.primary
+            host = "127.0.0.1" if primary.is_local else SshTarget.parse(primary.address).host
+        return f"http://{host}:{port}"
 
 
 class Document(BaseModel):

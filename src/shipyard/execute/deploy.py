@@ -25,6 +25,7 @@ from shipyard.execute.identity import new_deployment_id
 from shipyard.execute.observe import observe
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import PhaseFailed, Session
+from shipyard.execute.smoke_tests import run_smoke_tests
 from shipyard.plan import requests
 from shipyard.release.artifact import Artifact, build_artifact
 
@@ -45,11 +46,24 @@ class DeployFailed(Exception):
 
 @dataclass(frozen=True)
 class DeployOptions:
+    """How to deploy. `kind` is what history calls it: deploy, promote or hotfix.
+
+    artifact: a release already built (promotion ships the very artifact staging ran).
+    observe_window: overrides the environment's analysis window (the hotfix lane's).
+    promoted_from: the deployment on the required environment this release passed.
+    gates: the quality-gate report to record with the release.
+    """
+
     ref: str = "HEAD"
     message: str = ""
     lock_wait: float = 0.0
     allow_dirty: bool = False
     trigger: str = "manual"
+    kind: str = "deploy"
+    artifact: Artifact | None = None
+    observe_window: float | None = None
+    promoted_from: dict[str, Any] | None = None
+    gates: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ async def deploy(
     app_dir = config_path.parent
     secrets = resolve_secrets(env, config_path)
     started = time.monotonic()
-    artifact = build_artifact(
+    artifact = options.artifact or build_artifact(
         app_dir, options.ref, allow_dirty=options.allow_dirty, cache_dir=artifact_cache()
     )
     build_seconds = round(time.monotonic() - started, 3)
@@ -84,7 +98,7 @@ async def deploy(
         "SHIPYARD_COMMIT": artifact.manifest.commit,
     }
     run_hooks(env.hooks.pre_deploy, app_dir, hook_vars)
-    session = Session(env, reporter)
+    session = Session(env, reporter, app_dir=app_dir)
     session.timings["build"] = build_seconds
     try:
         await session.open()
@@ -135,7 +149,7 @@ async def _deploy_locked(
             "action": "start",
             "deployment": {
                 "id": deployment_id,
-                "kind": "deploy",
+                "kind": options.kind,
                 "release_id": release_id,
                 "previous_release_id": None,
                 "commit_sha": manifest.commit,
@@ -145,6 +159,7 @@ async def _deploy_locked(
                 "message": options.message,
                 "hosts": [c.label for c in session.clients],
                 "started_at": time.time(),
+                "promoted_from": options.promoted_from,
             },
         },
     )
@@ -159,7 +174,8 @@ async def _deploy_locked(
     slots: dict[str, str] = {}
     switched: dict[str, dict[str, Any]] = {}
     try:
-        await session.each("prepare", lambda c: _prepare(c, artifact, env_values))
+        manifest_json = manifest.to_json() | ({"gates": options.gates} if options.gates else {})
+        await session.each("prepare", lambda c: _prepare(c, artifact, manifest_json, env_values))
         await record()
         if env.release_command:
             await session.each(
@@ -190,10 +206,15 @@ async def _deploy_locked(
         await session.each(
             "verify", lambda c: c.call("verify", requests.verify(env, c.entry, release_id))
         )
-        if env.observe.window > 0:
-            passed, figures = await observe(session, release_id, switched)
+        window = env.observe.window if options.observe_window is None else options.observe_window
+        if window > 0:
+            passed, figures = await observe(session, release_id, switched, window)
+            await record(analysis=figures)
             if not passed:
                 await _auto_rollback(session, release_id, slots, switched, figures, record)
+        if env.smoke_tests.http or env.smoke_tests.commands:
+            checks = await _smoke_tests(session, slots, switched, release_id, record)
+            await record(checks=checks)
     except PhaseFailed as failed:
         slots = slots | {
             host: reply["slot"]
@@ -220,6 +241,41 @@ async def _deploy_locked(
         finished=True,
     )
     return DeployResult(deployment_id, release_id, previous, dict(session.timings))
+
+
+async def _smoke_tests(
+    session: Session,
+    slots: dict[str, str],
+    switched: dict[str, dict[str, Any]],
+    release_id: str,
+    record: Any,
+) -> dict[str, Any]:
+    """SMOKE: the configured checks through the environment's URL, after the switch."""
+    env = session.env
+    for client in session.clients:
+        session.reporter.phase(client.label, "smoke", "start")
+    started = time.monotonic()
+    checks = await run_smoke_tests(env, session.app_dir)
+    session.timings["smoke"] = round(time.monotonic() - started, 3)
+    for client in session.clients:
+        session.reporter.phase(client.label, "smoke", "ok" if checks["passed"] else "failed")
+    if checks["passed"]:
+        return checks
+    failed = "; ".join(f"{r['check']}: {r['detail']}" for r in checks["results"] if not r["ok"])
+    if not env.smoke_tests.rollback_on_failure:
+        await record(
+            outcome="failed", error=f"smoke tests failed: {failed}", checks=checks, finished=True
+        )
+        raise DeployFailed(
+            f"smoke tests failed against {checks['url']}: {failed}; "
+            "the release stays live (smoke_tests.rollback_on_failure is off)",
+            outcome="failed",
+        )
+    await _undo(session, slots, switched)
+    await session.primary.call("set-release-status", {"release_id": release_id, "status": "bad"})
+    summary = f"smoke tests failed against {checks['url']}: {failed}; every host was switched back"
+    await record(outcome="failed", error=summary, checks=checks, finished=True)
+    raise DeployFailed(summary, outcome="smoke-failed")
 
 
 async def _housekeeping(session: Session, protect: list[str]) -> list[str]:
@@ -274,7 +330,12 @@ def _error_text(failed: PhaseFailed) -> str:
     return "; ".join(f"{e.host} {failed.phase}: {e.message}" for e in failed.errors)
 
 
-async def _prepare(client: HostClient, artifact: Artifact, env_values: dict[str, str]) -> Any:
+async def _prepare(
+    client: HostClient,
+    artifact: Artifact,
+    manifest_json: dict[str, Any],
+    env_values: dict[str, str],
+) -> Any:
     env = client.env
     remote = (
         f"{env.root_for(client.entry)}/{env.app}/{env.name}/uploads/{artifact.release_id}.tar.gz"
@@ -287,7 +348,7 @@ async def _prepare(client: HostClient, artifact: Artifact, env_values: dict[str,
             release_id=artifact.release_id,
             digest=artifact.digest,
             artifact=remote,
-            manifest=artifact.manifest.to_json(),
+            manifest=manifest_json,
             env_values=env_values,
         ),
         timeout=env.build_timeout + 120,

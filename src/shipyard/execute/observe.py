@@ -12,7 +12,7 @@ from shipyard.plan.analysis import Analysis, Thresholds, measure
 
 
 async def observe(
-    session: Session, release_id: str, switched: dict[str, dict[str, Any]]
+    session: Session, release_id: str, switched: dict[str, dict[str, Any]], window: float
 ) -> tuple[bool, dict[str, Any]]:
     """Watch the new release for the configured window. Returns (passed, figures).
 
@@ -32,7 +32,7 @@ async def observe(
     since = {host: float(reply.get("switched_at", time.time())) for host, reply in switched.items()}
     started = time.monotonic()
     for client in session.clients:
-        session.reporter.phase(client.label, "observe", "start", f"{settings.window:g}s")
+        session.reporter.phase(client.label, "observe", "start", f"{window:g}s")
     verdict = "continue"
     while verdict == "continue":
         await asyncio.sleep(settings.interval)
@@ -50,7 +50,7 @@ async def observe(
         samples = await session.each("observe-sample", sample, quiet=True)
         measurement = measure(samples, analysis.thresholds)
         analysis.add(measurement)
-        verdict = analysis.verdict(time.monotonic() - started >= settings.window)
+        verdict = analysis.verdict(time.monotonic() - started >= window)
         if not measurement.ok:
             session.reporter.info("observe: " + "; ".join(measurement.reasons))
     session.timings["observe"] = round(time.monotonic() - started, 3)

@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from shipyard import __version__
@@ -33,8 +34,9 @@ class PhaseFailed(Exception):
 
 
 class Session:
-    def __init__(self, env: Environment, reporter: Reporter) -> None:
+    def __init__(self, env: Environment, reporter: Reporter, app_dir: Path | None = None) -> None:
         self.env = env
+        self.app_dir = app_dir or Path.cwd()
         self.reporter = reporter
         self.clients = [HostClient(env, entry, transport_for(env, entry)) for entry in env.hosts]
         self.timings: dict[str, float] = {}

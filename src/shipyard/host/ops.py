@@ -143,12 +143,21 @@ def op_record(ctx: Context) -> Result:
             error=req.get("error"),
             previous_release_id=req.get("previous_release_id"),
             analysis=req.get("analysis"),
+            checks=req.get("checks"),
             finished=req.get("finished", False),
         )
         if req.get("deployment_id") and not req.get("finished"):
             host_lock.refresh(state, req["deployment_id"])
         return {}
     raise HostOpError(f"unknown record action {action!r}")
+
+
+def op_approval(ctx: Context) -> Result:
+    req, state = ctx.request, ctx.state
+    if req["action"] == "add":
+        state.approve(req["release_id"], req["actor"], req.get("note", ""))
+        state.event("approved", {"release_id": req["release_id"], "actor": req["actor"]})
+    return {"approvals": state.approvals(req["release_id"])}
 
 
 def op_history(ctx: Context) -> Result:
@@ -905,6 +914,7 @@ OPS: dict[str, Callable[[Context], Result]] = {
     "lock": op_lock,
     "record": op_record,
     "history": op_history,
+    "approval": op_approval,
     "releases": op_releases,
     "set-release-status": op_set_release_status,
     "status": op_status,

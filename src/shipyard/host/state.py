@@ -46,7 +46,9 @@ CREATE TABLE IF NOT EXISTS deployments (
     outcome TEXT NOT NULL DEFAULT 'running',
     error TEXT,
     phases TEXT NOT NULL DEFAULT '{}',
-    analysis TEXT
+    analysis TEXT,
+    checks TEXT,
+    promoted_from TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,6 +56,12 @@ CREATE TABLE IF NOT EXISTS events (
     deployment_id TEXT,
     kind TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    release_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at REAL NOT NULL,
+    note TEXT
 );
 CREATE TABLE IF NOT EXISTS lock (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -72,8 +80,9 @@ class State:
         with self.connect() as db:
             db.executescript(SCHEMA)
             columns = {row["name"] for row in db.execute("PRAGMA table_info(deployments)")}
-            if "analysis" not in columns:  # state.db written by an older Shipyard
-                db.execute("ALTER TABLE deployments ADD COLUMN analysis TEXT")
+            for column in ("analysis", "checks", "promoted_from"):
+                if column not in columns:  # state.db written by an older Shipyard
+                    db.execute(f"ALTER TABLE deployments ADD COLUMN {column} TEXT")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -170,10 +179,15 @@ class State:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO deployments (id, kind, release_id, previous_release_id, "
-                "commit_sha, commit_time, trigger, actor, message, hosts, started_at) "
+                "commit_sha, commit_time, trigger, actor, message, hosts, started_at, "
+                "promoted_from) "
                 "VALUES (:id, :kind, :release_id, :previous_release_id, :commit_sha, "
-                ":commit_time, :trigger, :actor, :message, :hosts, :started_at)",
-                {**record, "hosts": json.dumps(record["hosts"])},
+                ":commit_time, :trigger, :actor, :message, :hosts, :started_at, :promoted_from)",
+                {
+                    **record,
+                    "hosts": json.dumps(record["hosts"]),
+                    "promoted_from": json.dumps(record.get("promoted_from")),
+                },
             )
 
     def update_deployment(
@@ -185,6 +199,7 @@ class State:
         error: str | None = None,
         previous_release_id: str | None = None,
         analysis: dict[str, Any] | None = None,
+        checks: dict[str, Any] | None = None,
         finished: bool = False,
     ) -> None:
         with self.transaction() as db:
@@ -198,7 +213,7 @@ class State:
                 "UPDATE deployments SET phases = ?, outcome = COALESCE(?, outcome), "
                 "error = COALESCE(?, error), "
                 "previous_release_id = COALESCE(?, previous_release_id), "
-                "analysis = COALESCE(?, analysis), "
+                "analysis = COALESCE(?, analysis), checks = COALESCE(?, checks), "
                 "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
                 (
                     json.dumps(merged),
@@ -206,6 +221,7 @@ class State:
                     error,
                     previous_release_id,
                     json.dumps(analysis) if analysis is not None else None,
+                    json.dumps(checks) if checks is not None else None,
                     finished,
                     time.time(),
                     deployment_id,
@@ -222,7 +238,8 @@ class State:
             item = dict(row)
             item["phases"] = json.loads(item["phases"])
             item["hosts"] = json.loads(item["hosts"])
-            item["analysis"] = json.loads(item["analysis"]) if item["analysis"] else None
+            for column in ("analysis", "checks", "promoted_from"):
+                item[column] = json.loads(item[column]) if item[column] else None
             result.append(item)
         return result
 
@@ -232,3 +249,18 @@ class State:
                 "INSERT INTO events (at, deployment_id, kind, detail) VALUES (?, ?, ?, ?)",
                 (time.time(), deployment_id, kind, json.dumps(detail)),
             )
+
+    # approvals ----------------------------------------------------------
+    def approve(self, release_id: str, actor: str, note: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO approvals (release_id, actor, at, note) VALUES (?, ?, ?, ?)",
+                (release_id, actor, time.time(), note),
+            )
+
+    def approvals(self, release_id: str) -> list[dict[str, Any]]:
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT * FROM approvals WHERE release_id = ? ORDER BY at", (release_id,)
+            ).fetchall()
+        return [dict(row) for row in rows]

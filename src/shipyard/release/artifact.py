@@ -70,8 +70,19 @@ def release_id_for(commit: str, dirty: bool, digest: str) -> str:
     return f"{short}-dirty-{digest[:8]}" if dirty else short
 
 
-def build_artifact(app_dir: Path, ref: str, *, allow_dirty: bool, cache_dir: Path) -> Artifact:
-    """Build the artifact of `app_dir` (the directory holding shipyard.yml) at `ref`."""
+def build_artifact(
+    app_dir: Path,
+    ref: str,
+    *,
+    allow_dirty: bool,
+    cache_dir: Path,
+    ignore_working_tree: bool = False,
+) -> Artifact:
+    """Build the artifact of `app_dir` (the directory holding shipyard.yml) at `ref`.
+
+    `ignore_working_tree` builds the commit alone, whatever is checked out (promotion
+    rebuilds the exact commit staging ran).
+    """
     app_dir = app_dir.resolve()
     try:
         top = Path(_git(app_dir, "rev-parse", "--show-toplevel")).resolve()
@@ -87,7 +98,7 @@ def build_artifact(app_dir: Path, ref: str, *, allow_dirty: bool, cache_dir: Pat
     changes = _git(top, "status", "--porcelain", "--untracked-files=normal", "--", pathspec)
     head = _git(top, "rev-parse", "HEAD")
     # the working tree only matters when deploying what is checked out
-    dirty = bool(changes) and commit == head
+    dirty = bool(changes) and commit == head and not ignore_working_tree
     if dirty and not allow_dirty:
         first = changes.splitlines()[0]
         raise ArtifactError(
