@@ -72,7 +72,7 @@ def parse_bandit(
     below = 0
     for item in results:
         finding: dict[str, Any] = {
-            "file": str(item.get("filename", "?")),
+            "file": _relative_name(item.get("filename")),
             "line": item.get("line_number"),
             "test_id": str(item.get("test_id", "?")),
             "test_name": str(item.get("test_name", "")),
@@ -87,7 +87,8 @@ def parse_bandit(
         else:
             below += 1
     unscanned = [
-        {"file": str(e.get("filename", "?")), "reason": str(e.get("reason", ""))} for e in errors
+        {"file": _relative_name(e.get("filename")), "reason": str(e.get("reason", ""))}
+        for e in errors
     ]
     details: dict[str, Any] = {
         "files": files,
@@ -129,6 +130,12 @@ def parse_bandit(
     if below:
         summary += f" ({below} below the threshold)"
     return Verdict("pass", summary, details)
+
+
+def _relative_name(value: Any) -> str:
+    """bandit writes `./app.py` for `app.py`: show the path as the app knows it."""
+    name = str(value) if value else "?"
+    return name[2:] if name.startswith("./") else name
 
 
 def _shape(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:

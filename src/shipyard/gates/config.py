@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -67,17 +67,17 @@ class PipAuditGate(_Strict):
     timeout: float = Field(default=300.0, gt=0, le=86400)
     optional: bool = False
     on_unknown: OnUnknown = "fail"
+    # not a setting: here only so that writing it gets the reason, at its line
+    severity: object = Field(default=None, exclude=True, repr=False)
 
-    @model_validator(mode="before")
+    @field_validator("severity")
     @classmethod
-    def _no_severity(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "severity" in data:
-            raise ValueError(
-                "pip_audit has no severity threshold: pip-audit reports no severities, so "
-                "every known vulnerability fails; accept one by listing its id in "
-                "pip_audit.ignore (see docs/gates.md)"
-            )
-        return data
+    def _no_severity(cls, value: object) -> None:
+        raise ValueError(
+            "pip_audit has no severity threshold: pip-audit reports no severities, so "
+            "every known vulnerability fails; accept one by listing its id in "
+            "pip_audit.ignore (see docs/gates.md)"
+        )
 
     @field_validator("requirements")
     @classmethod

@@ -89,13 +89,18 @@ class GatesReport:
         return [result for result in self.results if result.warning]
 
     def describe(self) -> str:
-        """One line: what passed, or which gates stopped the release and why."""
-        if self.passed:
-            counted = [r for r in self.results if r.status == "pass"]
-            return f"gates passed ({len(counted)} passed, {len(self.results) - len(counted)} other)"
-        return "gates failed: " + "; ".join(
-            f"{result.name} {result.status}: {result.summary}" for result in self.blocking
-        )
+        """One line: how many gates passed, or which stopped the release."""
+        if not self.passed:
+            return "gates failed: " + ", ".join(
+                f"{result.name} ({result.status})" for result in self.blocking
+            )
+        counts = {
+            status: sum(1 for r in self.results if r.status == status)
+            for status in ("pass", "skipped", "unknown")
+        }
+        said = [f"{n} {status}" for status, n in counts.items() if n]
+        warned = " (unknown ones warn only)" if counts["unknown"] else ""
+        return f"gates passed: {', '.join(said) or 'none configured'}{warned}"
 
     def to_json(self) -> dict[str, Any]:
         return {

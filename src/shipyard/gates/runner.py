@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shipyard.gates.bandit import run_bandit
 from shipyard.gates.command import run_command
 from shipyard.gates.config import GatesConfig, OnUnknown
+from shipyard.gates.explain import explain
 from shipyard.gates.pipaudit import run_pip_audit
 from shipyard.gates.result import GateResult, GatesFailed, GatesReport, Kind, Verdict
 
@@ -109,6 +110,13 @@ def result_line(result: GateResult) -> str:
     return f"gate {result.name}: {mark} in {result.duration_s:.1f}s: {result.summary}"
 
 
+def _report(reporter: InfoReporter, result: GateResult) -> None:
+    reporter.info(result_line(result))
+    if not result.ok or result.warning:
+        for line in explain(result):
+            reporter.info("    " + line)
+
+
 def run_gates_for(
     env: Environment,
     config_path: Path,
@@ -126,7 +134,7 @@ def run_gates_for(
         env.gates,
         include_optional,
         variables={"SHIPYARD_ENV": env.name},
-        on_result=lambda result: reporter.info(result_line(result)),
+        on_result=lambda result: _report(reporter, result),
     )
     if not report.passed:
         raise GatesFailed(report)
