@@ -259,3 +259,31 @@ def test_a_host_without_room_refuses_the_deploy_before_changing_anything(
     assert served_release(repo) == before
     releases = {p.name for p in (env_dir / "hosts" / "reconcile" / "local" / "releases").iterdir()}
     assert len(releases) == (2 if "memory" in message else 1)  # disk: refused before unpacking
+
+
+def test_a_failing_gate_stops_the_deploy_before_any_host_is_touched(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    repo.commit_file(
+        "unsafe.py",
+        "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n",
+        "unsafe call",
+    )
+    result = repo.shipyard("deploy", "local", env=TOKEN)
+    assert result.returncode == 6, result.stdout + result.stderr
+    assert "bandit" in result.stdout + result.stderr
+    assert not (env_dir / "hosts" / "reconcile" / "local" / "releases").exists()
+
+
+def test_gate_results_are_recorded_with_the_release(repo: AppRepo) -> None:
+    import yaml
+
+    data = yaml.safe_load(repo.config.read_text())
+    data["gates"] = {"commands": [{"name": "unit-tests", "run": "python3 -c 'print(42)'"}]}
+    repo.write_config(data)
+    repo.commit_version("1.0.1")
+    assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
+    release = json.loads(repo.shipyard("releases", "local", "--json").stdout)[0]
+    assert release["gates"]["passed"] is True
+    names = {gate["name"]: gate["status"] for gate in release["gates"]["gates"]}
+    assert names["unit-tests"] == "pass" and names["bandit"] == "pass"

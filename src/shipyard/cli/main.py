@@ -13,6 +13,7 @@ import typer
 
 from shipyard import __version__
 from shipyard.cli import exitcodes, output
+from shipyard.cli.gates_cmd import register as register_gates
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import DEFAULT_FILE, ConfigFile, resolve_secrets
 from shipyard.config.model import Environment
@@ -29,7 +30,7 @@ from shipyard.execute.promote import (
     promote,
     required_verdict,
 )
-from shipyard.execute.reporter import PlainReporter, make_reporter
+from shipyard.execute.reporter import PlainReporter, Reporter, make_reporter
 from shipyard.execute.rollback import rollback
 from shipyard.execute.session import PhaseFailed
 from shipyard.release.artifact import ArtifactError
@@ -227,9 +228,10 @@ def _deploy(
     observe_window: float | None = None,
 ) -> None:
     secrets = _secret_values(env, config)
-    artifact = _run(_build(config, ref, allow_dirty))
     reporter = make_reporter()
     try:
+        gates = _gates(env, config, ref, reporter, kind, secrets)
+        artifact = _run(_build(config, ref, allow_dirty))
         if kind == "deploy":
             verdict = _run(required_verdict(loaded, env, artifact.release_id))
             if not verdict.allowed:
@@ -259,6 +261,7 @@ def _deploy(
             kind=kind,
             artifact=artifact,
             observe_window=observe_window,
+            gates=gates,
         )
         result = _run(deploy(env, config, options, reporter), secrets)
     finally:
@@ -269,6 +272,27 @@ def _deploy(
         f"(was {result.previous_release or 'nothing'}); {phases}"
     )
     output.console.print(f"roll back with: shipyard rollback {env.name}")
+
+
+def _gates(
+    env: Environment, config: Path, ref: str, reporter: Reporter, kind: str, secrets: list[str]
+) -> dict[str, Any]:
+    """Quality gates before the build; a failure stops everything before any host."""
+    from shipyard.execute.gating import gate_release
+    from shipyard.gates import GatesFailed
+
+    reporter.info(
+        f"quality gates for {env.name}"
+        + (" (hotfix: required ones only)" if kind == "hotfix" else "")
+    )
+    try:
+        return gate_release(
+            env, config, ref, reporter, include_optional=kind != "hotfix", secrets=secrets
+        )
+    except GatesFailed as exc:
+        reporter.close()
+        output.fail(f"{exc}; nothing was deployed", "run `shipyard gates` to see every finding")
+        raise typer.Exit(exitcodes.GATES) from None
 
 
 async def _build(config: Path, ref: str, allow_dirty: bool) -> Any:
@@ -568,6 +592,9 @@ def host_command(
     from shipyard.host.ops import main as host_main
 
     raise typer.Exit(host_main(op, request))
+
+
+register_gates(app)
 
 
 def run() -> None:

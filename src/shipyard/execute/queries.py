@@ -75,6 +75,7 @@ async def releases(env: Environment) -> list[dict[str, Any]]:
                 "commit_time": manifest.get("commit_time"),
                 "built_at": manifest.get("built_at"),
                 "dirty": manifest.get("dirty"),
+                "gates": manifest.get("gates"),
                 "digest": item["digest"],
                 "status": item["status"],
                 "last_outcome": last["outcome"] if last else None,
