@@ -38,6 +38,10 @@ env:
 secrets:                      # values never go in this file
   SECRET_KEY: {{from_env: SECRET_KEY}}
 
+observe:                      # after the switch: watch errors and latency, roll back if bad
+  window: 10
+  max_error_ratio: 0.05
+
 keep_releases: 5
 rollback_window: 600          # seconds the old slot stays warm for a one-switch rollback
 drain_timeout: 10             # seconds a stopping slot may finish in-flight requests
@@ -56,6 +60,9 @@ environments:
     hosts: [deploy@app1.example.com, deploy@app2.example.com]
     nginx:
       listen: 0.0.0.0:80
+    promotion:
+      requires: staging        # production only takes releases that passed staging
+      soak: 0                  # seconds they must have run there first
 """
 
 

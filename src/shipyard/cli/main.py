@@ -131,9 +131,51 @@ def _main(
 def init(
     path: Annotated[Path, typer.Option(help="Where to write the file.")] = Path(DEFAULT_FILE),
     app_name: Annotated[str | None, typer.Option("--app", help="App name.")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+    github: Annotated[
+        bool,
+        typer.Option(
+            "--github",
+            help="Write .github/workflows/ (CI, deploy to staging, promote, hotfix) for an "
+            "existing shipyard.yml.",
+        ),
+    ] = False,
+    install_command: Annotated[
+        str | None,
+        typer.Option(help="How the workflows install Shipyard (default: pip install shipyard)."),
+    ] = None,
+    staging: Annotated[str, typer.Option(help="The staging environment's name.")] = "staging",
+    production: Annotated[
+        str, typer.Option(help="The production environment's name.")
+    ] = "production",
+    python: Annotated[str, typer.Option(help="Python version in the workflows.")] = "3.11",
 ) -> None:
-    """Write a commented shipyard.yml for the current repository."""
+    """Write a commented shipyard.yml for the current repository (or, with --github, the GitHub Actions workflows)."""  # noqa: E501
+    if github:
+        from shipyard.github import GitHubSetupError, write_workflows
+
+        extra = {"install_command": install_command} if install_command else {}
+        try:
+            written = _guard(
+                lambda: write_workflows(
+                    None,
+                    path,
+                    force,
+                    staging=staging,
+                    production=production,
+                    python_version=python,
+                    **extra,
+                )
+            )
+        except GitHubSetupError as exc:
+            output.fail(exc.message, exc.hint)
+            raise typer.Exit(exitcodes.CONFIG) from None
+        for file in written:
+            output.console.print(f"wrote {file}", markup=False)
+        output.console.print(
+            "next: create the secrets and environments in docs/push-to-production.md"
+        )
+        return
     from shipyard.cli.init_template import render_template
 
     if path.exists() and not force:
