@@ -30,6 +30,7 @@ from shipyard.execute.promote import (
     promote,
     required_verdict,
 )
+from shipyard.execute.redact import redact
 from shipyard.execute.reporter import PlainReporter, Reporter, make_reporter
 from shipyard.execute.rollback import rollback
 from shipyard.execute.session import PhaseFailed
@@ -83,7 +84,8 @@ def _run(coro: Coroutine[Any, Any, T], secrets: list[str] | None = None) -> T:
         output.fail(exc.message, exc.hint)
         raise typer.Exit(exitcodes.BUILD) from None
     except HookFailed as exc:
-        output.fail(str(exc), "nothing was deployed; output:\n" + exc.output)
+        shown = redact(exc.output, secrets or [])
+        output.fail(str(exc), "nothing was deployed; output:\n" + shown)
         raise typer.Exit(exitcodes.BUILD) from None
     except DeployFailed as exc:
         output.host_errors(exc.errors, secrets or [])
@@ -345,7 +347,9 @@ async def _build(config: Path, ref: str, allow_dirty: bool) -> Any:
 
 
 def _interactive() -> bool:
-    return sys.stdin.isatty() and os.environ.get("CI", "").lower() != "true"
+    from shipyard.execute.identity import in_ci
+
+    return sys.stdin.isatty() and not in_ci()
 
 
 @app.command()

@@ -183,10 +183,12 @@ def _read_secret(key: str, ref: SecretRef, env_name: str, config_path: Path) -> 
     where = f"environments.{env_name}.secrets.{key} (or secrets.{key})"
     if ref.from_env is not None:
         value = os.environ.get(ref.from_env)
-        if value is None:
+        if not value:
+            # an empty value is what CI passes for a secret nobody created
+            state = "is empty" if value == "" else "is not set"
             raise ConfigError(
                 str(config_path),
-                f"secret {key} comes from ${ref.from_env}, which is not set",
+                f"secret {key} comes from ${ref.from_env}, which {state}",
                 key_path=where,
                 hint=f"export {ref.from_env}=... in the shell (or CI secret) that runs shipyard",
             )

@@ -58,6 +58,7 @@ class Nginx(Strict):
     client_max_body_size: str = "10m"
     include_dir: str | None = None
     binary: str = "nginx"
+    pid_file: str = "/run/nginx.pid"  # system mode: how Shipyard tells the host's nginx runs
     worker_user: str | None = None
 
     @field_validator("server_names")

@@ -20,8 +20,13 @@ def actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def in_ci() -> bool:
+    """CI=true (GitHub Actions and most CI systems), also 1 or yes."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
 def trigger(default: str = "manual") -> str:
-    return "ci" if os.environ.get("CI", "").lower() == "true" else default
+    return "ci" if in_ci() else default
 
 
 def new_deployment_id() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Protocol
@@ -21,7 +20,9 @@ class Reporter(Protocol):
 
 
 def plain_output() -> bool:
-    return os.environ.get("CI", "").lower() == "true" or not sys.stdout.isatty()
+    from shipyard.execute.identity import in_ci
+
+    return in_ci() or not sys.stdout.isatty()
 
 
 class PlainReporter:

@@ -31,6 +31,7 @@ class ProxySettings:
     include_dir: str | None
     worker_user: str | None
     drain_timeout: float
+    pid_file: str = "/run/nginx.pid"
 
 
 def atomic_symlink(target: Path, link: Path) -> None:
@@ -124,7 +125,8 @@ class Nginx:
             files[self.layout.upstream_conf] = render_tcp_upstream(upstream_port or 1, None)
         changed = {path: text for path, text in files.items() if _read(path) != text}
         (self.layout.proxy / "tmp").mkdir(exist_ok=True)
-        if changed:
+        linked = self._link_into_system()  # before the test, so `nginx -t` covers it
+        if changed or linked:
             backups = {path: _read(path) for path in changed}
             for path, text in changed.items():
                 atomic_write(path, text)
@@ -136,27 +138,33 @@ class Nginx:
                         path.unlink(missing_ok=True)
                     else:
                         atomic_write(path, old)
+                if linked:
+                    self._system_link().unlink(missing_ok=True)
                 raise
-        self._link_into_system()
         if not self.is_running():
             self.start()
         elif changed:
             self.reload()
-        return bool(changed)
+        return bool(changed or linked)
 
-    def _link_into_system(self) -> None:
+    def _system_link(self) -> Path:
+        name = f"shipyard-{self.layout.app}-{self.layout.env}.conf"
+        return Path(self.settings.include_dir or "/nonexistent") / name
+
+    def _link_into_system(self) -> bool:
+        """Link the server block into the system nginx's include dir; True if newly linked."""
         if self.managed or not self.settings.include_dir:
-            return
-        link = (
-            Path(self.settings.include_dir) / f"shipyard-{self.layout.app}-{self.layout.env}.conf"
-        )
-        if not link.is_symlink() or link.resolve() != self.layout.server_conf.resolve():
-            atomic_symlink(self.layout.server_conf, link)
+            return False
+        link = self._system_link()
+        if link.is_symlink() and link.resolve() == self.layout.server_conf.resolve():
+            return False
+        atomic_symlink(self.layout.server_conf, link)
+        return True
 
     def is_running(self) -> bool:
         if self.managed:
             return self.supervisor.state("nginx") in ("STARTING", "RUNNING")
-        return _pid_from(Path("/run/nginx.pid")) is not None
+        return _pid_from(Path(self.settings.pid_file)) is not None
 
     def start(self) -> None:
         if self.managed:

@@ -66,6 +66,7 @@ class Context:
                 include_dir=p.get("include_dir"),
                 worker_user=p.get("worker_user"),
                 drain_timeout=p["drain_timeout"],
+                pid_file=p.get("pid_file", "/run/nginx.pid"),
             ),
         )
 

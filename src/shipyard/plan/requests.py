@@ -34,6 +34,7 @@ def proxy(env: Environment, host: HostEntry) -> dict[str, Any]:
         "listen_mode": env.listen_mode,
         "include_dir": env.nginx.include_dir,
         "worker_user": env.nginx.worker_user,
+        "pid_file": env.nginx.pid_file,
         "drain_timeout": env.drain_timeout,
     }
 

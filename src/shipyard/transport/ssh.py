@@ -42,7 +42,9 @@ _LOST_HINT = (
 
 
 def running_in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+    from shipyard.execute.identity import in_ci
+
+    return in_ci()
 
 
 def _host_pattern(host: str, port: int) -> str:
