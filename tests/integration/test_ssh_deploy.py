@@ -112,9 +112,9 @@ def test_a_host_failing_its_check_aborts_the_fleet_and_nobody_switches(
         .read_text()
         .replace(
             "def main(",
-            "import os as _os\nif _os.getcwd().startswith('"
-            + str(hosts[1].root_dir)
-            + "'):\n    raise SystemExit('broken on this host')\n\n\ndef main(",
+            "import os as _os\nif '/"
+            + hosts[1].target.host
+            + "/' in _os.getcwd():\n    raise SystemExit('broken on this host')\n\n\ndef main(",
             1,
         ),
         "break host two",

@@ -54,7 +54,8 @@ def test_workers_follow_the_switch_one_generation_at_a_time(repo: AppRepo, env_d
 
 
 def test_a_worker_that_is_not_ready_stops_the_whole_deploy(repo: AppRepo) -> None:
-    with_worker(repo)
+    # long enough that even a slow machine sees the crashing worker die within it
+    with_worker(repo, ready_after=3)
     first = repo.shipyard("deploy", "local", env=TOKEN)
     assert first.returncode == 0, first.stderr
     before = served_release(repo)

@@ -271,7 +271,7 @@ def _deploy(
     kind: str,
     observe_window: float | None = None,
 ) -> None:
-    secrets = _secret_values(env, config)
+    secrets = list(_guard(lambda: resolve_secrets(env, config)).values())  # fail early
     reporter = make_reporter()
     try:
         gates = _gates(env, config, ref, reporter, kind, secrets)

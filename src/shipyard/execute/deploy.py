@@ -202,11 +202,11 @@ async def _deploy_locked(
             ),
         )
         await record()
-        switched = await _switch_all(session, slots, release_id)
+        window = env.observe.window if options.observe_window is None else options.observe_window
+        switched = await _switch_all(session, slots, release_id, window)
         await session.each(
             "verify", lambda c: c.call("verify", requests.verify(env, c.entry, release_id))
         )
-        window = env.observe.window if options.observe_window is None else options.observe_window
         if window > 0:
             passed, figures = await observe(session, release_id, switched, window)
             await record(analysis=figures)
@@ -233,7 +233,8 @@ async def _deploy_locked(
         raise
     previous = next((r["previous_release"] for r in switched.values()), None)
     await primary.call("set-release-status", {"release_id": release_id, "status": "good"})
-    warnings = await _housekeeping(session, [release_id] + ([previous] if previous else []))
+    protect = [release_id] + ([previous] if previous else [])
+    warnings = await _housekeeping(session, protect, window)
     await record(
         outcome="succeeded",
         previous_release_id=previous,
@@ -278,11 +279,11 @@ async def _smoke_tests(
     raise DeployFailed(summary, outcome="smoke-failed")
 
 
-async def _housekeeping(session: Session, protect: list[str]) -> list[str]:
+async def _housekeeping(session: Session, protect: list[str], window: float) -> list[str]:
     """RETIRE and CLEANUP. The release is live: a failure here is a warning, not a failure."""
     env = session.env
     warnings = []
-    effective = requests.retire_window(env)
+    effective = requests.retire_window(env, window)
     try:
         if env.rollback_window < effective or env.rollback_window == 0:
             # the old slot was kept warm only for the analysis window: retire it now
@@ -314,6 +315,17 @@ async def _auto_rollback(
         session.reporter.info(f"warning: analysis failed ({reasons}); auto_rollback is off")
         return
     back = dict(switched)
+    if not any(reply.get("previous_slot") for reply in back.values()):
+        # the very first release: there is nothing to switch back to
+        await session.primary.call(
+            "set-release-status", {"release_id": release_id, "status": "bad"}
+        )
+        summary = (
+            f"release {release_id} failed its post-switch analysis ({reasons}); it is the first "
+            "release of this environment, so there is nothing to go back to and it stays live"
+        )
+        await record(outcome="failed", error=summary, analysis=figures, finished=True)
+        raise DeployFailed(summary, outcome="failed", figures=figures)
     await _undo(session, slots, switched)
     await session.primary.call("set-release-status", {"release_id": release_id, "status": "bad"})
     summary = (
@@ -357,14 +369,15 @@ async def _prepare(
 
 
 async def _switch_all(
-    session: Session, slots: dict[str, str], release_id: str
+    session: Session, slots: dict[str, str], release_id: str, observe_window: float | None = None
 ) -> dict[str, dict[str, Any]]:
     env = session.env
     switched: dict[str, dict[str, Any]] = {}
 
     async def one(client: HostClient) -> dict[str, Any]:
         reply = await client.call(
-            "switch", requests.switch(env, client.entry, slots[client.label], release_id)
+            "switch",
+            requests.switch(env, client.entry, slots[client.label], release_id, observe_window),
         )
         switched[client.label] = reply
         return reply

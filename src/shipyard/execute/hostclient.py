@@ -75,6 +75,7 @@ class HostClient:
 
     async def _via_channel(self, op: str, payload: dict[str, Any], timeout: float | None) -> str:
         async with self._lock:
+            fresh = self._channel is None
             if self._channel is None:
                 self._channel = await self.transport.channel(
                     requests.host_argv(self.env, self.entry, "serve")
@@ -82,8 +83,22 @@ class HostClient:
             line = json.dumps({"op": op, "request": payload}).encode() + b"\n"
             try:
                 return (await self._channel.request(line, timeout)).decode()
-            except TransportError:
+            except TransportError as exc:
                 self._channel = None
+                if fresh:
+                    raise TransportError(
+                        exc.host,
+                        f"the Shipyard agent on this host did not answer: {exc.message}",
+                        f"is shipyard installed there as {self.env.shipyard_command!r}? "
+                        "(setting: shipyard_command); else: " + exc.hint,
+                    ) from None
+                raise
+            except BaseException:
+                # cancelled mid-request: the reply may still come; never read it as the
+                # answer to the next request
+                channel, self._channel = self._channel, None
+                if channel is not None:
+                    asyncio.get_running_loop().create_task(channel.close())
                 raise
 
     def _reply(self, op: str, text: str, exit_status: int, stderr: str) -> dict[str, Any]:

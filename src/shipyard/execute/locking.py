@@ -30,7 +30,10 @@ class LockHeld(Exception):
 
 def describe_lock(lock: dict[str, Any]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(lock["acquired_at"]))
-    stale = " [STALE: its owner is gone; `shipyard lock release ENV --force` clears it]"
+    stale = (
+        " [STALE: its owner is gone; the next deploy, rollback or repair takes it over, "
+        "or `shipyard lock release ENV --force` clears it]"
+    )
     return (
         f"locked by {lock['actor']} from {lock['operator_host']} (pid {lock['pid']}) "
         f"since {when}: {lock['command']}: {lock['reason']}" + (stale if lock.get("stale") else "")

@@ -143,7 +143,7 @@ class Nginx:
                 raise
         if not self.is_running():
             self.start()
-        elif changed:
+        elif changed or linked:
             self.reload()
         return bool(changed or linked)
 

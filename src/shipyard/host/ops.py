@@ -565,7 +565,9 @@ def _check_workers(ctx: Context, slot: str, release_id: str) -> None:
                 result = subprocess.run(
                     ["sh", "-c", rules["readiness_command"]],
                     cwd=layout.release_dir(release_id),
-                    env=dict(os.environ) | {"SHIPYARD_RELEASE": release_id, "SHIPYARD_SLOT": slot},
+                    env=dict(os.environ)
+                    | read_env_file(layout.slot_env(slot))
+                    | {"SHIPYARD_RELEASE": release_id, "SHIPYARD_SLOT": slot},
                     capture_output=True,
                     timeout=max(1.0, deadline - time.monotonic()),
                     check=False,
@@ -620,13 +622,17 @@ def _smoke(ctx: Context, slot: str, release_id: str) -> None:
             failures.append(f"GET {check['path']}: {exc}")
     command = req.get("smoke_command")
     if command and not failures:
-        env = dict(os.environ) | {
-            "SHIPYARD_RELEASE": release_id,
-            "SHIPYARD_SLOT": slot,
-            "SHIPYARD_SLOT_URL": "http://localhost"
-            if target.socket
-            else f"http://{target.address}",
-        }
+        env = (
+            dict(os.environ)
+            | read_env_file(layout.slot_env(slot))
+            | {
+                "SHIPYARD_RELEASE": release_id,
+                "SHIPYARD_SLOT": slot,
+                "SHIPYARD_SLOT_URL": "http://localhost"
+                if target.socket
+                else f"http://{target.address}",
+            }
+        )
         if target.socket:
             env["SHIPYARD_SLOT_SOCKET"] = str(target.socket)
         result = subprocess.run(
@@ -775,8 +781,11 @@ def op_observe_sample(ctx: Context) -> Result:
     host, _, port = req["listen"].rpartition(":")
     wildcard = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "*": "127.0.0.1"}  # noqa: S104
     health = req["health"]
+    names = [n for n in req.get("server_names", []) if n != "_" and "*" not in n]
     probe = probe_once(
-        Target(address=f"{wildcard.get(host, host)}:{port}"),
+        Target(
+            address=f"{wildcard.get(host, host)}:{port}", host_header=names[0] if names else None
+        ),
         health["path"],
         health["timeout"],
         health.get("release_header"),
@@ -901,6 +910,8 @@ def op_cleanup(ctx: Context) -> Result:
         removed.append(path.name)
     for stale in layout.releases.glob(".*.unpacking"):
         shutil.rmtree(stale, ignore_errors=True)
+    for part in layout.uploads.glob("*.part"):  # uploads cut short by a dropped link
+        part.unlink(missing_ok=True)
     return {"removed": removed}
 
 

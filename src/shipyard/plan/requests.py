@@ -90,21 +90,31 @@ def check(env: Environment, slot: str, release_id: str, *, warm: bool = False) -
     }
 
 
-def retire_window(env: Environment) -> float:
+def retire_window(env: Environment, observe_window: float | None = None) -> float:
     """How long the old slot stays warm: the rollback window, and never less than the
-    post-switch analysis needs to switch back to it."""
-    if env.observe.window and env.auto_rollback:
-        return max(env.rollback_window, env.observe.window + 2 * env.observe.interval + 5)
-    return env.rollback_window
+    post-switch analysis (and smoke tests) need to switch back to it."""
+    window = env.observe.window if observe_window is None else observe_window
+    needed = 0.0
+    if window and env.auto_rollback:
+        needed = window + 2 * env.observe.interval + 5
+    if env.smoke_tests.http or env.smoke_tests.commands:
+        needed += env.smoke_tests.command_timeout + 30
+    return max(env.rollback_window, needed)
 
 
-def switch(env: Environment, host: HostEntry, slot: str, release_id: str) -> dict[str, Any]:
+def switch(
+    env: Environment,
+    host: HostEntry,
+    slot: str,
+    release_id: str,
+    observe_window: float | None = None,
+) -> dict[str, Any]:
     return {
         "slot": slot,
         "release_id": release_id,
         "listen_mode": env.listen_mode,
         "ports": list(env.ports),
-        "rollback_window": retire_window(env),
+        "rollback_window": retire_window(env, observe_window),
         "proxy": proxy(env, host),
     }
 
@@ -141,6 +151,7 @@ def observe_sample(
         "listen_mode": env.listen_mode,
         "ports": list(env.ports),
         "health": health(env),
+        "server_names": list(env.nginx.server_names),
     }
 
 
