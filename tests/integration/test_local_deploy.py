@@ -279,7 +279,10 @@ def test_gate_results_are_recorded_with_the_release(repo: AppRepo) -> None:
     import yaml
 
     data = yaml.safe_load(repo.config.read_text())
-    data["gates"] = {"commands": [{"name": "unit-tests", "run": "python3 -c 'print(42)'"}]}
+    data["gates"] = {
+        "commands": [{"name": "unit-tests", "run": "python3 -c 'print(42)'"}],
+        "bandit": {"enabled": True},
+    }
     repo.write_config(data)
     repo.commit_version("1.0.1")
     assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
