@@ -264,6 +264,11 @@ def test_a_host_without_room_refuses_the_deploy_before_changing_anything(
 def test_a_failing_gate_stops_the_deploy_before_any_host_is_touched(
     repo: AppRepo, env_dir: Path
 ) -> None:
+    import yaml
+
+    data = yaml.safe_load(repo.config.read_text())
+    data["gates"] = {"bandit": {"enabled": True}}
+    repo.write_config(data)
     repo.commit_file(
         "unsafe.py",
         "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n",
