@@ -287,6 +287,8 @@ class SshFleet:
 
     def __init__(self, base: Path | None = None, port: int = DEFAULT_PORT) -> None:
         self.base = base or Path(tempfile.mkdtemp(prefix="syt-", dir="/tmp"))
+        # like a server's /srv: nginx's workers (another user) must reach sockets below it
+        self.base.chmod(0o711)
         self.port = port
         self.hosts: list[TestHost] = []
         self.client_key = self.base / "client_ed25519"

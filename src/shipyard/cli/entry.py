@@ -18,6 +18,11 @@ def run() -> None:
         if "--request" in args:
             request = args[args.index("--request") + 1]
         sys.exit(host_main(args[1], request))
+    import logging
+
+    # asyncio warns once per write on a dead SSH socket ("socket.send() raised
+    # exception."); the failure itself is reported, once, as a host error
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     from shipyard.cli.main import run as cli_run
 
     cli_run()

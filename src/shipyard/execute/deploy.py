@@ -26,6 +26,7 @@ from shipyard.execute.observe import observe
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import PhaseFailed, Session
 from shipyard.execute.smoke_tests import run_smoke_tests
+from shipyard.host.layout import other_slot
 from shipyard.plan import requests
 from shipyard.release.artifact import Artifact, build_artifact
 
@@ -141,8 +142,6 @@ async def _deploy_locked(
     env, primary = session.env, session.primary
     release_id = artifact.release_id
     manifest = artifact.manifest
-    for action in await converge(session, env_values, deployment_id):
-        session.reporter.info(f"repaired: {action}")
     await primary.call(
         "record",
         {
@@ -174,6 +173,8 @@ async def _deploy_locked(
     slots: dict[str, str] = {}
     switched: dict[str, dict[str, Any]] = {}
     try:
+        for action in await converge(session, env_values, deployment_id):
+            session.reporter.info(f"repaired: {action}")
         manifest_json = manifest.to_json() | ({"gates": options.gates} if options.gates else {})
         await session.each("prepare", lambda c: _prepare(c, artifact, manifest_json, env_values))
         await record()
@@ -223,7 +224,9 @@ async def _deploy_locked(
         }
         await _undo(session, slots, switched)
         await record(outcome="failed", error=_error_text(failed), finished=True)
-        await primary.call("set-release-status", {"release_id": release_id, "status": "bad"})
+        if failed.phase not in ("repair", "inspect", "prepare"):
+            # the release itself misbehaved (not the hosts around it): never a rollback target
+            await primary.call("set-release-status", {"release_id": release_id, "status": "bad"})
         raise
     except (asyncio.CancelledError, KeyboardInterrupt):
         # Ctrl-C or a cancelled task: put traffic back, stop the new slots, say so
@@ -387,6 +390,19 @@ async def _switch_all(
     except PhaseFailed as failed:
         failed.results = {}
         await _switch_back(session, switched)
+        # a host whose reply never came may have switched all the same: ask it to go
+        # back to the other slot (a no-op if it never switched; best effort if the link
+        # is still down, and `shipyard repair` converges it later)
+        unsure = [c for c in session.clients if c.label not in switched]
+        with contextlib.suppress(PhaseFailed):
+            await session.each(
+                "switch-back",
+                lambda c: c.call(
+                    "switch",
+                    requests.switch(env, c.entry, other_slot(slots[c.label]), None),
+                ),
+                clients=unsure,
+            )
         raise
     return switched
 

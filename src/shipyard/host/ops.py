@@ -253,12 +253,19 @@ def op_logs(ctx: Context) -> Result:
 
 # prepare ------------------------------------------------------------------------------
 def op_prepare(ctx: Context) -> Result:
+    req = ctx.request
+    artifact = Path(req["artifact"])
+    try:
+        return _prepare(ctx, artifact)
+    finally:
+        artifact.unlink(missing_ok=True)  # kept neither after success nor after a refusal
+
+
+def _prepare(ctx: Context, artifact: Path) -> Result:
     req, layout, state = ctx.request, ctx.layout, ctx.state
     release_id, digest = req["release_id"], req["digest"]
     release_dir = layout.release_dir(release_id)
-    artifact = Path(req["artifact"])
     if _prepared(release_dir, digest):
-        artifact.unlink(missing_ok=True)
         state.record_release(release_id, digest, req["manifest"])
         return {"reused": True}
     resources = req.get("resources") or {}
@@ -299,8 +306,6 @@ def op_prepare(ctx: Context) -> Result:
     except BaseException:
         shutil.rmtree(release_dir, ignore_errors=True)
         raise
-    finally:
-        artifact.unlink(missing_ok=True)
     state.record_release(release_id, digest, req["manifest"])
     return {"reused": False}
 
@@ -661,7 +666,10 @@ def _smoke(ctx: Context, slot: str, release_id: str) -> None:
 def op_switch(ctx: Context) -> Result:
     """Point nginx at `slot`: one atomic step on this host."""
     req, layout, state = ctx.request, ctx.layout, ctx.state
-    slot, release_id = req["slot"], req["release_id"]
+    slot = req["slot"]
+    # no release given: switch back to whatever that slot runs (undoing a switch whose
+    # reply was lost)
+    release_id = req.get("release_id") or state.slots().get(slot, {}).get("release_id")
     supervisor = ctx.supervisor
     with slot_guard(layout):
         process = supervisor.state(f"web-{slot}")
@@ -824,9 +832,22 @@ def op_repair(ctx: Context) -> Result:
         return {"actions": actions, "active_release": None}
     if state.get_meta("active_slot") is None and not ctx.supervisor.is_running():
         return {"actions": actions, "active_release": None}  # never deployed: nothing to repair
-    if op_proxy(ctx)["supervisor_started"]:
-        actions.append("started supervisord")
+    # bring back what is configured on this host, exactly as it was: a repair never
+    # applies new configuration (that is a deploy's job, with `nginx -t` and a record)
     supervisor = ctx.supervisor
+    if not supervisor.is_running():
+        if layout.supervisor_conf.exists():
+            supervisor.start_existing()
+        else:
+            op_proxy(ctx)
+        actions.append("started supervisord")
+    nginx = ctx.nginx()
+    if not nginx.is_running():
+        if layout.server_conf.exists():
+            nginx.start()
+        else:
+            nginx.apply(upstream_port=(req.get("ports") or [None])[0])
+        actions.append("started nginx")
     active = state.get_meta("active_slot")
     with slot_guard(layout):
         for slot, row in state.slots().items():

@@ -62,6 +62,10 @@ class Supervisor:
         self._start()
         return True
 
+    def start_existing(self) -> None:
+        """Start supervisord with the config already on disk (after a host restart)."""
+        self._start()
+
     def _start(self) -> None:
         self.layout.supervisor_socket.unlink(missing_ok=True)
         result = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import tarfile
 from pathlib import Path
@@ -34,11 +35,20 @@ def safe_unpack(archive: Path, dest: Path) -> None:
             for member in tar.getmembers():
                 _check_member(member)
             tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as exc:
+    except tarfile.TarError as exc:
         raise HostOpError(
             f"refused to unpack the artifact: {exc}",
             hint="the artifact contains paths or links that leave the release directory",
         ) from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise HostOpError(
+                f"the disk filled up while unpacking the artifact into {dest.parent} "
+                f"({exc.strerror})",
+                hint="nothing was kept; free space on the host (old releases, logs), "
+                "or raise resources.disk_per_artifact so this is refused up front",
+            ) from None
+        raise HostOpError(f"could not unpack the artifact: {exc}") from None
 
 
 def _check_member(member: tarfile.TarInfo) -> None:

@@ -106,7 +106,7 @@ def switch(
     env: Environment,
     host: HostEntry,
     slot: str,
-    release_id: str,
+    release_id: str | None,
     observe_window: float | None = None,
 ) -> dict[str, Any]:
     return {
