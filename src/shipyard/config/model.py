@@ -117,22 +117,12 @@ class SmokeCheck(Strict):
         return value
 
 
-class HttpSmokeTest(Strict):
+class HttpSmokeTest(SmokeCheck):
     """A post-switch check through the environment's URL, from the operator's side."""
 
-    path: str
-    status: int = Field(default=200, ge=100, le=599)
-    contains: str | None = None
     json_path: str | None = None  # dotted: `status`, `data.items.0.id`
     equals: str | int | float | bool | None = None
     timeout: PositiveSeconds = 10.0
-
-    @field_validator("path")
-    @classmethod
-    def _path_is_absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        return value
 
     @model_validator(mode="after")
     def _equals_needs_a_path(self) -> HttpSmokeTest:

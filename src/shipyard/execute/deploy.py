@@ -188,20 +188,7 @@ async def _deploy_locked(
                 ),
                 clients=[primary],
             )
-        booted = await session.each(
-            "boot",
-            lambda c: c.call("boot", requests.boot(env, release_id, env_values)),
-            detail=lambda r: f"slot {r['slot']}",
-        )
-        slots = {host: reply["slot"] for host, reply in booted.items()}
-        await session.each(
-            "check",
-            lambda c: c.call(
-                "check",
-                requests.check(env, slots[c.label], release_id),
-                timeout=env.health.deadline + 360,
-            ),
-        )
+        await boot_and_check(session, release_id, env_values, slots)
         await record()
         window = env.observe.window if options.observe_window is None else options.observe_window
         switched = await _switch_all(session, slots, release_id, window)
@@ -217,11 +204,6 @@ async def _deploy_locked(
             checks = await _smoke_tests(session, slots, switched, release_id, record)
             await record(checks=checks)
     except PhaseFailed as failed:
-        slots = slots | {
-            host: reply["slot"]
-            for host, reply in failed.results.items()
-            if failed.phase == "boot" and isinstance(reply, dict)
-        }
         await _undo(session, slots, switched)
         await record(outcome="failed", error=_error_text(failed), finished=True)
         if failed.phase not in ("repair", "inspect", "prepare"):
@@ -245,6 +227,34 @@ async def _deploy_locked(
         finished=True,
     )
     return DeployResult(deployment_id, release_id, previous, dict(session.timings))
+
+
+async def boot_and_check(
+    session: Session, release_id: str, env_values: dict[str, str], slots: dict[str, str]
+) -> None:
+    """BOOT the release in every host's idle slot, then CHECK it (health, workers, smoke).
+
+    `slots` is filled as hosts boot, so a caller can undo exactly what was started.
+    """
+    env = session.env
+    try:
+        booted = await session.each(
+            "boot",
+            lambda c: c.call("boot", requests.boot(env, release_id, env_values)),
+            detail=lambda r: f"slot {r['slot']}",
+        )
+    except PhaseFailed as failed:
+        slots.update({host: reply["slot"] for host, reply in failed.results.items()})
+        raise
+    slots.update({host: reply["slot"] for host, reply in booted.items()})
+    await session.each(
+        "check",
+        lambda c: c.call(
+            "check",
+            requests.check(env, slots[c.label], release_id),
+            timeout=env.health.deadline + 360,
+        ),
+    )
 
 
 async def _smoke_tests(

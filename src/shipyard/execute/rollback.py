@@ -9,7 +9,13 @@ from typing import Any
 from shipyard.config.model import Environment
 from shipyard.execute import locking
 from shipyard.execute.converge import converge
-from shipyard.execute.deploy import DeployFailed, _error_text, _switch_back, _undo
+from shipyard.execute.deploy import (
+    DeployFailed,
+    _error_text,
+    _switch_back,
+    _undo,
+    boot_and_check,
+)
 from shipyard.execute.hostclient import HostClient, HostError
 from shipyard.execute.identity import actor, new_deployment_id
 from shipyard.execute.reporter import Reporter
@@ -132,26 +138,12 @@ async def _rollback_locked(
     try:
         if warm:
             slots = {host: slot for host, slot in warm_slots.items() if slot}
-        else:
-            booted = await session.each(
-                "boot",
-                lambda c: c.call("boot", requests.boot(env, target, env_values)),
-                detail=lambda r: f"slot {r['slot']}",
-            )
-            slots = {host: reply["slot"] for host, reply in booted.items()}
-        await session.each(
-            "check",
-            lambda c: c.call(
+            await session.each(
                 "check",
-                {
-                    "slot": slots[c.label],
-                    "release_id": target,
-                    "health": requests.health(env) | ({"healthy_threshold": 1} if warm else {}),
-                    "listen_mode": env.listen_mode,
-                },
-                timeout=env.health.deadline + 60,
-            ),
-        )
+                lambda c: c.call("check", requests.check(env, slots[c.label], target, warm=True)),
+            )
+        else:
+            await boot_and_check(session, target, env_values, slots)
 
         async def switch(client: HostClient) -> dict[str, Any]:
             reply = await client.call(
