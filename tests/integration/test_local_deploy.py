@@ -37,6 +37,9 @@ def test_deploy_then_deploy_then_rollback_serves_each_release_in_turn(
     assert served_release(repo)[1:] == (v1[1], "1.0.0")
     # a warm rollback is a switch: the old process kept running, nothing was started
     assert slot_pid(env_dir / "hosts", "blue") == warm_pid
+    # and the release it left is not made nginx's backup: going back means it is suspect
+    run = env_dir / "hosts" / "reconcile" / "local" / "run"
+    assert (run / "previous.sock").resolve() == (run / "current.sock").resolve()
 
     history = json.loads(repo.shipyard("history", "local", "--json").stdout)
     assert [(h["kind"], h["outcome"]) for h in history] == [

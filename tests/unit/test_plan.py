@@ -36,7 +36,7 @@ def test_socket_mode_points_nginx_at_the_fixed_symlink_with_the_old_slot_as_back
     text = render_server(block())
     assert "server unix:/srv/x/run/current.sock max_fails=0;" in text
     assert "server unix:/srv/x/run/previous.sock backup max_fails=0;" in text
-    assert "proxy_next_upstream error timeout;" in text
+    assert "proxy_next_upstream error timeout http_500 http_502 http_503 http_504;" in text
     assert "listen 0.0.0.0:80;" in text and "server_name example.com;" in text
 
 
@@ -152,3 +152,7 @@ def test_a_slot_is_warm_only_if_idle_running_and_holding_the_release() -> None:
     assert warm_slot(status, "b") is None
     status["slots"][1]["process"] = "STOPPED"
     assert warm_slot(status, "a") is None
+
+
+def test_tcp_mode_retries_only_connection_failures_so_a_500_never_becomes_a_502() -> None:
+    assert "proxy_next_upstream error timeout;" in render_server(block(listen_mode="tcp"))

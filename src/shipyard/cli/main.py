@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -275,7 +276,9 @@ def _deploy(
     reporter = make_reporter()
     try:
         gates = _gates(env, config, ref, reporter, kind, secrets)
+        started = time.monotonic()
         artifact = _run(_build(config, ref, allow_dirty))
+        build_seconds = round(time.monotonic() - started, 3)
         if kind == "deploy":
             verdict = _run(required_verdict(loaded, env, artifact.release_id))
             if not verdict.allowed:
@@ -306,6 +309,7 @@ def _deploy(
             artifact=artifact,
             observe_window=observe_window,
             gates=gates,
+            build_seconds=build_seconds,
         )
         result = _run(deploy(env, config, options, reporter), secrets)
     finally:
@@ -313,7 +317,8 @@ def _deploy(
     phases = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     output.console.print(
         f"deployed {result.release_id} to {env.name} "
-        f"(was {result.previous_release or 'nothing'}); {phases}"
+        f"(was {result.previous_release or 'nothing'}); {phases}",
+        soft_wrap=True,
     )
     output.console.print(f"roll back with: shipyard rollback {env.name}")
 

@@ -66,7 +66,7 @@ async def converge(
             booted = await client.call("boot", requests.boot(env, target, env_values))
             slot = str(booted["slot"])
             await client.call("check", requests.check(env, slot, target))
-        await client.call("switch", requests.switch(env, client.entry, slot, target))
+        await client.call("switch", requests.switch(env, client.entry, slot, target, retreat=True))
         actions.append(f"{client.label}: switched to {target} (was {actives[client.label]})")
     return actions
 

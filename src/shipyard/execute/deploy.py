@@ -65,6 +65,7 @@ class DeployOptions:
     observe_window: float | None = None
     promoted_from: dict[str, Any] | None = None
     gates: dict[str, Any] | None = None
+    build_seconds: float = 0.0  # how long building `artifact` took, when it came prebuilt
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ async def deploy(
     }
     run_hooks(env.hooks.pre_deploy, app_dir, hook_vars)
     session = Session(env, reporter, app_dir=app_dir)
-    session.timings["build"] = build_seconds
+    session.timings["build"] = options.build_seconds if options.artifact else build_seconds
     try:
         await session.open()
         deployment_id = new_deployment_id()
@@ -409,7 +410,7 @@ async def _switch_all(
                 "switch-back",
                 lambda c: c.call(
                     "switch",
-                    requests.switch(env, c.entry, other_slot(slots[c.label]), None),
+                    requests.switch(env, c.entry, other_slot(slots[c.label]), None, retreat=True),
                 ),
                 clients=unsure,
             )
@@ -439,6 +440,7 @@ async def _switch_back(session: Session, switched: dict[str, dict[str, Any]]) ->
                     c.entry,
                     switched[c.label]["previous_slot"],
                     switched[c.label]["previous_release"],
+                    retreat=True,
                 ),
             ),
             clients=back,

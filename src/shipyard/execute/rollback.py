@@ -147,7 +147,8 @@ async def _rollback_locked(
 
         async def switch(client: HostClient) -> dict[str, Any]:
             reply = await client.call(
-                "switch", requests.switch(env, client.entry, slots[client.label], target)
+                "switch",
+                requests.switch(env, client.entry, slots[client.label], target, retreat=True),
             )
             switched[client.label] = reply
             return reply

@@ -199,11 +199,14 @@ class Nginx:
         if result.returncode != 0:
             raise HostOpError("nginx reload failed: " + result.stderr.strip()[-500:])
 
-    def point_at(self, slot_socket: Path, previous_socket: Path | None) -> None:
+    def point_at(self, slot_socket: Path, backup_socket: Path) -> None:
         """Socket mode switch: one rename each; no reload, no dropped connection."""
-        if previous_socket is not None:
-            atomic_symlink(previous_socket, self.layout.previous_socket)
+        atomic_symlink(backup_socket, self.layout.previous_socket)
         atomic_symlink(slot_socket, self.layout.current_socket)
+
+    def backup_to(self, slot_socket: Path) -> None:
+        """Point nginx's backup server at a running slot (the old one was retired)."""
+        atomic_symlink(slot_socket, self.layout.previous_socket)
 
     def point_at_port(self, port: int, previous_port: int | None) -> None:
         """TCP mode switch: rewrite the upstream, test it, reload (see docs/switching.md)."""

@@ -690,15 +690,17 @@ def op_switch(ctx: Context) -> Result:
                 "switched_at": time.time(),
             }
         nginx = ctx.nginx()
+        # Going forward, the slot we leave is nginx's backup: it catches what the new one
+        # fails. Going back (a rollback, an undone deploy) the slot we leave is the suspect:
+        # it never becomes the backup.
+        backup = None if req.get("retreat") or not previous else previous
         if req["listen_mode"] == "socket":
             layout.slot_socket(slot).chmod(0o666)
-            nginx.point_at(
-                layout.slot_socket(slot), layout.slot_socket(previous) if previous else None
-            )
+            nginx.point_at(layout.slot_socket(slot), layout.slot_socket(backup or slot))
         else:
             ports = req["ports"]
             nginx.point_at_port(
-                ports[SLOTS.index(slot)], ports[SLOTS.index(previous)] if previous else None
+                ports[SLOTS.index(slot)], ports[SLOTS.index(backup)] if backup else None
             )
         # workers follow the traffic: one generation consumes jobs after the switch
         start_workers(supervisor, layout, slot)
@@ -804,7 +806,7 @@ def op_observe_sample(ctx: Context) -> Result:
     return {
         "offset": offset,
         "traffic": traffic.__dict__,
-        "probe": {"ok": ok, "detail": probe.describe() if not ok else detail},
+        "probe": {"ok": ok, "detail": f"{probe.describe()}: {detail}" if not ok else detail},
         "process": _worst_process(ctx, active),
     }
 

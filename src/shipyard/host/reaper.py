@@ -31,6 +31,14 @@ def retire_due(layout: Layout, now: float) -> list[str]:
                 state.set_slot(db, slot, release_id=row["release_id"], state="stopped")
             state.event("retired", {"slot": slot, "release_id": row["release_id"]})
             retired.append(slot)
+        if retired and active and layout.previous_socket.is_symlink():
+            # the backup is gone: a retried request goes to the active slot, not to nothing
+            target = layout.slot_socket(active)
+            if layout.previous_socket.resolve() != target.resolve():
+                tmp = layout.run / ".previous.sock.reaper.tmp"
+                tmp.unlink(missing_ok=True)
+                tmp.symlink_to(target)
+                tmp.replace(layout.previous_socket)
     return retired
 
 

@@ -47,6 +47,13 @@ def render_server(block: ServerBlock) -> str:
     if not re.fullmatch(r"\d+[kKmMgG]?", block.client_max_body_size):
         raise ValueError("client_max_body_size must look like 10m, 512k or 1g")
     upstream = block.upstream_name
+    # Socket mode: the backup is the old slot while it is warm, else the active slot
+    # itself, so a 5xx on a GET is retried there (on the old release right after a switch).
+    # TCP mode: a retired backup port refuses connections and nginx would turn a 500 into
+    # a 502, so only connection errors and timeouts are retried.
+    retry_on = "error timeout"
+    if block.listen_mode == "socket":
+        retry_on += " http_500 http_502 http_503 http_504"
     if block.listen_mode == "socket":
         servers = (
             f"    server unix:{block.current_socket} max_fails=0;\n"
@@ -76,7 +83,7 @@ server {{
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto $scheme;
         proxy_connect_timeout 2s;
-        proxy_next_upstream error timeout;
+        proxy_next_upstream {retry_on};
         proxy_next_upstream_tries 2;
     }}
 }}

@@ -108,6 +108,8 @@ def switch(
     slot: str,
     release_id: str | None,
     observe_window: float | None = None,
+    *,
+    retreat: bool = False,
 ) -> dict[str, Any]:
     return {
         "slot": slot,
@@ -115,6 +117,7 @@ def switch(
         "listen_mode": env.listen_mode,
         "ports": list(env.ports),
         "rollback_window": retire_window(env, observe_window),
+        "retreat": retreat,
         "proxy": proxy(env, host),
     }
 
