@@ -179,7 +179,9 @@ def test_a_dirty_tree_is_refused_unless_allowed_and_then_marked(repo: AppRepo) -
     assert releases[0]["dirty"] is True and "-dirty-" in releases[0]["release_id"]
 
 
-def test_cold_rollback_boots_the_old_release_after_its_slot_retired(repo: AppRepo) -> None:
+def test_cold_rollback_boots_the_old_release_after_its_slot_retired(
+    repo: AppRepo, env_dir: Path
+) -> None:
     import yaml
 
     data = yaml.safe_load(repo.config.read_text())
@@ -193,6 +195,9 @@ def test_cold_rollback_boots_the_old_release_after_its_slot_retired(repo: AppRep
     status = json.loads(repo.shipyard("status", "local", "--json").stdout)
     idle = next(s for s in status["hosts"][0]["slots"] if not s["active"])
     assert idle["process"] != "RUNNING"  # retired at once: rollback_window is 0
+    # with the old slot gone, nginx's backup is the active slot, never a dead socket
+    run = env_dir / "hosts" / "reconcile" / "local" / "run"
+    assert (run / "previous.sock").resolve() == (run / "current.sock").resolve()
     back = repo.shipyard("rollback", "local", env=TOKEN)
     assert back.returncode == 0, back.stderr
     assert "cold" in back.stdout

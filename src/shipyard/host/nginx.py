@@ -204,10 +204,6 @@ class Nginx:
         atomic_symlink(backup_socket, self.layout.previous_socket)
         atomic_symlink(slot_socket, self.layout.current_socket)
 
-    def backup_to(self, slot_socket: Path) -> None:
-        """Point nginx's backup server at a running slot (the old one was retired)."""
-        atomic_symlink(slot_socket, self.layout.previous_socket)
-
     def point_at_port(self, port: int, previous_port: int | None) -> None:
         """TCP mode switch: rewrite the upstream, test it, reload (see docs/switching.md)."""
         path = self.layout.upstream_conf

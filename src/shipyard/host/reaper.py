@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shipyard.host.guard import slot_guard
 from shipyard.host.layout import Layout
+from shipyard.host.nginx import atomic_symlink
 from shipyard.host.state import State
 from shipyard.host.supervisor import Supervisor
 
@@ -35,10 +36,7 @@ def retire_due(layout: Layout, now: float) -> list[str]:
             # the backup is gone: a retried request goes to the active slot, not to nothing
             target = layout.slot_socket(active)
             if layout.previous_socket.resolve() != target.resolve():
-                tmp = layout.run / ".previous.sock.reaper.tmp"
-                tmp.unlink(missing_ok=True)
-                tmp.symlink_to(target)
-                tmp.replace(layout.previous_socket)
+                atomic_symlink(target, layout.previous_socket)
     return retired
 
 
