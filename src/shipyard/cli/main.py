@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from shipyard import __version__
-from shipyard.cli import exitcodes, output
+from shipyard.cli import exitcodes, output, views
 from shipyard.cli.gates_cmd import register as register_gates
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import DEFAULT_FILE, ConfigFile, resolve_secrets
@@ -495,7 +495,7 @@ def repair(
 
     env = _guard(lambda: _load(config, env_name))
     values = env.env | _guard(lambda: resolve_secrets(env, config))
-    actions = _run(repair_environment(env, values, make_reporter_plain(), lock_wait))
+    actions = _run(repair_environment(env, values, PlainReporter(stream=sys.stderr), lock_wait))
     for action in actions:
         output.console.print(f"- {action}", markup=False)
     output.console.print(
@@ -503,8 +503,12 @@ def repair(
     )
 
 
-def make_reporter_plain() -> PlainReporter:
-    return PlainReporter(stream=sys.stderr)
+def _show(data: Any, json_output: bool, view: Callable[[Any], None]) -> None:
+    """JSON for programs, the view's table for people."""
+    if json_output:
+        output.print_json(data)
+    else:
+        view(data)
 
 
 @app.command()
@@ -515,13 +519,7 @@ def status(
 ) -> None:
     """Per host: active release, slots, health; and the lock."""
     env = _guard(lambda: _load(config, env_name))
-    data = _run(queries.status(env))
-    if json_output:
-        output.print_json(data)
-        return
-    from shipyard.cli.views import print_status
-
-    print_status(data)
+    _show(_run(queries.status(env)), json_output, views.print_status)
 
 
 @app.command()
@@ -533,13 +531,7 @@ def history(
 ) -> None:
     """Deployments and rollbacks, newest first (kept on the primary host)."""
     env = _guard(lambda: _load(config, env_name))
-    data = _run(queries.history(env, limit))
-    if json_output:
-        output.print_json(data)
-        return
-    from shipyard.cli.views import print_history
-
-    print_history(data)
+    _show(_run(queries.history(env, limit)), json_output, views.print_history)
 
 
 @app.command()
@@ -550,13 +542,7 @@ def releases(
 ) -> None:
     """Releases on the hosts: what can be rolled back to, and each one's outcome."""
     env = _guard(lambda: _load(config, env_name))
-    data = _run(queries.releases(env))
-    if json_output:
-        output.print_json(data)
-        return
-    from shipyard.cli.views import print_releases
-
-    print_releases(data)
+    _show(_run(queries.releases(env)), json_output, views.print_releases)
 
 
 @lock_app.command("status")
