@@ -167,26 +167,68 @@ class Nginx:
         return _pid_from(Path(self.settings.pid_file)) is not None
 
     def start(self) -> None:
+        """Start nginx; if it exits instead, fail at once with the reason it logged."""
+        logs = self._start_logs()
+        offsets = {path: _size(path) for path in logs}
         if self.managed:
             self.supervisor.start("nginx")
-            self._wait_for_pid()
+            self._wait_for_pid(offsets)
         else:
             result = subprocess.run(
                 [self.settings.binary], capture_output=True, text=True, timeout=30, check=False
             )
             if result.returncode != 0:
-                raise HostOpError("nginx did not start: " + result.stderr.strip()[-500:])
+                lines = result.stderr.splitlines() or _new_lines(offsets)
+                raise self._start_failure(lines, fallback=result.stderr.strip()[-500:])
 
-    def _wait_for_pid(self) -> None:
+    def _start_logs(self) -> list[Path]:
+        """Where nginx writes why it failed: its error log, then its stderr (managed)."""
+        if not self.managed:
+            return []
+        logs = self.layout.logs
+        return [logs / "nginx-error.log", logs / "nginx-stdout.log"]
+
+    def _wait_for_pid(self, offsets: dict[Path, int]) -> None:
+        """Until nginx has written its pid file (it is up), or has exited (it never will).
+
+        supervisord restarts an nginx that exits (autorestart): once it has exited, it is
+        stopped, so that it does not try again and again behind the error.
+        """
         deadline = time.monotonic() + 10
+        first_pid: int | None = None
         while time.monotonic() < deadline:
             if _pid_from(self.layout.nginx_pid) is not None:
                 return
+            info = self.supervisor.info("nginx") or {}
+            pid = int(info.get("pid") or 0) or None
+            first_pid = first_pid or pid
+            if info.get("statename") in _EXITED or (pid and first_pid and pid != first_pid):
+                self.supervisor.stop("nginx")
+                raise self._start_failure(_new_lines(offsets))
             time.sleep(0.05)
         raise HostOpError(
-            "nginx did not come up",
+            "nginx did not come up within 10 s and logged no reason",
             hint=f"see {self.layout.logs}/nginx-error.log and nginx-stdout.log",
         )
+
+    def _start_failure(self, lines: list[str], fallback: str = "") -> HostOpError:
+        from shipyard.host.listeners import address_use, split_listen
+        from shipyard.host.nginx_failure import explain, reason
+
+        failure = reason(lines)
+        use = None
+        target = split_listen(failure.bind_address) if failure.bind_address else None
+        if target is not None:
+            use = address_use(*target)
+        where = (
+            f"see {self.layout.logs}/nginx-error.log and nginx-stdout.log"
+            if self.managed
+            else "see the system nginx's error log (journalctl -u nginx, /var/log/nginx/)"
+        )
+        message, hint = explain(failure, use, where, is_root=os.geteuid() == 0)
+        if not failure.reasons and fallback:
+            message = f"nginx did not start: {fallback}"
+        return HostOpError(message, hint=hint, log_tail=lines[-20:])
 
     def reload(self) -> None:
         result = subprocess.run(
@@ -223,6 +265,33 @@ def _read(path: Path) -> str | None:
         return path.read_text()
     except FileNotFoundError:
         return None
+
+
+# supervisord's states of a program that is not running (or is between two tries)
+_EXITED = {"BACKOFF", "EXITED", "FATAL", "STOPPED", "UNKNOWN"}
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _new_lines(offsets: dict[Path, int]) -> list[str]:
+    """The lines written to each log since `offsets` (the first log that has any)."""
+    for path, offset in offsets.items():
+        try:
+            with path.open("rb") as handle:
+                if _size(path) < offset:  # rotated or truncated meanwhile
+                    offset = 0
+                handle.seek(offset)
+                text = handle.read(256 * 1024).decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text.strip():
+            return text.splitlines()
+    return []
 
 
 def _pid_from(path: Path) -> int | None:
