@@ -22,7 +22,8 @@ from shipyard.execute.reporter import PlainReporter
 from shipyard.execute.rollback import rollback
 from shipyard.host.ops import run_op
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "reconcile"
+# examples/reconcile, carried in the package (src/shipyard/examples/reconcile links to it)
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "reconcile"
 
 DEMO_CONFIG = """\
 app: reconcile
@@ -85,7 +86,11 @@ def _fetch(url: str) -> str:
 def run_demo(workdir: Path, port: int) -> int:
     if not EXAMPLE.is_dir():
         print(f"error: the example app is not at {EXAMPLE}", file=sys.stderr)
-        print("  hint: run the demo from a Shipyard checkout (pip install -e .)", file=sys.stderr)
+        print(
+            "  hint: this copy of Shipyard is incomplete: reinstall it "
+            "(pipx install --force bluegreen-shipyard)",
+            file=sys.stderr,
+        )
         return 2
     stop_demo(workdir)
     if not _port_free(port):
