@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shipyard import __version__
 from shipyard.config.errors import ConfigError
 from shipyard.github import (
     GitHubSetupError,
@@ -320,7 +321,7 @@ def test_every_script_is_a_shipyard_command_or_setup() -> None:
                 continue
             lines = run_lines(step)
             if step["name"] == "Install Shipyard":
-                assert lines == ["pip install shipyard==0.1.0"]
+                assert lines == [f"python -m pip install bluegreen-shipyard=={__version__}"]
             elif step["name"] in (SETUP_STEPS[1], CHECK_STEP, *FILE_STEPS):
                 assert all(setup.match(line) for line in lines), (name, lines)
                 assert not any(line.startswith("shipyard") for line in lines)

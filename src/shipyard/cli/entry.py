@@ -18,6 +18,11 @@ def run() -> None:
         if "--request" in args:
             request = args[args.index("--request") + 1]
         sys.exit(host_main(args[1], request))
+    if args == ["--version"]:  # asked by scripts and the setup of hosts: no CLI to load
+        from shipyard import __version__
+
+        print(__version__)
+        sys.exit(0)
     import logging
 
     # asyncio warns once per write on a dead SSH socket ("socket.send() raised

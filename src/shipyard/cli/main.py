@@ -15,6 +15,7 @@ import typer
 from shipyard import __version__
 from shipyard.cli import exitcodes, output, views
 from shipyard.cli.gates_cmd import register as register_gates
+from shipyard.cli.init_cmd import register as register_init
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import DEFAULT_FILE, ConfigFile, resolve_secrets
 from shipyard.config.model import Environment
@@ -128,76 +129,6 @@ def _main(
     if version:
         print(__version__)
         raise typer.Exit(0)
-
-
-@app.command()
-def init(
-    path: Annotated[Path, typer.Option(help="Where to write the file.")] = Path(DEFAULT_FILE),
-    app_name: Annotated[str | None, typer.Option("--app", help="App name.")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
-    github: Annotated[
-        bool,
-        typer.Option(
-            "--github",
-            help="Write .github/workflows/ (CI, deploy to staging, promote, hotfix) for an "
-            "existing shipyard.yml.",
-        ),
-    ] = False,
-    install_command: Annotated[
-        str | None,
-        typer.Option(help="How the workflows install Shipyard (default: pip install shipyard)."),
-    ] = None,
-    staging: Annotated[str, typer.Option(help="The staging environment's name.")] = "staging",
-    production: Annotated[
-        str, typer.Option(help="The production environment's name.")
-    ] = "production",
-    python: Annotated[str, typer.Option(help="Python version in the workflows.")] = "3.11",
-) -> None:
-    """Write a commented shipyard.yml for the current repository (or, with --github, the GitHub Actions workflows)."""  # noqa: E501
-    if github:
-        from shipyard.github import GitHubSetupError, write_workflows
-
-        extra = {"install_command": install_command} if install_command else {}
-        try:
-            written = _guard(
-                lambda: write_workflows(
-                    None,
-                    path,
-                    force,
-                    staging=staging,
-                    production=production,
-                    python_version=python,
-                    **extra,
-                )
-            )
-        except GitHubSetupError as exc:
-            output.fail(exc.message, exc.hint)
-            raise typer.Exit(exitcodes.CONFIG) from None
-        for file in written:
-            output.console.print(f"wrote {file}", markup=False)
-        output.console.print(
-            "next: create the secrets and environments in docs/push-to-production.md"
-        )
-        return
-    from shipyard.cli.init_template import render_template
-
-    if path.exists() and not force:
-        output.fail(f"{path} already exists", "pass --force to overwrite it")
-        raise typer.Exit(exitcodes.CONFIG)
-    name = app_name or _app_name_from(Path.cwd())
-    path.write_text(render_template(name))
-    ignore = path.parent / ".gitignore"
-    lines = ignore.read_text().splitlines() if ignore.exists() else []
-    if ".shipyard/" not in lines:
-        # the `local` environment keeps its hosts' files there: never part of a release
-        with ignore.open("a") as handle:
-            handle.write(("\n" if lines and lines[-1] else "") + ".shipyard/\n")
-    output.console.print(f"wrote {path}: edit hosts and start, then `shipyard config check`")
-
-
-def _app_name_from(directory: Path) -> str:
-    cleaned = "".join(c if c.isalnum() else "-" for c in directory.name.lower()).strip("-")
-    return (cleaned or "app")[:40] if cleaned[:1].isalpha() else f"app-{cleaned}"[:40]
 
 
 @config_app.command("check")
@@ -631,6 +562,7 @@ def host_command(
     raise typer.Exit(host_main(op, request))
 
 
+register_init(app)
 register_gates(app)
 
 

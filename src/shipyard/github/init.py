@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from shipyard.config.loader import ConfigFile
 from shipyard.config.model import Environment
+from shipyard.dist.install import WHEEL_DIR
 from shipyard.github.workflows import (
     DEFAULT_IDENTITY_FILE,
     DEFAULT_INSTALL,
@@ -60,12 +64,16 @@ def write_workflows(
     python_version: str = "3.11",
     install_command: str = DEFAULT_INSTALL,
     branch: str = "main",
+    wheel: Callable[[Path], Path] | None = None,
 ) -> list[Path]:
     """Write the workflows for `config_path` into `repo_dir`/.github/workflows/.
 
     `repo_dir` None: the git repository holding `config_path`. Refuses (GitHubSetupError,
     nothing written) when a workflow file exists with other content, unless `force`.
-    Returns the paths written. ConfigError when shipyard.yml is missing or invalid.
+    `wheel`: builds a wheel of Shipyard into the directory it is given, once nothing
+    refuses; it is written to .github/shipyard/ (the workflows' install command uses
+    it). Returns the paths written. ConfigError when shipyard.yml is
+    missing or invalid.
     """
     config = ConfigFile.load(config_path)
     repo = (repo_dir or find_repo_root(config_path)).resolve()
@@ -90,6 +98,15 @@ def write_workflows(
             "pass --force to overwrite (commit your edits first to keep them in git)",
         )
     written = []
+    if wheel is not None:
+        with tempfile.TemporaryDirectory(prefix="shipyard-wheel-") as scratch:
+            built = wheel(Path(scratch))
+            target = repo / WHEEL_DIR / built.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(built, temporary)
+            os.replace(temporary, target)
+        written.append(target)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")

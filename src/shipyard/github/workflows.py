@@ -26,12 +26,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shipyard import __version__
+from shipyard.dist.install import index_command
 
 CHECKOUT = "actions/checkout@v5"
 SETUP_PYTHON = "actions/setup-python@v6"
 DEFAULT_IDENTITY_FILE = "~/.ssh/id_ed25519"
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
-DEFAULT_INSTALL = f"pip install shipyard=={__version__}"
+DEFAULT_INSTALL = index_command(__version__)
 PLACEHOLDER = "placeholder-not-a-secret"
 WORKFLOW_DIR = ".github/workflows"
 
@@ -113,7 +114,9 @@ class WorkflowSettings:
         _check(_BRANCH.match(self.branch), f"branch {self.branch!r}", "e.g. main")
         _check(_RUNNER.match(self.runner), f"runner {self.runner!r}", "e.g. ubuntu-latest")
         if not self.install_command.strip():
-            raise GitHubSetupError("the install command is empty", "e.g. pip install shipyard")
+            raise GitHubSetupError(
+                "the install command is empty", f"e.g. {index_command(__version__)}"
+            )
         if not 0 <= self.lock_wait <= 86400:
             raise GitHubSetupError("lock_wait must be 0-86400 seconds")
         config = self.config_file
