@@ -78,7 +78,7 @@ def init_command(
     wrote_config = not path.exists()
     if wrote_config:
         _write_config(path, app_name)
-        output.console.print(f"wrote {path}", markup=False)
+        output.console.print(f"wrote {path}", markup=False, soft_wrap=True)
     _write_github(
         path,
         force,
@@ -94,11 +94,13 @@ def init_command(
             f"`shipyard config check` and `shipyard init --github --force` to bring the "
             "workflows up to date; secrets and environments: docs/push-to-production.md",
             markup=False,
+            soft_wrap=True,
         )
     else:
         output.console.print(
             "next: create the secrets and environments in docs/push-to-production.md",
             markup=False,
+            soft_wrap=True,
         )
 
 
@@ -136,9 +138,11 @@ def _write_github(
         output.fail(exc.message, exc.hint)
         raise typer.Exit(exitcodes.FAILED) from None
     for file in done.written:
-        output.console.print(f"wrote {file}", markup=False)
+        output.console.print(f"wrote {file}", markup=False, soft_wrap=True)
     for file in done.removed:
-        output.console.print(f"removed {file} (another version's wheel)", markup=False)
+        output.console.print(
+            f"removed {file} (another version's wheel)", markup=False, soft_wrap=True
+        )
     plan = done.plan
     if plan.source == "pypi":
         how = f"from the package index: {DISTRIBUTION}=={__version__}"
@@ -146,7 +150,9 @@ def _write_github(
         how = f"from the wheel {plan.wheel} (commit it with the workflows)"
     else:
         how = "with your command"
-    output.console.print(f"the workflows install Shipyard {how}: {plan.reason}", markup=False)
+    output.console.print(
+        f"the workflows install Shipyard {how}: {plan.reason}", markup=False, soft_wrap=True
+    )
 
 
 def _write_config(path: Path, app_name: str | None) -> None:
