@@ -12,3 +12,7 @@ if [[ -x .venv/bin/python ]] && .venv/bin/python -m pip show -q shipyard >/dev/n
   .venv/bin/python -m pip uninstall -y -q shipyard >/dev/null
   rm -f .venv/.shipyard-setup  # reinstall below, as bluegreen-shipyard
 fi
+
+# actionlint runs ShellCheck on every `run:` script of the release workflow and of the
+# generated workflows when it is installed (tests/integration/test_release_workflow.py).
+command -v shellcheck >/dev/null || apt_install shellcheck

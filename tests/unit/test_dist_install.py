@@ -134,3 +134,24 @@ def test_names_are_normalized_as_indexes_do() -> None:
     assert project_url("http://127.0.0.1:8000/simple") == (
         "http://127.0.0.1:8000/simple/bluegreen-shipyard/"
     )
+
+
+def test_every_generated_workflow_installs_the_wheel_from_its_own_commit() -> None:
+    import yaml
+
+    from shipyard.github.workflows import WorkflowSettings, render_workflows
+
+    command = wheel_command(f".github/shipyard/{WHEEL}")
+    rendered = render_workflows(WorkflowSettings(app="reconcile", install_command=command))
+    assert len(rendered) == 4
+    for name, text in rendered.items():
+        for job in yaml.safe_load(text)["jobs"].values():
+            steps = job.get("steps", [])
+            installs = [s for s in steps if s.get("name") == "Install Shipyard"]
+            assert len(installs) == (1 if steps else 0), name
+            for step in installs:
+                assert step["run"].strip() == command
+                # after the checkout (hotfix checks out another ref: git show still works)
+                assert steps.index(step) > [s.get("uses", "") for s in steps].index(
+                    "actions/checkout@v5"
+                )
