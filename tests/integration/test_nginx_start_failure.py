@@ -79,10 +79,12 @@ def test_an_nginx_that_exits_is_stopped_rather_than_restarted_behind_the_error(
 
     assert repo.shipyard("deploy", "local").returncode == 1
 
-    # nginx tries bind() five times, then says this once per start: one start, no retries
-    error_log = env_dir / "hosts" / "reconcile" / "local" / "logs" / "nginx-error.log"
-    assert error_log.read_text().count("still could not bind()") == 1
+    # stopped, not left to supervisord, which starts an exited nginx again and again
     assert _nginx_state(env_dir) == "STOPPED"
+    # nginx tries bind() five times, then says this once per start. The deploy failed at
+    # the first exit; supervisord may have begun one more try by then, never more.
+    error_log = env_dir / "hosts" / "reconcile" / "local" / "logs" / "nginx-error.log"
+    assert error_log.read_text().count("still could not bind()") <= 2
 
 
 def test_once_the_port_is_free_the_next_deploy_starts_nginx_and_serves(

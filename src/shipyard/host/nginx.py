@@ -171,8 +171,9 @@ class Nginx:
         logs = self._start_logs()
         offsets = {path: _size(path) for path in logs}
         if self.managed:
+            before = self.supervisor.info("nginx") or {}
             self.supervisor.start("nginx")
-            self._wait_for_pid(offsets)
+            self._wait_for_pid(offsets, int(before.get("stop") or 0))
         else:
             result = subprocess.run(
                 [self.settings.binary], capture_output=True, text=True, timeout=30, check=False
@@ -188,21 +189,21 @@ class Nginx:
         logs = self.layout.logs
         return [logs / "nginx-error.log", logs / "nginx-stdout.log"]
 
-    def _wait_for_pid(self, offsets: dict[Path, int]) -> None:
+    def _wait_for_pid(self, offsets: dict[Path, int], stopped_before: int) -> None:
         """Until nginx has written its pid file (it is up), or has exited (it never will).
 
-        supervisord restarts an nginx that exits (autorestart): once it has exited, it is
-        stopped, so that it does not try again and again behind the error.
+        supervisord restarts an nginx that exits (autorestart), so an exit is seen in its
+        last stop time (`stopped_before`: the one before this start) even when a new try
+        is already running; nginx is then stopped, so that it does not try again and
+        again behind the error.
         """
         deadline = time.monotonic() + 10
-        first_pid: int | None = None
         while time.monotonic() < deadline:
             if _pid_from(self.layout.nginx_pid) is not None:
                 return
             info = self.supervisor.info("nginx") or {}
-            pid = int(info.get("pid") or 0) or None
-            first_pid = first_pid or pid
-            if info.get("statename") in _EXITED or (pid and first_pid and pid != first_pid):
+            exited = int(info.get("stop") or 0) > stopped_before
+            if exited or info.get("statename") in _EXITED:
                 self.supervisor.stop("nginx")
                 raise self._start_failure(_new_lines(offsets))
             time.sleep(0.05)
