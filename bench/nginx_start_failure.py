@@ -93,6 +93,13 @@ def one_run(work: Path, port: int) -> dict[str, Any]:
         holder.wait(timeout=10)
 
 
+def _memory_kb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -109,7 +116,7 @@ def main() -> None:
     result = {
         "benchmark": "nginx_start_failure",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine(),
+        "machine": {**machine(), "memory_kb": _memory_kb()},
         "runs": runs,
         "median_fail_s": median([run["fail_s"] for run in runs]),
     }
