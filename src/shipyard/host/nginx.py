@@ -204,7 +204,7 @@ class Nginx:
             info = self.supervisor.info("nginx") or {}
             exited = int(info.get("stop") or 0) > stopped_before
             if exited or info.get("statename") in _EXITED:
-                self.supervisor.stop("nginx")
+                self.supervisor.stop_at_once("nginx")
                 raise self._start_failure(_new_lines(offsets))
             time.sleep(0.05)
         raise HostOpError(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -153,6 +156,29 @@ class Supervisor:
                 ) from None
         except OSError:
             return
+
+    def stop_at_once(self, name: str) -> None:
+        """Stop a program that is failing anyway: SIGKILL, not its stop signal, and no restart.
+
+        For a process that never came up (nginx retrying bind(), which ignores its stop
+        signal until it gives up): marking it stopping first keeps supervisord from
+        starting it again when it dies.
+        """
+        try:
+            self._proxy().supervisor.stopProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            if "NOT_RUNNING" in fault.faultString:
+                return
+            raise HostOpError(f"supervisord could not stop {name}: {fault.faultString}") from None
+        except OSError:
+            return
+        pid = int((self.info(name) or {}).get("pid") or 0)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.state(name) == "STOPPING":
+            time.sleep(0.05)
 
     def signal(self, name: str, signal: str) -> None:
         self._proxy().supervisor.signalProcess(name, signal)
