@@ -5,7 +5,7 @@ package metadata (pyproject.toml, `[tool.setuptools.dynamic]`), `shipyard --vers
 prints it, and the operator and its hosts compare it. See docs/installing.md#versions.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0.dev0"
 
 # The name on the package index (`pipx install bluegreen-shipyard`); the command is `shipyard`.
 DISTRIBUTION = "bluegreen-shipyard"
