@@ -155,3 +155,23 @@ def test_every_generated_workflow_installs_the_wheel_from_its_own_commit() -> No
                 assert steps.index(step) > [s.get("uses", "") for s in steps].index(
                     "actions/checkout@v5"
                 )
+
+
+def test_a_source_tree_is_recognised_by_its_pyproject(tmp_path: Path) -> None:
+    from shipyard.dist.running import source_tree
+
+    package = tmp_path / "src" / "shipyard"
+    package.mkdir(parents=True)
+    assert source_tree(package) is None  # no pyproject.toml: an installed copy
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\n')
+    assert source_tree(package) is None
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "bluegreen-shipyard"\n')
+    assert source_tree(package) == tmp_path
+    site = tmp_path / "lib" / "site-packages" / "shipyard"
+    site.mkdir(parents=True)
+    assert source_tree(site) is None
+
+
+def test_only_a_tagged_clean_checkout_is_the_release() -> None:
+    assert RELEASE_TREE.is_release
+    assert not EDITED_TREE.is_release and not BETWEEN_TAGS.is_release
