@@ -22,7 +22,17 @@ from pathlib import Path
 
 import pytest
 from support.apprepo import EXAMPLE, free_port, git
-from support.dist import LocalIndex, make_venv, offline, ok, pip_env, run, run_job, wheels
+from support.dist import (
+    LocalIndex,
+    StepResult,
+    make_venv,
+    offline,
+    ok,
+    pip_env,
+    run,
+    run_job,
+    wheels,
+)
 
 from shipyard import __version__
 
@@ -36,8 +46,10 @@ SDIST = f"bluegreen_shipyard-{__version__}.tar.gz"
 @dataclass
 class Built:
     dist: Path  # the sdist and the wheel
-    venv_bin: Path  # a clean venv with the wheel installed (pip)
     index: LocalIndex  # "published": the wheel and its dependencies; "empty": nothing
+    app: Path  # an app repository whose workflows install from the index
+    ci: list[StepResult]  # its ci.yml job, run on a fresh runner
+    venv_bin: Path  # that runner's Python: a clean venv that pip installed the wheel into
     scratch: Path
 
     @property
@@ -47,18 +59,29 @@ class Built:
 
 @pytest.fixture(scope="module")
 def built() -> Iterator[Built]:
+    """Build; serve "PyPI" locally; run a generated ci.yml that installs from it.
+
+    The runner's clean venv is then the copy that pip installed (and the operator the
+    other tests run `shipyard` from): one install serves both, the suite is long enough.
+    """
     scratch = Path(tempfile.mkdtemp(prefix="syd-dist-", dir="/tmp"))
     scratch.chmod(0o755)  # nginx's workers reach the demo's sockets in here
     index = LocalIndex(scratch / "index")
     try:
         dist = scratch / "dist"
         ok(run([sys.executable, "-m", "build", "--no-isolation", "-o", dist, ROOT], pip_env()))
-        venv_bin = make_venv(scratch / "venv")
-        ok(run([venv_bin / "python", "-m", "pip", "install", dist / WHEEL], offline()))
-        index.add("published", [dist / WHEEL, *wheels().glob("*.whl")])
-        (index.root / "empty" / "simple").mkdir(parents=True)
         index.start()
-        yield Built(dist, venv_bin, index, scratch)
+        published = index.add("published", [dist / WHEEL, *wheels().glob("*.whl")])
+        (index.root / "empty" / "simple").mkdir(parents=True)
+        app = _app_repo(scratch / "app-published")
+        init = [Path(sys.executable).parent / "shipyard", "init", "--github", "--app", "reconcile"]
+        ok(run([*init, "--install-from", "pypi"], pip_env(), cwd=app))
+        git(app, "add", "-A")
+        git(app, "commit", "-q", "-m", "deploy with shipyard")
+        runner = scratch / "runner-published"
+        # the runner's pip asks "PyPI": here, the local index
+        ci = _ci_job(app, runner, pip_env({"PIP_INDEX_URL": published}), CI_STEPS[:2])
+        yield Built(dist, index, app, ci, runner / "venv" / "bin", scratch)
     finally:
         index.stop()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -96,7 +119,9 @@ def _demo(shipyard: Path, workdir: Path) -> subprocess.CompletedProcess[str]:
         run([shipyard, "demo", "--stop", "--workdir", workdir], env)
 
 
-def test_the_wheel_in_a_clean_venv_runs_help_and_the_host_agent(built: Built) -> None:
+def test_the_wheel_pip_installed_in_a_clean_venv_runs_help_and_the_host_agent(
+    built: Built,
+) -> None:
     shipyard = built.venv_bin / "shipyard"
     env = pip_env()
     assert ok(run([shipyard, "--version"], env)).stdout.strip() == __version__
@@ -169,22 +194,35 @@ def _runner_env(repo: Path, runner: Path, extra: dict[str, str]) -> dict[str, st
 CI_STEPS = ["Install Shipyard", "Check shipyard.yml", "Quality gates"]
 
 
-def _ci_job(repo: Path, runner: Path, pip: dict[str, str], steps: list[str] = CI_STEPS) -> None:
+def _ci_job(
+    repo: Path, runner: Path, pip: dict[str, str], steps: list[str] = CI_STEPS
+) -> list[StepResult]:
     """ci.yml's job on a fresh runner: install Shipyard, check shipyard.yml, the gates."""
     make_venv(runner / "venv")
     env = _runner_env(repo, runner, pip)
     ran = run_job(repo / ".github/workflows/ci.yml", "gates", env, repo, only=steps)
-    assert [s.name for s in ran] == steps
     for step in ran:
         assert step.result.returncode == 0, (step.name, step.result.stdout, step.result.stderr)
+    assert [s.name for s in ran] == steps
     installed = ok(run([runner / "venv" / "bin" / "shipyard", "--version"], pip_env()))
     assert installed.stdout.strip() == __version__
+    return ran
 
 
-def test_a_published_version_is_what_the_generated_workflows_install_from_the_index(
+def test_the_generated_workflows_install_a_published_version_from_the_index(
     built: Built,
 ) -> None:
-    repo = _app_repo(built.scratch / "app-published")
+    ci = (built.app / ".github/workflows/ci.yml").read_text()
+    assert f"python -m pip install bluegreen-shipyard=={__version__}" in ci
+    assert [(s.name, s.result.returncode) for s in built.ci] == [(n, 0) for n in CI_STEPS[:2]]
+    shipyard = built.venv_bin / "shipyard"
+    assert ok(run([shipyard, "--version"], pip_env())).stdout.strip() == __version__
+
+
+def test_an_installed_copy_chooses_the_index_when_its_version_is_published_there(
+    built: Built,
+) -> None:
+    repo = _app_repo(built.scratch / "app-auto")
     published = built.index.url("published")
 
     init = run(
@@ -197,12 +235,6 @@ def test_a_published_version_is_what_the_generated_workflows_install_from_the_in
     assert f"from the package index: bluegreen-shipyard=={__version__}" in init.stdout
     assert f"{__version__} is published on {published}" in init.stdout
     assert not (repo / ".github" / "shipyard").exists()
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "deploy with shipyard")
-    # the runner's pip asks "PyPI": here, the same local index. (The gates step is the
-    # same whatever installed Shipyard: the test of the committed wheel runs it.)
-    pip = pip_env({"PIP_INDEX_URL": published})
-    _ci_job(repo, built.scratch / "runner-published", pip, CI_STEPS[:2])
 
 
 def test_an_unpublished_version_is_installed_from_the_wheel_init_commits(built: Built) -> None:

@@ -93,7 +93,8 @@ class LocalIndex:
         self._server: subprocess.Popen[bytes] | None = None
 
     def add(self, name: str, wheel_files: list[Path]) -> str:
-        """An index `name` holding these wheels; returns its URL."""
+        """An index `name` holding these wheels; returns its URL (start the server first)."""
+        assert self.port, "start() the index first: its URL has the port"
         files = self.root / name / "files"
         files.mkdir(parents=True, exist_ok=True)
         projects: dict[str, list[str]] = {}
@@ -119,6 +120,7 @@ class LocalIndex:
         return f"http://127.0.0.1:{self.port}/{name}/simple/"
 
     def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
