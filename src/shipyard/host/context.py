@@ -1,0 +1,51 @@
+"""What a host operation works on: one environment's directory tree and its services."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from shipyard.host.nginx import Nginx
+from shipyard.host.slots import Slots
+from shipyard.host.state import State
+from shipyard.host.supervisor import Supervisor
+from shipyard.plan.layout import Layout
+from shipyard.protocol.common import ProxySpec
+from shipyard.protocol.op import Scope
+
+
+class Context:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.layout = Layout(Path(scope.root), scope.app, scope.env)
+
+    def open_state(self) -> State:
+        """The state database, created if this is the first thing recorded here."""
+        return State.create(self.layout.state_db)
+
+    def read_state(self) -> State | None:
+        """The state database, or None when nothing was ever deployed to this host."""
+        return State.existing(self.layout.state_db)
+
+    @cached_property
+    def supervisor(self) -> Supervisor:
+        return Supervisor(self.layout)
+
+    @cached_property
+    def slots(self) -> Slots:
+        return Slots(self.layout, self.supervisor)
+
+    def nginx(self, spec: ProxySpec) -> Nginx:
+        return Nginx(self.layout, spec)
+
+
+def create_tree(layout: Layout) -> None:
+    """The environment's directories. Only what nginx's workers must reach (the sockets
+    in run/, the config in proxy/) is searchable by others; uploads and supervisord's
+    files are the deploy user's alone."""
+    for path in (layout.releases, layout.shared, layout.proxy, layout.run, layout.logs):
+        path.mkdir(parents=True, exist_ok=True)
+    for path in (layout.uploads, layout.supervisor_dir):
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in (layout.base, layout.run, layout.proxy):
+        path.chmod(0o755)
