@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -36,7 +38,31 @@ class Context:
         return Slots(self.layout, self.supervisor)
 
     def nginx(self, spec: ProxySpec) -> Nginx:
-        return Nginx(self.layout, spec)
+        return Nginx(self.layout, reachable_sockets(self.layout, spec))
+
+
+def untraversable_parent(path: Path) -> Path | None:
+    """The first directory from `path` up that other users cannot search, if any."""
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+def reachable_sockets(layout: Layout, spec: ProxySpec) -> ProxySpec:
+    """The nginx settings under which nginx's workers can reach the slot sockets.
+
+    nginx's workers run as another user than the app (`nobody` when a managed nginx
+    starts as root), so every directory above run/ must be searchable by others. On the
+    operator's own machine (a `local` host, e.g. the demo cloned into root's 0700 home)
+    a managed nginx's workers run as the user who runs Shipyard instead, who can reach
+    them. Anywhere else that is refused with the exact chmod to run (see `proxy`).
+    """
+    if spec.listen_mode != "socket" or spec.worker_user or spec.mode != "managed":
+        return spec
+    if not spec.local_host or untraversable_parent(layout.run) is None:
+        return spec
+    return replace(spec, worker_user=getpass.getuser())
 
 
 def create_tree(layout: Layout) -> None:

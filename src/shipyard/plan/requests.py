@@ -65,6 +65,7 @@ def proxy_spec(env: Environment, host: HostEntry) -> ProxySpec:
         worker_user=env.nginx.worker_user,
         pid_file=env.nginx.pid_file,
         drain_timeout=env.drain_timeout,
+        local_host=host.is_local,
     )
 
 

@@ -54,6 +54,7 @@ class ProxySpec:
     worker_user: str | None
     pid_file: str
     drain_timeout: float
+    local_host: bool  # the operator's own machine (`hosts: [local]`)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.core.files import atomic_write
-from shipyard.host.context import Context
+from shipyard.host.context import Context, reachable_sockets, untraversable_parent
 from shipyard.host.errors import HostOpError
 from shipyard.host.operations.handler import Handler
 from shipyard.host.resources import check_disk
@@ -123,9 +123,9 @@ def release_command(ctx: Context, request: proto.ReleaseCommandRequest) -> Empty
 
 def proxy(ctx: Context, request: proto.ProxyRequest) -> proto.ProxyReply:
     """Ensure supervisord runs, and nginx has this environment's config and is running."""
-    spec = request.proxy
+    spec = reachable_sockets(ctx.layout, request.proxy)
     managed = spec.mode == "managed"
-    if spec.listen_mode == "socket":
+    if spec.listen_mode == "socket" and not spec.worker_user:
         check_traversable(ctx.layout.run)
     started = ctx.supervisor.ensure(
         nginx_binary=spec.binary if managed else None,
@@ -138,13 +138,14 @@ def proxy(ctx: Context, request: proto.ProxyRequest) -> proto.ProxyReply:
 
 def check_traversable(path: Path) -> None:
     """nginx's workers run as an unprivileged user: every parent of run/ must let them in."""
-    for parent in [path, *path.parents]:
-        if not parent.stat().st_mode & 0o001:
-            raise HostOpError(
-                f"nginx's workers cannot reach the sockets in {path}: {parent} is not "
-                "searchable by other users",
-                hint=f"chmod o+x {parent}, or choose a `root` under a world-searchable directory",
-            )
+    parent = untraversable_parent(path)
+    if parent is not None:
+        raise HostOpError(
+            f"nginx's workers cannot reach the sockets in {path}: {parent} is not "
+            "searchable by other users",
+            hint=f"chmod o+x {parent}, choose a `root` under a world-searchable directory, "
+            "or set nginx.worker_user to a user that can reach it",
+        )
 
 
 HANDLERS: list[Handler[Any, Any]] = [
