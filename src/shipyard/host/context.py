@@ -69,9 +69,16 @@ def create_tree(layout: Layout) -> None:
     """The environment's directories. Only what nginx's workers must reach (the sockets
     in run/, the config in proxy/) is searchable by others; uploads and supervisord's
     files are the deploy user's alone."""
-    for path in (layout.releases, layout.shared, layout.proxy, layout.run, layout.logs):
-        path.mkdir(parents=True, exist_ok=True)
-    for path in (layout.uploads, layout.supervisor_dir):
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for path in (layout.base, layout.run, layout.proxy):
-        path.chmod(0o755)
+    modes = {
+        layout.base: 0o755,
+        layout.run: 0o755,
+        layout.proxy: 0o755,
+        layout.releases: 0o750,
+        layout.shared: 0o750,
+        layout.logs: 0o750,
+        layout.uploads: 0o700,
+        layout.supervisor_dir: 0o700,
+    }
+    for path, mode in modes.items():
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+        path.chmod(mode)  # also a tree made by an older Shipyard

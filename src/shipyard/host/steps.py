@@ -27,7 +27,8 @@ def run_step(
     env = dict(os.environ) | env_values
     env |= {"SHIPYARD_RELEASE": release_id, "SHIPYARD_ENV": layout.env}
     log = layout.logs / f"{name}-{release_id}.log"
-    with log.open("w") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w") as out:
         try:
             result = subprocess.run(
                 ["sh", "-c", command],

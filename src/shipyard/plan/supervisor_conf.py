@@ -40,6 +40,7 @@ logfile_maxbytes=10MB
 logfile_backups=3
 pidfile={layout.run}/supervisord.pid
 directory={layout.base}
+umask=027
 identifier=shipyard-{layout.app}-{layout.env}
 
 [rpcinterface:supervisor]
