@@ -15,7 +15,7 @@ from shipyard.protocol.codec import encode
 
 # pipes and CI logs get wide tables rather than ellipses
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)  # evidence is never re-wrapped
 
 
 def when(ts: float | None) -> str:

@@ -68,8 +68,22 @@ def _switch(
     layout, state, slot = ctx.layout, ctx.open_state(), request.slot
     nginx = ctx.nginx(request.proxy)
     undo: list[Callable[[], None]] = []
-    step = "re-point nginx"
+    # what can fail goes before traffic moves, so a failure never serves the new slot
+    step = "start the new slot's workers"
     try:
+        # workers follow the traffic: one generation consumes jobs after the switch
+        undo.append(lambda: ctx.slots.stop_workers(slot))
+        ctx.slots.start_workers(slot)
+        if layout.slot_env(slot).exists():
+            # what is serving now, for people running one-off commands on the host
+            step = f"copy the serving env file to {layout.env_file}"
+            if layout.env_file.is_file():
+                old_env = read_env_file(layout.env_file)
+                undo.append(lambda: write_env_file(layout.env_file, old_env))
+            elif not layout.env_file.exists():
+                undo.append(lambda: layout.env_file.unlink(missing_ok=True))
+            write_env_file(layout.env_file, read_env_file(layout.slot_env(slot)))
+        step = "re-point nginx"
         undo.append(_remember_nginx(layout, nginx, request))
         if request.listen_mode == "socket":
             layout.slot_socket(slot).chmod(0o666)
@@ -78,22 +92,11 @@ def _switch(
             ports = request.ports
             backup = None if plan.backup == slot else ports[SLOTS.index(plan.backup)]
             nginx.point_at_port(ports[SLOTS.index(slot)], backup)
-        # workers follow the traffic: one generation consumes jobs after the switch
-        step = "start the new slot's workers"
-        undo.append(lambda: ctx.slots.stop_workers(slot))
-        ctx.slots.start_workers(slot)
         if previous:
             left: str = previous
             step = "stop the old slot's workers"
             undo.append(lambda: _start_workers(ctx, left))
             ctx.slots.stop_workers(left)
-        if layout.slot_env(slot).exists():
-            # what is serving now, for people running one-off commands on the host
-            step = f"copy the serving env file to {layout.env_file}"
-            old_env = read_env_file(layout.env_file) if layout.env_file.is_file() else None
-            if old_env is not None:
-                undo.append(lambda: write_env_file(layout.env_file, old_env))
-            write_env_file(layout.env_file, read_env_file(layout.slot_env(slot)))
         step = "record the switch"
         retire_at = time.time() + request.rollback_window
         with state.transaction() as db:
