@@ -76,9 +76,9 @@ from benchlib import (
     RecordingReporter,
     base_config,
     commit_version,
+    deploy,
     fmt,
     git,
-    load_env,
     machine,
     make_repo,
     median,
@@ -88,7 +88,7 @@ from benchlib import (
 )
 from loadgen import Sample, summarize
 
-from shipyard.execute.deploy import DeployFailed, DeployOptions, deploy
+from shipyard.execute.outcomes import DeployFailed
 from shipyard.plan.analysis import parse_access_line
 
 APP = "reconcile"
@@ -382,12 +382,7 @@ async def one_run(
         t_deploy = time.monotonic()
         try:
             async with asyncio.timeout(DEPLOY_TIMEOUT):
-                result = await deploy(
-                    load_env(config_path),
-                    config_path,
-                    DeployOptions(message=f"bench faulty {index}"),
-                    reporter,
-                )
+                result = await deploy(config_path, f"bench faulty {index}", reporter)
             record |= {"outcome": "succeeded", "release": result.release_id}
         except DeployFailed as exc:
             record |= {"outcome": exc.outcome, "message": str(exc), "analysis": exc.figures}
@@ -444,9 +439,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         print("initial deploy of the good release ...", flush=True)
-        good = await deploy(
-            load_env(config_path), config_path, DeployOptions(message="bench good"), Recorder()
-        )
+        good = await deploy(config_path, "bench good", Recorder())
         results["old_release"] = good.release_id
         install_fault(repo, args.scenario, args.crash_after)
         index = 0

@@ -1,7 +1,10 @@
 """Shared pieces of the benchmarks: app repository, environments, timing hooks, load.
 
-Nothing here is part of Shipyard; the benchmarks drive Shipyard through its Python API
-(`shipyard.execute.deploy.deploy`, `shipyard.execute.rollback.rollback`).
+Nothing here is part of Shipyard; the benchmarks drive Shipyard through its one pipeline
+(`shipyard.execute.pipeline`: gates, build, promotion rules, approval, lock, record,
+phases), through `deploy` and `rollback` below and nothing else. The benchmarks' configs
+turn bandit and pip-audit off (`NO_GATES`): the figures are about switching traffic, not
+about the gates, which still run when a config names one (tests/unit/test_bench_entry.py).
 
 Importing this module first pins the Shipyard source (see pin.py): every benchmark
 imports it before anything from `shipyard`.
@@ -33,8 +36,10 @@ pin()  # before the first `shipyard` import: may re-execute this process on a sn
 
 from shipyard.config.loader import ConfigFile  # noqa: E402
 from shipyard.config.model import Environment, Settings  # noqa: E402
-from shipyard.execute import hostclient  # noqa: E402
-from shipyard.host.ops import run_op  # noqa: E402
+from shipyard.execute import hostclient, pipeline  # noqa: E402
+from shipyard.execute.hostclient import HostFactory, connect_host  # noqa: E402
+from shipyard.execute.outcomes import DeployResult, RollbackResult  # noqa: E402
+from shipyard.host.agent import run as run_host_op  # noqa: E402
 from shipyard.transport.local import LocalTransport  # noqa: E402
 from shipyard.transport.ssh import SshTransport  # noqa: E402
 
@@ -75,6 +80,33 @@ def commit_version(repo: Path, version: str) -> None:
 
 # The demo's post-switch analysis (`shipyard demo`), where this Shipyard has one.
 OBSERVE = {"window": 2.0, "interval": 0.5}
+# What the figures are about is traffic, not the quality gates (see the docstring).
+NO_GATES = {"bandit": {"enabled": False}, "pip_audit": {"enabled": False}}
+
+
+# -- the one way the benchmarks change an environment: Shipyard's pipeline ------------
+async def deploy(
+    config_path: Path,
+    message: str,
+    reporter: Any,
+    *,
+    env_name: str = "bench",
+    hosts: HostFactory = connect_host,
+) -> DeployResult:
+    runtime = pipeline.Runtime(reporter=reporter, hosts=hosts)
+    return await pipeline.deploy(ConfigFile.load(config_path), env_name, runtime, message=message)
+
+
+async def rollback(
+    config_path: Path,
+    message: str,
+    reporter: Any,
+    *,
+    env_name: str = "bench",
+    hosts: HostFactory = connect_host,
+) -> RollbackResult:
+    runtime = pipeline.Runtime(reporter=reporter, hosts=hosts)
+    return await pipeline.rollback(ConfigFile.load(config_path), env_name, runtime, message=message)
 
 
 def has_observe() -> bool:
@@ -92,6 +124,7 @@ def base_config(root: Path, port: int, **overrides: Any) -> dict[str, Any]:
         "rollback_window": 600,
         "keep_releases": 5,
         "env": {"RECONCILE_BANNER": "Shipyard bench"},
+        "gates": dict(NO_GATES),
         "environments": {"bench": {"hosts": ["local"], "root": str(root)}},
     }
     if has_observe():
@@ -107,7 +140,7 @@ def load_env(config_path: Path, name: str = "bench") -> Environment:
 def shutdown_host(root: str) -> None:
     """Stop what the environment runs under `root` on this machine (apps, nginx, supervisord)."""
     if (Path(root) / APP / "bench" / "run" / "supervisor.sock").exists():
-        run_op("shutdown", {"root": root, "app": APP, "env": "bench"})
+        run_host_op("shutdown", {"root": root, "app": APP, "env": "bench"})
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -171,12 +204,12 @@ class Instrument:
         originals = {cls: cls.put for cls in (LocalTransport, SshTransport)}
         calls, puts = self.calls, self.puts
 
-        async def call(self: Any, op: str, *args: Any, **kwargs: Any) -> Any:
+        async def call(self: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
             t0 = time.monotonic()
             try:
                 return await original_call(self, op, *args, **kwargs)
             finally:
-                calls.append(Call(t0, self.label, op, time.monotonic() - t0))
+                calls.append(Call(t0, self.label, op.name, time.monotonic() - t0))
 
         def timed_put(cls: type) -> Any:
             original = originals[cls]

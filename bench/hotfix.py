@@ -59,9 +59,9 @@ from benchlib import (
     LoadProcess,
     RecordingReporter,
     commit_version,
+    deploy,
     fmt,
     git,
-    load_env,
     machine,
     make_repo,
     median,
@@ -70,8 +70,7 @@ from benchlib import (
 )
 from loadgen import Sample, summarize
 
-from shipyard.execute.deploy import DeployOptions, deploy
-from shipyard.host.ops import run_op
+from shipyard.host.agent import run as run_op
 
 ENV = "local"
 COMMAND_TIMEOUT = 300.0  # one hotfix command, bounded
@@ -277,12 +276,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         print("initial deploy of the good release ...", flush=True)
-        good = await deploy(
-            load_env(config_path, ENV),
-            config_path,
-            DeployOptions(message="bench good"),
-            RecordingReporter(),
-        )
+        good = await deploy(config_path, "bench good", RecordingReporter(), env_name=ENV)
         results["first_release"] = good.release_id
         for index in range(1, args.runs + 1):
             record = await one_run(args, index, repo, config_path)

@@ -36,8 +36,8 @@ from typing import Any
 from benchlib import (
     RecordingReporter,
     base_config,
+    deploy,
     fmt,
-    load_env,
     machine,
     make_repo,
     median,
@@ -48,7 +48,7 @@ from benchlib import (
 )
 from pin import source_label
 
-from shipyard.execute.deploy import DeployFailed, DeployOptions, deploy
+from shipyard.execute.outcomes import DeployFailed
 from shipyard.execute.session import PhaseFailed
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -57,7 +57,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def one_run(work: Path, port: int) -> dict[str, Any]:
     root = work / "hosts"
     config_path = make_repo(work / "repo", base_config(root, port))
-    env = load_env(config_path)
     holder = subprocess.Popen(
         [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
         stdout=subprocess.DEVNULL,
@@ -70,9 +69,7 @@ def one_run(work: Path, port: int) -> dict[str, Any]:
         start = time.monotonic()
         message = ""
         try:
-            asyncio.run(
-                deploy(env, config_path, DeployOptions(message="bench"), RecordingReporter())
-            )
+            asyncio.run(deploy(config_path, "bench", RecordingReporter()))
         except (DeployFailed, PhaseFailed) as exc:
             message = " ".join([str(exc), *(error.message for error in exc.errors)])
         fail_s = time.monotonic() - start

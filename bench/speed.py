@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from benchlib import (
     EXAMPLE,
     OBSERVE,
@@ -46,23 +47,30 @@ from benchlib import (
     RecordingReporter,
     base_config,
     commit_version,
+    deploy,
     fmt,
+    git,
     has_observe,
     load_env,
     machine,
     make_repo,
     median,
     require_free,
+    rollback,
     shutdown_host,
     ssh_hosts_config,
     sshd_support,
     table,
 )
 
+from shipyard import __version__
 from shipyard.config.model import Environment
-from shipyard.execute.deploy import DeployFailed, DeployOptions, deploy
 from shipyard.execute.hostclient import HostClient, transport_for
-from shipyard.execute.rollback import rollback
+from shipyard.execute.outcomes import DeployFailed
+from shipyard.protocol.op import PROTOCOL_VERSION
+from shipyard.protocol.records import HELLO, HelloRequest
+
+HELLO_REQUEST = HelloRequest(operator_version=__version__, protocol=PROTOCOL_VERSION)
 
 
 # -- one scenario ----------------------------------------------------------------------
@@ -78,11 +86,11 @@ async def timed(
     if kind == "deploy":
         commit_version(repo, version)
         t0 = time.monotonic()
-        result = await deploy(env, config_path, DeployOptions(message=version), reporter)
+        result = await deploy(config_path, version, reporter)
         timings, warm = result.timings, None
     else:
         t0 = time.monotonic()
-        back = await rollback(env, None, reporter, message=f"rollback {version}")
+        back = await rollback(config_path, f"rollback {version}", reporter)
         timings, warm = back.timings, back.warm
     t1 = time.monotonic()
     calls, puts = instrument.between(t0, t1)
@@ -110,7 +118,6 @@ async def run_scenario(
 ) -> dict[str, Any]:
     config_path = make_repo(workdir / name / "repo", config)
     env = load_env(config_path)
-    cold_env = env.model_copy(update={"rollback_window": 0.0})
     instrument = Instrument()
     rows: dict[str, list[dict[str, Any]]] = {
         "deploy": [],
@@ -119,7 +126,7 @@ async def run_scenario(
         "cold-deploy": [],
     }
     with instrument.active():
-        await deploy(env, config_path, DeployOptions(message="initial"), RecordingReporter())
+        await deploy(config_path, "initial", RecordingReporter())
         for i in range(runs):
             rows["deploy"].append(await timed("deploy", env, config_path, instrument, f"w{i}"))
             rows["warm"].append(await timed("rollback", env, config_path, instrument, f"w{i}"))
@@ -130,10 +137,15 @@ async def run_scenario(
                     f"rollback {w['total']:.2f}s (warm={w['warm']})",
                     flush=True,
                 )
+        # every rollback cold: no slot is kept warm
+        settings = yaml.safe_load(config_path.read_text())
+        settings["rollback_window"] = 0.0
+        config_path.write_text(yaml.safe_dump(settings, sort_keys=False))
+        git(config_path.parent, "commit", "-q", "-am", "rollback_window 0")
         for i in range(runs):
-            deployed = await timed("deploy", cold_env, config_path, instrument, f"c{i}")
+            deployed = await timed("deploy", env, config_path, instrument, f"c{i}")
             rows["cold-deploy"].append(deployed)
-            rows["cold"].append(await timed("rollback", cold_env, config_path, instrument, f"c{i}"))
+            rows["cold"].append(await timed("rollback", env, config_path, instrument, f"c{i}"))
             if verbose:
                 c = rows["cold"][-1]
                 print(
@@ -219,7 +231,7 @@ async def op_startup(hosts: list[Any], fleet: Any, workdir: Path, tries: int) ->
         before = children_cpu()
         for _ in range(rounds):
             t0 = time.monotonic()
-            await asyncio.gather(*(c.call("hello", **kwargs) for c in group))
+            await asyncio.gather(*(c.call(HELLO, HELLO_REQUEST, **kwargs) for c in group))
             values.append(time.monotonic() - t0)
         wall[key] = values
         if group[0].entry.is_local and kwargs.get("oneshot", not has_agent):
@@ -232,7 +244,7 @@ async def op_startup(hosts: list[Any], fleet: Any, workdir: Path, tries: int) ->
             group = clients(env)
             await asyncio.gather(*(c.transport.connect() for c in group))
             t0 = time.monotonic()
-            await asyncio.gather(*(c.call("hello") for c in group))
+            await asyncio.gather(*(c.call(HELLO, HELLO_REQUEST) for c in group))
             values.append(time.monotonic() - t0)
             await asyncio.gather(*(c.close() for c in group))
         wall[key] = values
@@ -247,8 +259,8 @@ async def op_startup(hosts: list[Any], fleet: Any, workdir: Path, tries: int) ->
             if has_agent:
                 await measure(f"{label}: one-shot process", group, tries, oneshot=True)
                 await agent_start(f"{label}: agent start + first call", env, max(3, tries // 2))
-                await group[0].call("hello")  # start the agents
-                await asyncio.gather(*(c.call("hello") for c in group))
+                await group[0].call(HELLO, HELLO_REQUEST)  # start the agents
+                await asyncio.gather(*(c.call(HELLO, HELLO_REQUEST) for c in group))
                 await measure(f"{label}: agent round trip", group, tries * 2)
             else:
                 await measure(f"{label}: one-shot process", group, tries)

@@ -33,18 +33,16 @@ from benchlib import (
     RecordingReporter,
     base_config,
     commit_version,
+    deploy,
     fmt,
-    load_env,
     machine,
     make_repo,
     require_free,
+    rollback,
     shutdown_host,
     table,
 )
 from loadgen import Sample, summarize
-
-from shipyard.execute.deploy import DeployOptions, deploy
-from shipyard.execute.rollback import rollback
 
 MAX_LISTED_FAILURES = 100  # in the JSON; all are counted
 CLOCK_FIELDS = ("start", "end", "switch_start", "switch_end")  # seconds since load began
@@ -71,16 +69,13 @@ def plan(deploys: int, rollbacks: int) -> list[str]:
 async def run_ops(
     ops: list[str], repo: Path, config_path: Path, reporter: RecordingReporter, verbose: bool
 ) -> list[dict[str, Any]]:
-    env = load_env(config_path)
     done: list[dict[str, Any]] = []
     for index, op in enumerate(ops, 1):
         first = len(reporter.events)
         t0 = time.monotonic()
         if op == "deploy":
             commit_version(repo, f"1.{index}.0")
-            result = await deploy(
-                env, config_path, DeployOptions(message=f"bench {index}"), reporter
-            )
+            result = await deploy(config_path, f"bench {index}", reporter)
             record: dict[str, Any] = {
                 "op": op,
                 "release": result.release_id,
@@ -88,7 +83,7 @@ async def run_ops(
                 "timings": result.timings,
             }
         else:
-            back = await rollback(env, None, reporter, message=f"bench rollback {index}")
+            back = await rollback(config_path, f"bench rollback {index}", reporter)
             record = {
                 "op": op,
                 "release": back.release_id,
@@ -270,8 +265,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         print(f"initial deploy ({args.listen_mode} mode) ...", flush=True)
-        env = load_env(config_path)
-        await deploy(env, config_path, DeployOptions(message="bench initial"), RecordingReporter())
+        await deploy(config_path, "bench initial", RecordingReporter())
         ops = plan(args.deploys, args.rollbacks)
         for mode in args.modes:
             loads.append(

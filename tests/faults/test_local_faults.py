@@ -30,6 +30,7 @@ from support.load import Load
 
 from shipyard.config.loader import ConfigFile
 from shipyard.plan import requests
+from shipyard.protocol.codec import encode
 from shipyard.release.artifact import build_artifact
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -260,15 +261,13 @@ def test_an_artifact_that_does_not_match_its_digest_is_refused_and_nothing_unpac
     upload = uploads / f"{good.release_id}.tar.gz"
 
     def prepare(digest: str) -> dict[str, Any]:
-        request = requests.base(config, entry) | requests.prepare(
-            config,
-            release_id=good.release_id,
-            digest=digest,
-            artifact=str(upload),
-            manifest=good.manifest.to_json(),
-            env_values={},
+        request = requests.prepare(
+            config, entry, manifest=good.manifest, digest=digest, env_values={}
         )
-        return host_op("prepare", request)
+        assert request.artifact == str(upload)
+        scope = requests.scope(config, entry)
+        wire = {"root": scope.root, "app": scope.app, "env": scope.env} | encode(request)
+        return host_op("prepare", wire)
 
     cases = {
         # the right bytes, announced with another digest

@@ -2,8 +2,8 @@
 kill, a CI runner cancelled): the environment must keep serving, show the interrupted
 deployment and the dead owner's lock, and the next deploy must converge.
 
-SHIPYARD_TEST_KILL_AFTER=<phase> is Shipyard's test hook: the operator kills itself with
-SIGKILL right after that phase completed on every host. All cases share one local
+The operator runs with a phase observer the tests inject (tests/support/killing_operator.py)
+that kills it with SIGKILL right after that phase completed on every host. All cases share one local
 environment, deploying a new version each; every case leaves it converged.
 """
 
@@ -55,7 +55,7 @@ def test_an_operator_killed_after_a_phase_leaves_the_environment_serving_and_the
     version = f"1.{PHASES.index(phase) + 1}.0"
     env.commit_version(version)
     with Load(*env.urls) as load:
-        killed = env.deploy(env={"SHIPYARD_TEST_KILL_AFTER": phase})
+        killed = env.deploy(kill_after=phase)
         assert killed.returncode == -signal.SIGKILL, output(killed)
         assert f"{phase} ok" in killed.stdout, output(killed)
         attempted = release_of(killed)

@@ -20,11 +20,11 @@ import yaml
 from support.gates_fixtures.osv_server import OsvServer, osv_server
 from typer.testing import CliRunner
 
-from shipyard.cli import exitcodes
 from shipyard.cli.gates_cmd import register
+from shipyard.config.gates import BanditGate, GatesConfig, PipAuditGate
+from shipyard.errors import ExitCode
 from shipyard.gates import run_gates
 from shipyard.gates.bandit import run_bandit
-from shipyard.gates.config import BanditGate, GatesConfig, PipAuditGate
 from shipyard.gates.pipaudit import run_pip_audit
 
 pytestmark = pytest.mark.timeout(120)
@@ -207,7 +207,7 @@ def test_cli_fails_with_exit_6_and_json(tmp_path: Path, osv: OsvServer):
         },
     )
     result = run_cli("--config", str(config), "--json")
-    assert result.exit_code == exitcodes.GATES == 6
+    assert result.exit_code == ExitCode.GATES == 6
     data = json.loads(result.stdout)
     assert data["passed"] is False
     assert {g["name"]: g["status"] for g in data["gates"]} == {
@@ -245,7 +245,7 @@ def test_cli_bad_configuration_exits_2(tmp_path: Path):
     directory = app(tmp_path, "clean")
     config = write_config(directory, {"pip_audit": {"severity": "high"}})
     result = run_cli("--config", str(config))
-    assert result.exit_code == exitcodes.CONFIG == 2
+    assert result.exit_code == ExitCode.CONFIG == 2
     assert "gates.pip_audit.severity" in result.stderr
     assert run_cli("nowhere", "--config", str(config)).exit_code == 2
     assert run_cli("--config", str(tmp_path / "missing.yml")).exit_code == 2

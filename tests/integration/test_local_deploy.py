@@ -147,17 +147,20 @@ def test_a_lock_whose_owner_died_is_shown_stale_and_force_release_clears_it(
     repo: AppRepo, env_dir: Path
 ) -> None:
     from shipyard.host import lock
-    from shipyard.host.layout import Layout
+    from shipyard.host.context import create_tree
     from shipyard.host.state import State
+    from shipyard.plan.layout import Layout
+    from shipyard.protocol.common import LockHolder
 
     layout = Layout(env_dir / "hosts", "reconcile", "local")
-    layout.create()
+    create_tree(layout)
     dead = subprocess.run(["true"], check=True)
     child = subprocess.Popen(["true"])
     child.wait()
-    owner = lock.Holder("ci-runner", os.uname().nodename, child.pid, "deploy x", "deploy", "dep-1")
+    owner = LockHolder("ci-runner", os.uname().nodename, child.pid, "deploy x", "deploy", "dep-1")
     assert dead.returncode == 0
-    assert lock.acquire(State(layout.state_db), owner, heartbeat=True, force=False) == (None, None)
+    state = State.create(layout.state_db)
+    assert lock.acquire(state, owner, heartbeat=True, force=False) == (None, None)
     status = repo.shipyard("lock", "status", "local")
     assert "STALE" in status.stdout
     refused = repo.shipyard("lock", "release", "local")

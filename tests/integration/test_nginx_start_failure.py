@@ -50,8 +50,8 @@ def _repo(env_dir: Path, port: int) -> AppRepo:
 
 
 def _nginx_state(env_dir: Path) -> str:
-    from shipyard.host.layout import Layout
     from shipyard.host.supervisor import Supervisor
+    from shipyard.plan.layout import Layout
 
     return Supervisor(Layout(env_dir / "hosts", "reconcile", "local")).state("nginx")
 

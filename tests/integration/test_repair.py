@@ -73,7 +73,7 @@ def test_a_deploy_killed_after_boot_is_converged_by_the_next_deploy(
     assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
     before = served_release(repo)
     repo.commit_version("2.0.0")
-    killed = repo.shipyard("deploy", "local", env={**TOKEN, "SHIPYARD_TEST_KILL_AFTER": "check"})
+    killed = repo.shipyard("deploy", "local", env=TOKEN, kill_after="check")
     assert killed.returncode == -signal.SIGKILL
     assert served_release(repo) == before  # nothing switched
     status = json.loads(repo.shipyard("status", "local", "--json").stdout)

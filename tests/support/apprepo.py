@@ -16,6 +16,12 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "examples" / "reconcile"
 SHIPYARD = [sys.executable, "-m", "shipyard"]
+KILLING_OPERATOR = Path(__file__).with_name("killing_operator.py")
+
+
+def killing_shipyard(phase: str) -> list[str]:
+    """The CLI with the crash tests' hook: SIGKILLed right after `phase` (on every host)."""
+    return [sys.executable, str(KILLING_OPERATOR), phase]
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -58,13 +64,19 @@ class AppRepo:
         return git(self.path, "rev-parse", "HEAD")[:12]
 
     def shipyard(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 180
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 180,
+        kill_after: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the real CLI in the repository, as a user would."""
+        """Run the real CLI in the repository, as a user would (`kill_after`: SIGKILLed
+        right after that phase, see killing_operator.py)."""
+        cli = killing_shipyard(kill_after) if kill_after else SHIPYARD
         return subprocess.run(
-            [*SHIPYARD, *args, "-c", str(self.config)]
+            [*cli, *args, "-c", str(self.config)]
             if args[0] not in ("demo", "init")
-            else [*SHIPYARD, *args],
+            else [*cli, *args],
             cwd=self.path,
             env={**os.environ, "CI": "true", **(env or {})},
             capture_output=True,

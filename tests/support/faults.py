@@ -36,7 +36,13 @@ from support.linkcut import LinkCut
 from support.sshd import SshFleet, TestHost
 
 APP = "reconcile"
-HEALTH = {"path": "/healthz", "interval": 0.1, "deadline": 3}
+# A release that never gets healthy fails after `deadline`; on a machine busier than CI,
+# SHIPYARD_TEST_HEALTH_DEADLINE gives a starting app more time.
+HEALTH = {
+    "path": "/healthz",
+    "interval": 0.1,
+    "deadline": float(os.environ.get("SHIPYARD_TEST_HEALTH_DEADLINE", "3")),
+}
 # The post-switch analysis watches every deploy for 10 s by default; the faults here are
 # about other things, so it is off unless a test turns it on (tests/faults/test_observe.py).
 NO_OBSERVE = {"window": 0}
@@ -90,9 +96,9 @@ def plant_stale_lock(root: Path, env: str, actor: str = "crashed-operator") -> d
         "deployment_id": "20000101T000000Z-dead00",
     }
     reply = host_op(
-        "lock",
+        "lock-acquire",
         {"root": str(root), "app": APP, "env": env}
-        | {"action": "acquire", "holder": holder, "heartbeat": True, "force": False},
+        | {"holder": holder, "heartbeat": True, "force": False},
     )
     assert reply.get("acquired"), reply
     return holder
@@ -261,14 +267,23 @@ class FaultEnv:
     # -- the CLI ---------------------------------------------------------------------------
 
     def shipyard(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        kill_after: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """`shipyard COMMAND [SUB] ENV ARGS...`: the environment name goes after the command
         (and after `lock`'s subcommand)."""
         command = list(args[:2]) if args[0] == "lock" else [args[0]]
         rest = list(args[len(command) :])
         return self.repo.shipyard(
-            *command, self.name, *rest, env=self.cli_env | (env or {}), timeout=timeout
+            *command,
+            self.name,
+            *rest,
+            env=self.cli_env | (env or {}),
+            timeout=timeout,
+            kill_after=kill_after,
         )
 
     def deploy(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:

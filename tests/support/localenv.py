@@ -57,8 +57,8 @@ def served_release(repo: AppRepo) -> tuple[int, str | None, str | None]:
 
 
 def slot_pid(root: Path, slot: str) -> int:
-    from shipyard.host.layout import Layout
     from shipyard.host.supervisor import Supervisor
+    from shipyard.plan.layout import Layout
 
     info = Supervisor(Layout(root, "reconcile", "local")).info(f"web-{slot}")
     assert info is not None

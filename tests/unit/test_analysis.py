@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from support.records import deployment
 
-from shipyard.execute.converge import choose_target
 from shipyard.plan.analysis import (
     Analysis,
     Thresholds,
@@ -13,6 +12,9 @@ from shipyard.plan.analysis import (
     percentile,
     summarise,
 )
+from shipyard.plan.rollback import converge_target
+from shipyard.protocol.common import Traffic
+from shipyard.protocol.observe import ObserveSampleReply, ProbeJudgement
 
 NEW = "unix:/srv/a/run/current.sock"
 OLD = "unix:/srv/a/run/previous.sock"
@@ -30,18 +32,15 @@ def sample(
     p95: float | None = 20.0,
     probe_ok: bool = True,
     process: str = "RUNNING",
-) -> dict[str, Any]:
-    return {
-        "traffic": {
-            "requests": requests,
-            "errors": errors,
-            "fallbacks": fallbacks,
-            "p50_ms": p95,
-            "p95_ms": p95,
-        },
-        "probe": {"ok": probe_ok, "detail": "HTTP 502"},
-        "process": process,
-    }
+) -> ObserveSampleReply:
+    return ObserveSampleReply(
+        offset=0,
+        traffic=Traffic(
+            requests=requests, errors=errors, fallbacks=fallbacks, p50_ms=p95, p95_ms=p95
+        ),
+        probe=ProbeJudgement(ok=probe_ok, detail="ok" if probe_ok else "HTTP 502"),
+        process=process,
+    )
 
 
 def test_access_lines_parse_and_junk_is_skipped() -> None:
@@ -113,10 +112,7 @@ def test_the_analysis_passes_only_with_enough_good_measurements_at_the_end() -> 
 
 
 def test_after_a_cut_short_switch_hosts_converge_on_the_newest_good_release() -> None:
-    history = [
-        {"release_id": "new", "outcome": "running"},
-        {"release_id": "old", "outcome": "succeeded"},
-    ]
-    assert choose_target(history, {"a": "new", "b": "old"}) == "old"
+    history = [deployment("new", "running"), deployment("old", "succeeded")]
+    assert converge_target(history, {"a": "new", "b": "old"}) == "old"
     # no successful deploy at all (the very first was cut short): the primary's release
-    assert choose_target([{"release_id": "x", "outcome": "running"}], {"a": "x", "b": None}) == "x"
+    assert converge_target([deployment("x", "running")], {"a": "x", "b": None}) == "x"

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from shipyard.config.errors import ConfigError
+from shipyard.config.gates import BanditGate, GatesConfig, PipAuditGate
 from shipyard.config.loader import ConfigFile
-from shipyard.gates.config import BanditGate, GatesConfig, PipAuditGate
 
 BASE = """\
 app: demo

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.config.gates import BanditGate, GatesConfig, PipAuditGate
 from shipyard.config.loader import ConfigFile
 from shipyard.gates import GatesFailed, explain, pipaudit, run_gates, run_gates_for
 from shipyard.gates import bandit as bandit_gate
 from shipyard.gates import runner as runner_module
-from shipyard.gates.config import BanditGate, GatesConfig, PipAuditGate
 from shipyard.gates.process import Outcome, run_process
 
 NO_BUILTINS = {"pip_audit": {"enabled": False}, "bandit": {"enabled": False}}

@@ -11,9 +11,10 @@ import pytest
 
 from shipyard.host.envfile import parse_env_file, render_env_file, write_env_file
 from shipyard.host.errors import HostOpError
-from shipyard.host.layout import Layout
-from shipyard.host.lock import Holder, is_stale
+from shipyard.host.lock import NotYourLock, is_stale
 from shipyard.host.unpack import safe_unpack, sha256_of, verify_digest
+from shipyard.plan.layout import Layout
+from shipyard.protocol.common import LockHolder as Holder
 
 
 def tarball(path: Path, members: list[tarfile.TarInfo]) -> Path:
@@ -92,7 +93,7 @@ def test_a_lock_is_stale_when_its_heartbeat_stops_or_its_local_owner_died() -> N
 
 
 def test_a_manual_lock_without_heartbeat_never_goes_stale_on_its_own() -> None:
-    holder = Holder("ana", "laptop", 42, "maintenance", "lock acquire")
+    holder = Holder("ana", "laptop", 42, "maintenance", "lock acquire", None)
     assert not is_stale(holder, heartbeat_at=None, now=10**9, this_host="srv", pid_alive=True)
 
 
@@ -106,14 +107,14 @@ def test_only_the_person_who_took_a_manual_lock_releases_it_without_force(tmp_pa
     from shipyard.host import lock
     from shipyard.host.state import State
 
-    state = State(tmp_path / "state.db")
+    state = State.create(tmp_path / "state.db")
     lock.acquire(
         state,
-        Holder("ana", "laptop", 1, "maintenance", "lock acquire"),
+        Holder("ana", "laptop", 1, "maintenance", "lock acquire", None),
         heartbeat=False,
         force=False,
     )
-    with pytest.raises(PermissionError):
+    with pytest.raises(NotYourLock):
         lock.release(state, None, force=False, actor="bob")
     assert lock.release(state, None, force=False, actor="ana") is not None
     assert lock.read(state) is None

@@ -6,13 +6,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.records import deployment, host_status, release, slot_status
 
 from shipyard.config.model import Environment
-from shipyard.host.layout import Layout
 from shipyard.plan import requests
+from shipyard.plan.layout import Layout
 from shipyard.plan.nginx_conf import ServerBlock, render_server, render_tcp_upstream
 from shipyard.plan.rollback import NoRollbackTarget, previous_good_release, warm_slot
 from shipyard.plan.supervisor_conf import SupervisorConfig, render
+from shipyard.protocol.common import Deployment
+from shipyard.protocol.inspect import StatusReply
 
 
 def block(**changes: object) -> ServerBlock:
@@ -102,19 +105,14 @@ def test_local_hosts_run_this_very_installation_and_ssh_hosts_the_configured_com
 def test_secrets_travel_in_the_request_body_never_in_argv() -> None:
     e = env()
     body = requests.prepare(
-        e,
-        release_id="abc",
-        digest="d",
-        artifact="/a",
-        manifest={},
-        env_values={"TOKEN": "s3cret"},
+        e, e.hosts[0], manifest=release("abc").manifest, digest="d", env_values={"TOKEN": "s3cret"}
     )
-    assert body["env_values"] == {"TOKEN": "s3cret"}
+    assert body.env_values == {"TOKEN": "s3cret"}
     assert "s3cret" not in " ".join(requests.host_argv(e, e.hosts[0], "prepare"))
 
 
-def deployments(*rows: tuple[str, str]) -> list[dict[str, str]]:
-    return [{"release_id": r, "outcome": o} for r, o in rows]
+def deployments(*rows: tuple[str, str]) -> list[Deployment]:
+    return [deployment(r, o) for r, o in rows]
 
 
 def test_rollback_picks_the_newest_good_release_that_is_not_active() -> None:
@@ -130,28 +128,15 @@ def test_rollback_never_picks_a_bad_or_removed_release() -> None:
 
 
 def test_a_slot_is_warm_only_if_idle_running_and_holding_the_release() -> None:
-    status = {
-        "slots": [
-            {
-                "slot": "blue",
-                "active": True,
-                "release_id": "b",
-                "state": "active",
-                "process": "RUNNING",
-            },
-            {
-                "slot": "green",
-                "active": False,
-                "release_id": "a",
-                "state": "warm",
-                "process": "RUNNING",
-            },
-        ]
-    }
-    assert warm_slot(status, "a") == "green"
-    assert warm_slot(status, "b") is None
-    status["slots"][1]["process"] = "STOPPED"
-    assert warm_slot(status, "a") is None
+    def status(green_process: str) -> StatusReply:
+        return host_status(
+            slot_status("blue", True, "b", "active", "RUNNING"),
+            slot_status("green", False, "a", "warm", green_process),
+        )
+
+    assert warm_slot(status("RUNNING"), "a") == "green"
+    assert warm_slot(status("RUNNING"), "b") is None
+    assert warm_slot(status("STOPPED"), "a") is None
 
 
 def test_tcp_mode_retries_only_connection_failures_so_a_500_never_becomes_a_502() -> None:

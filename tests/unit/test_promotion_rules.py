@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from support import records
 
-from shipyard.plan.promotion import dig, passed_required
+from shipyard.plan.checks import dig
+from shipyard.plan.promotion import passed_required
+from shipyard.protocol.common import Deployment
 
 
 def deployment(
     release: str, outcome: str, finished_at: float | None = 100.0, kind: str = "deploy"
-) -> dict[str, Any]:
-    return {
-        "id": f"d-{release}-{outcome}",
-        "release_id": release,
-        "outcome": outcome,
-        "finished_at": finished_at,
-        "kind": kind,
-    }
+) -> Deployment:
+    return records.deployment(release, outcome, finished_at=finished_at, kind=kind)
 
 
 def test_a_release_that_succeeded_on_staging_may_go_on() -> None:
@@ -46,7 +41,7 @@ def test_a_release_marked_bad_after_it_succeeded_is_refused() -> None:
         "r1",
         "staging",
         [deployment("r1", "succeeded")],
-        [{"release_id": "r1", "status": "bad"}],
+        [records.release("r1", "bad")],
         0,
         200,
     )

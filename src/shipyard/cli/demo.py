@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 
 from shipyard.config.loader import ConfigFile
-from shipyard.execute.deploy import DeployFailed, DeployOptions, deploy
+from shipyard.errors import ShipyardError
+from shipyard.execute import pipeline
 from shipyard.execute.reporter import PlainReporter
-from shipyard.execute.rollback import rollback
-from shipyard.host.ops import run_op
+from shipyard.host.agent import run as run_host_op
 
 # examples/reconcile, carried in the package (src/shipyard/examples/reconcile links to it)
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "reconcile"
@@ -66,7 +66,7 @@ def _git(repo: Path, *args: str) -> None:
 def stop_demo(workdir: Path) -> None:
     root = workdir / "hosts"
     if (root / "reconcile" / "local").exists():
-        run_op("shutdown", {"root": str(root), "app": "reconcile", "env": "local"})
+        run_host_op("shutdown", {"root": str(root), "app": "reconcile", "env": "local"})
         print(f"stopped the demo's processes under {root}")
 
 
@@ -105,21 +105,21 @@ def run_demo(workdir: Path, port: int) -> int:
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "reconcile 1.0.0")
     config_path = repo / "shipyard.yml"
-    env = ConfigFile.load(config_path).environment("local")
+    config = ConfigFile.load(config_path)
     url = f"http://127.0.0.1:{port}/"
-    reporter = PlainReporter()
+    runtime = pipeline.Runtime(reporter=PlainReporter())
 
     async def scenario() -> None:
         print("\n== 1. deploy version 1.0.0")
-        first = await deploy(env, config_path, DeployOptions(message="demo v1"), reporter)
+        first = await pipeline.deploy(config, "local", runtime, message="demo v1")
         print(f"   live: {url}  ->  {_fetch(url)}")
         (repo / "VERSION").write_text("2.0.0\n")
         _git(repo, "commit", "-q", "-am", "reconcile 2.0.0")
         print("\n== 2. deploy version 2.0.0 (zero downtime: blue-green switch)")
-        second = await deploy(env, config_path, DeployOptions(message="demo v2"), reporter)
+        second = await pipeline.deploy(config, "local", runtime, message="demo v2")
         print(f"   live: {url}  ->  {_fetch(url)}")
         print(f"\n== 3. roll back to {first.release_id} (the old slot is still warm)")
-        back = await rollback(env, None, reporter, env_values=env.env, message="demo rollback")
+        back = await pipeline.rollback(config, "local", runtime, message="demo rollback")
         took = sum(back.timings.values())
         print(f"   live: {url}  ->  {_fetch(url)}")
         print(
@@ -129,13 +129,13 @@ def run_demo(workdir: Path, port: int) -> int:
 
     try:
         asyncio.run(scenario())
-    except DeployFailed as exc:
+    except ShipyardError as exc:
+        for line in exc.details():
+            print(line, file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error.host}: {error.message}", file=sys.stderr)
-            for line in error.evidence.get("log_tail", []):
-                print(f"    | {line}", file=sys.stderr)
-        return 1
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        return int(exc.exit_code)
     print(f"The app is still running at {url}")
     me = Path(sys.argv[0]).name if Path(sys.argv[0]).name == "shipyard" else "shipyard"
     command = sys.argv[0] if Path(sys.argv[0]).is_file() else me

@@ -12,7 +12,7 @@ import sys
 def run() -> None:
     args = sys.argv[1:]
     if len(args) >= 2 and args[0] == "host" and not args[1].startswith("-"):
-        from shipyard.host.ops import main as host_main
+        from shipyard.host.agent import main as host_main
 
         request = None
         if "--request" in args:

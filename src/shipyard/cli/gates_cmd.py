@@ -9,13 +9,14 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from shipyard.cli import exitcodes, output
+from shipyard.cli import output
 from shipyard.config.errors import ConfigError
+from shipyard.config.gates import GatesConfig
 from shipyard.config.loader import DEFAULT_FILE, ConfigFile
+from shipyard.errors import ExitCode
 from shipyard.gates import GatesReport, explain, run_gates
-from shipyard.gates.config import GatesConfig
 
-GATES = exitcodes.GATES  # 6: a gate failed, or could not run and fails closed
+GATES = ExitCode.GATES  # 6: a gate failed, or could not run and fails closed
 
 STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow", "skipped": "dim"}
 
@@ -50,7 +51,7 @@ def gates_command(
         gates = load_gates(config, env_name)
     except ConfigError as exc:
         output.fail(escape(str(exc)))
-        raise typer.Exit(exitcodes.CONFIG) from None
+        raise typer.Exit(ExitCode.CONFIG) from None
     variables = {"SHIPYARD_ENV": env_name} if env_name else {}
     report = run_gates(
         config.resolve().parent,

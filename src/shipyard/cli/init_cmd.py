@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 import typer
 
 from shipyard import DISTRIBUTION, __version__
-from shipyard.cli import exitcodes, output
+from shipyard.cli import output
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import DEFAULT_FILE
+from shipyard.errors import ExitCode
 
 InstallFrom = Literal["auto", "pypi", "wheel"]
 
@@ -65,11 +66,11 @@ def init_command(
     """Write a commented shipyard.yml for the current repository (with --github, the GitHub Actions workflows too)."""  # noqa: E501
     if install_from not in ("auto", "pypi", "wheel"):
         output.fail(f"--install-from must be auto, pypi or wheel, not {install_from!r}")
-        raise typer.Exit(exitcodes.CONFIG)
+        raise typer.Exit(ExitCode.CONFIG)
     if not github:
         if path.exists() and not force:
             output.fail(f"{path} already exists", "pass --force to overwrite it")
-            raise typer.Exit(exitcodes.CONFIG)
+            raise typer.Exit(ExitCode.CONFIG)
         _write_config(path, app_name)
         output.console.print(
             f"wrote {path}: edit hosts and start, then `shipyard config check`", markup=False
@@ -130,13 +131,13 @@ def _write_github(
         )
     except ConfigError as exc:
         output.fail(str(exc))
-        raise typer.Exit(exitcodes.CONFIG) from None
+        raise typer.Exit(ExitCode.CONFIG) from None
     except GitHubSetupError as exc:
         output.fail(exc.message, exc.hint)
-        raise typer.Exit(exitcodes.CONFIG) from None
+        raise typer.Exit(ExitCode.CONFIG) from None
     except DistError as exc:
         output.fail(exc.message, exc.hint)
-        raise typer.Exit(exitcodes.FAILED) from None
+        raise typer.Exit(ExitCode.FAILED) from None
     for file in done.written:
         output.console.print(f"wrote {file}", markup=False, soft_wrap=True)
     for file in done.removed:

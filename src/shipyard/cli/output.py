@@ -9,13 +9,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from shipyard.execute.hostclient import HostError
-from shipyard.execute.redact import redact
+from shipyard.protocol.codec import encode
 
 # pipes and CI logs get wide tables rather than ellipses
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)  # evidence is never re-wrapped
 
 
 def when(ts: float | None) -> str:
@@ -25,37 +25,17 @@ def when(ts: float | None) -> str:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Typed values (dataclasses) and plain data alike, as indented JSON."""
+    sys.stdout.write(json.dumps(encode(data), indent=2, default=str) + "\n")
 
 
-def fail(message: str, hint: str = "") -> None:
-    errors.print(f"[bold red]error:[/] {message}", markup=True)
+def fail(message: str, hint: str = "", details: list[str] | None = None) -> None:
+    """An error for people: what failed, the evidence, what to do. Printed literally."""
+    for line in details or []:
+        errors.print(line, markup=False)
+    errors.print(Text.assemble(("error:", "bold red"), " ", message))
     if hint:
         errors.print(f"  hint: {hint}", markup=False)
-
-
-def host_errors(failures: list[HostError], secrets: list[str]) -> None:
-    """Show each failing host with the evidence: probes and the slot's last log lines."""
-    for error in failures:
-        errors.print(f"[red]✗ {error.host}[/] ({error.op}): {redact(error.message, secrets)}")
-        probes = error.evidence.get("probes") or []
-        if probes:
-            errors.print("  last probes:", markup=False)
-            for probe in probes[-5:]:
-                outcome = (
-                    f"HTTP {probe['status']}" if probe["status"] is not None else probe["error"]
-                )
-                errors.print(
-                    f"    GET {probe['url']} -> {outcome} ({probe['elapsed_ms']:.0f} ms)",
-                    markup=False,
-                )
-        lines = error.evidence.get("log_tail") or []
-        if lines:
-            errors.print(f"  last {len(lines)} log lines:", markup=False)
-            for line in lines:
-                errors.print("    | " + redact(line, secrets), markup=False)
-        if error.hint:
-            errors.print(f"  hint: {redact(error.hint, secrets)}", markup=False)
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -63,5 +43,5 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*row)
+        grid.add_row(*(Text(cell) for cell in row))  # outside text: never markup
     console.print(grid)

@@ -2,64 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from shipyard.cli.output import console, table, when
 from shipyard.execute.locking import describe_lock
+from shipyard.execute.queries import EnvironmentStatus, ReleaseView
+from shipyard.protocol.common import Deployment
 
 
-def print_status(data: dict[str, Any]) -> None:
-    console.print(f"environment {data['environment']}")
-    lock = data.get("lock")
-    console.print("lock: " + (describe_lock(lock) if lock else "free"), markup=False)
-    primary = data["hosts"][0] if data["hosts"] else {}
-    for deployment in primary.get("running_deployments", []) or []:
-        console.print(f"in progress: {deployment['id']}", markup=False)
+def print_status(data: EnvironmentStatus) -> None:
+    console.print(f"environment {data.environment}", markup=False)
+    console.print("lock: " + (describe_lock(data.lock) if data.lock else "free"), markup=False)
+    primary = data.hosts[0].status if data.hosts else None
+    for deployment in primary.running_deployments if primary else []:
+        console.print(f"in progress: {deployment.id}", markup=False)
     rows = []
-    for host in data["hosts"]:
-        if not host.get("initialised"):
-            rows.append([host["host"], "-", "not deployed yet", "", "", ""])
+    for host in data.hosts:
+        status = host.status
+        if not status.initialised:
+            rows.append([host.host, "-", "not deployed yet", "", "", ""])
             continue
-        for slot in host["slots"]:
-            probe = slot.get("probe")
+        for slot in status.slots:
+            probe = slot.probe
             health = "-"
             if probe:
-                health = f"HTTP {probe['status']}" if probe["status"] else str(probe["error"])
+                health = f"HTTP {probe.status}" if probe.status else str(probe.error)
             rows.append(
                 [
-                    host["host"],
-                    slot["slot"] + (" (active)" if slot["active"] else ""),
-                    slot["release_id"] or "-",
-                    slot["state"],
-                    slot["process"],
+                    host.host,
+                    slot.slot + (" (active)" if slot.active else ""),
+                    slot.release_id or "-",
+                    slot.state,
+                    slot.process,
                     health,
                 ]
             )
+        if status.active_slot and status.nginx_target not in (None, status.active_slot):
+            console.print(
+                f"warning: on {host.host} nginx points at slot {status.nginx_target}, not the "
+                f"active slot {status.active_slot}: run `shipyard repair {data.environment}`",
+                markup=False,
+            )
     table("", ["host", "slot", "release", "state", "process", "health"], rows)
-    last = data.get("last_deployment")
+    last = data.last_deployment
     if last:
         console.print(
-            f"last: {last['kind']} {last['release_id']} {last['outcome']} "
-            f"by {last['actor']} at {when(last['started_at'])}",
+            f"last: {last.kind} {last.release_id} {last.outcome} "
+            f"by {last.actor} at {when(last.started_at)}",
             markup=False,
         )
 
 
-def print_history(deployments: list[dict[str, Any]]) -> None:
+def print_history(deployments: list[Deployment]) -> None:
     rows = []
     for d in deployments:
-        duration = f"{d['finished_at'] - d['started_at']:.1f}s" if d["finished_at"] else "-"
+        duration = f"{d.finished_at - d.started_at:.1f}s" if d.finished_at else "-"
         rows.append(
             [
-                when(d["started_at"]),
-                d["kind"],
-                d["release_id"],
-                (d["commit_sha"] or "")[:12],
-                d["trigger"],
-                d["actor"],
-                d["outcome"],
+                when(d.started_at),
+                d.kind,
+                d.release_id,
+                (d.commit_sha or "")[:12],
+                d.trigger,
+                d.actor,
+                d.outcome,
                 duration,
-                (d["error"] or d["message"] or "")[:80],
+                (d.error or d.message or "")[:80],
             ]
         )
     table(
@@ -69,19 +75,19 @@ def print_history(deployments: list[dict[str, Any]]) -> None:
     )
 
 
-def print_releases(releases: list[dict[str, Any]]) -> None:
+def print_releases(releases: list[ReleaseView]) -> None:
     rows = []
     for r in releases:
-        mark = "active" if r["active"] else ("warm" if r["warm"] else "")
+        mark = "active" if r.active else ("warm" if r.warm else "")
         rows.append(
             [
-                r["release_id"],
-                (r["commit"] or "")[:12],
-                r["commit_time"] or "-",
-                r["status"],
-                r["last_outcome"] or "-",
+                r.release_id,
+                (r.commit or "")[:12],
+                r.commit_time or "-",
+                r.status,
+                r.last_outcome or "-",
                 mark,
-                "yes" if r["rollback_target"] else "no",
+                "yes" if r.rollback_target else "no",
             ]
         )
     table(

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shipyard.errors import ExitCode, ShipyardError
+
 
 @dataclass
-class ConfigError(Exception):
-    """A problem in shipyard.yml (or a secret it references)."""
+class ConfigError(ShipyardError):
+    """A problem in shipyard.yml (or a secret it references): exit code 2.
+
+    Its message (`str()`) names the file, the line and the key path.
+    """
+
+    exit_code = ExitCode.CONFIG
 
     file: str
     message: str

@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shipyard.gates.config import GatesConfig
+from shipyard.config.gates import GatesConfig
+from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$")
@@ -102,12 +103,14 @@ class Observe(Strict):
         return self
 
 
-class SmokeCheck(Strict):
-    """An HTTP check against the new slot itself, before any traffic moves to it."""
+class HttpCheck(Strict):
+    """An HTTP check of one path: the status, a substring of the body, a JSON field."""
 
     path: str
     status: int = Field(default=200, ge=100, le=599)
     contains: str | None = None
+    json_path: str | None = None  # dotted: `status`, `data.items.0.id`
+    equals: str | int | float | bool | None = None
 
     @field_validator("path")
     @classmethod
@@ -116,19 +119,28 @@ class SmokeCheck(Strict):
             raise ValueError("must start with '/'")
         return value
 
-
-class HttpSmokeTest(SmokeCheck):
-    """A post-switch check through the environment's URL, from the operator's side."""
-
-    json_path: str | None = None  # dotted: `status`, `data.items.0.id`
-    equals: str | int | float | bool | None = None
-    timeout: PositiveSeconds = 10.0
-
     @model_validator(mode="after")
-    def _equals_needs_a_path(self) -> HttpSmokeTest:
+    def _equals_needs_a_path(self) -> HttpCheck:
         if self.equals is not None and self.json_path is None:
             raise ValueError("equals needs json_path (which field to compare)")
         return self
+
+
+class PreSwitch(Strict):
+    """Checks against the new slot itself, on each host, before any traffic moves to it.
+
+    A failure stops the new slot; the old release never stopped serving.
+    """
+
+    http: list[HttpCheck] = Field(default_factory=list)
+    command: str | None = None  # run in the release; SHIPYARD_SLOT_URL reaches the slot
+    command_timeout: PositiveSeconds = 300.0
+
+
+class HttpSmokeTest(HttpCheck):
+    """A post-switch check through the environment's URL, from the operator's side."""
+
+    timeout: PositiveSeconds = 10.0
 
 
 class SmokeTests(Strict):
@@ -279,13 +291,25 @@ class Settings(Strict):
     promotion: Promotion = Promotion()
     hotfix: Hotfix = Hotfix()
     url: str | None = None
-    smoke: list[SmokeCheck] = Field(default_factory=list)
-    smoke_command: str | None = None
+    pre_switch: PreSwitch = PreSwitch()
     resources: Resources = Resources()
     root: str = "/srv/shipyard"
     shipyard_command: str = "shipyard"
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: object) -> object:
+        renamed = {"smoke": "pre_switch.http", "smoke_command": "pre_switch.command"}
+        if isinstance(data, dict):
+            for old, new in renamed.items():
+                if old in data:
+                    raise ValueError(
+                        f"`{old}` is now `{new}` (checks of the new slot before the switch; "
+                        "`smoke_tests` are the ones after it)"
+                    )
+        return data
 
     @field_validator("hosts", mode="before")
     @classmethod
@@ -363,8 +387,8 @@ class Environment(Settings):
         """Where smoke tests reach the environment: `url`, else the primary's nginx."""
         if self.url:
             return self.url.rstrip("/")
-        host, _, port = self.listen_for(self.primary).rpartition(":")
-        if host in ("0.0.0.0", "*", "[::]"):  # noqa: S104 - a wildcard: reach it by name
+        host, port = split_listen(self.listen_for(self.primary))
+        if is_wildcard(host):  # reach it by the primary's name (or loopback when local)
             primary = self.primary
             host = "127.0.0.1" if primary.is_local else SshTarget.parse(primary.address).host
         return f"http://{host}:{port}"

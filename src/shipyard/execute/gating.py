@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.config.model import Environment
-from shipyard.execute.redact import redact
+from shipyard.core.redact import redact
 from shipyard.execute.reporter import Reporter
 from shipyard.gates import run_gates_for
 

@@ -6,13 +6,22 @@ import os
 import subprocess
 from pathlib import Path
 
+from shipyard.errors import ExitCode, ShipyardError
 
-class HookFailed(Exception):
+
+class HookFailed(ShipyardError):
+    """A pre_deploy hook failed: nothing was deployed (exit 5). `output` is what it printed."""
+
+    exit_code = ExitCode.BUILD
+
     def __init__(self, command: str, status: int, output: str) -> None:
-        super().__init__(f"hook `{command}` exited with status {status}")
+        super().__init__(f"hook `{command}` exited with status {status}", "nothing was deployed")
         self.command = command
         self.status = status
         self.output = output
+
+    def details(self) -> list[str]:
+        return ["output:", *(f"  | {line}" for line in self.output.splitlines())]
 
 
 def run_hooks(commands: list[str], cwd: Path, variables: dict[str, str]) -> None:

@@ -1,39 +1,109 @@
-"""Call host operations on one host through its transport."""
+"""Call host operations on one host through its transport, with typed requests and replies.
+
+`HostClient` is the real implementation of `Host`: one long-running host agent per host
+per command, reached through the transport (a subprocess here, SSH elsewhere). Tests of
+the orchestrator use a recording fake with the same interface instead.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Protocol
 
 from shipyard.config.model import Environment, HostEntry
+from shipyard.errors import ExitCode, ShipyardError
 from shipyard.plan import requests
+from shipyard.protocol.codec import ProtocolError, decode, encode
+from shipyard.protocol.common import Probe
+from shipyard.protocol.inspect import LogsRequest
+from shipyard.protocol.op import Failure, Op, Rep, Req
+from shipyard.protocol.records import HELLO, HelloReply, HelloRequest
 from shipyard.transport.base import Channel, Transport, TransportError
 from shipyard.transport.local import LocalTransport
 from shipyard.transport.ssh import SshTransport
 from shipyard.transport.target import SshTarget
 
+Redactor = Callable[[str], str]
 
-@dataclass
-class HostError(Exception):
-    """A host operation failed on `host`; evidence holds probes and log lines."""
+UNREACHABLE_OPS = ("connect", "hello")
 
-    host: str
-    op: str
-    message: str
-    hint: str = ""
-    evidence: dict[str, Any] = field(default_factory=dict)
+
+class HostError(ShipyardError):
+    """A host operation failed on `host`; `probes` and `log_tail` are its evidence.
+
+    Every text in it has already passed through the session's redaction.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        op: str,
+        message: str,
+        hint: str = "",
+        *,
+        probes: list[Probe] | None = None,
+        log_tail: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.host = host
+        self.op = op
+        self.probes = probes or []
+        self.log_tail = log_tail or []
+        self.exit_code = ExitCode.UNREACHABLE if op in UNREACHABLE_OPS else ExitCode.FAILED
 
     def __str__(self) -> str:
         return f"{self.host}: {self.message}"
 
+    def details(self) -> list[str]:
+        lines = []
+        if self.probes:
+            lines.append("last probes:")
+            lines += [f"  {probe.describe()}" for probe in self.probes[-5:]]
+        if self.log_tail:
+            lines.append(f"last {len(self.log_tail)} log lines:")
+            lines += [f"  | {line}" for line in self.log_tail]
+        return lines
+
+
+class Host(Protocol):
+    """One host of an environment, as the orchestrator sees it."""
+
+    entry: HostEntry
+
+    @property
+    def label(self) -> str: ...
+
+    async def connect(self) -> None: ...
+
+    async def hello(self, request: HelloRequest) -> HelloReply: ...
+
+    async def call(
+        self, op: Op[Req, Rep], request: Req, *, timeout: float | None = None, oneshot: bool = False
+    ) -> Rep: ...
+
+    async def upload(self, local_path: Path, remote_path: str) -> None: ...
+
+    def follow_logs(self, request: LogsRequest) -> AsyncIterator[str]: ...
+
+    async def close(self) -> None: ...
+
 
 class HostClient:
-    def __init__(self, env: Environment, entry: HostEntry, transport: Transport) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        entry: HostEntry,
+        transport: Transport,
+        redact: Redactor = lambda text: text,
+    ) -> None:
         self.env = env
         self.entry = entry
         self.transport = transport
+        self.redact = redact
         self._channel: Channel | None = None
         self._lock = asyncio.Lock()
 
@@ -41,29 +111,92 @@ class HostClient:
     def label(self) -> str:
         return self.transport.label
 
+    async def connect(self) -> None:
+        try:
+            await self.transport.connect()
+        except TransportError as exc:
+            raise self._error("connect", exc.message, exc.hint) from None
+
+    async def hello(self, request: HelloRequest) -> HelloReply:
+        """The first call: read leniently (only the fields this version knows), so any
+        agent, older or newer, can tell its version before anything else is asked."""
+        reply = await self._exchange(HELLO.name, self._wire(request), None, oneshot=False)
+        known = {f.name for f in fields(HelloReply)}
+        try:
+            return decode(HelloReply, {k: v for k, v in reply.items() if k in known}, "hello")
+        except ProtocolError as exc:
+            raise self._error(
+                HELLO.name, f"unexpected hello reply: {exc.message}", exc.hint
+            ) from None
+
     async def call(
-        self,
-        op: str,
-        request: dict[str, Any] | None = None,
-        timeout: float | None = None,
-        *,
-        oneshot: bool = False,
-    ) -> dict[str, Any]:
-        """Run one host operation.
+        self, op: Op[Req, Rep], request: Req, *, timeout: float | None = None, oneshot: bool = False
+    ) -> Rep:
+        """Run one host operation and return its typed reply (HostError if it failed).
 
         Operations go to one long-running `shipyard host serve` per host (a round trip
         each); `oneshot` starts a process of its own instead, for calls that must not
         queue behind a long operation (the lock heartbeat).
         """
-        payload = requests.base(self.env, self.entry) | (request or {})
+        reply = await self._exchange(op.name, self._wire(request), timeout, oneshot=oneshot)
+        try:
+            return decode(op.reply, reply, f"{op.name} reply")
+        except ProtocolError as exc:
+            raise self._error(op.name, exc.message, exc.hint) from None
+
+    def _wire(self, request: Any) -> dict[str, Any]:
+        scope = requests.scope(self.env, self.entry)
+        return {"root": scope.root, "app": scope.app, "env": scope.env, **encode(request)}
+
+    async def _exchange(
+        self, op: str, payload: dict[str, Any], timeout: float | None, *, oneshot: bool
+    ) -> dict[str, Any]:
         try:
             if oneshot:
                 text, exit_status, stderr = await self._run_once(op, payload, timeout)
             else:
                 text, exit_status, stderr = await self._via_channel(op, payload, timeout), 0, ""
         except TransportError as exc:
-            raise HostError(self.label, op, exc.message, exc.hint) from None
-        return self._reply(op, text, exit_status, stderr)
+            raise self._error(op, exc.message, exc.hint) from None
+        try:
+            reply = json.loads(text) if text else None
+        except (ValueError, RecursionError):
+            reply = None
+        if not isinstance(reply, dict):
+            detail = (stderr or text).strip().splitlines()[-5:]
+            raise self._error(
+                op,
+                f"host operation {op} failed (exit {exit_status}): " + " | ".join(detail),
+                f"is shipyard installed there as {self.env.shipyard_command!r}? "
+                "(setting: shipyard_command)",
+            )
+        if reply.pop("ok", None) is not True:
+            try:
+                failed = decode(Failure, reply, f"{op} failure")
+            except ProtocolError:
+                raise self._error(
+                    op, str(reply.get("error")), str(reply.get("hint") or "")
+                ) from None
+            raise self._error(op, failed.error, failed.hint, failed.probes, failed.log_tail)
+        return reply
+
+    def _error(
+        self,
+        op: str,
+        message: str,
+        hint: str = "",
+        probes: list[Probe] | None = None,
+        log_tail: list[str] | None = None,
+    ) -> HostError:
+        r = self.redact
+        return HostError(
+            self.label,
+            op,
+            r(message),
+            r(hint),
+            probes=probes,
+            log_tail=[r(line) for line in log_tail or []],
+        )
 
     async def _run_once(
         self, op: str, payload: dict[str, Any], timeout: float | None
@@ -101,28 +234,20 @@ class HostClient:
                     asyncio.get_running_loop().create_task(channel.close())
                 raise
 
-    def _reply(self, op: str, text: str, exit_status: int, stderr: str) -> dict[str, Any]:
+    async def upload(self, local_path: Path, remote_path: str) -> None:
         try:
-            reply = json.loads(text) if text else None
-        except ValueError:
-            reply = None
-        if not isinstance(reply, dict):
-            detail = (stderr or text).strip().splitlines()[-5:]
-            raise HostError(
-                self.label,
-                op,
-                f"host operation {op} failed (exit {exit_status}): " + " | ".join(detail),
-                hint=(
-                    f"is shipyard installed there as {self.env.shipyard_command!r}? "
-                    "(setting: shipyard_command)"
-                ),
-            )
-        if not reply.get("ok"):
-            evidence = {k: v for k, v in reply.items() if k not in ("ok", "error", "hint")}
-            raise HostError(
-                self.label, op, str(reply.get("error")), str(reply.get("hint") or ""), evidence
-            )
-        return reply
+            await self.transport.put(local_path, remote_path)
+        except TransportError as exc:
+            raise self._error("upload", exc.message, exc.hint) from None
+
+    async def follow_logs(self, request: LogsRequest) -> AsyncIterator[str]:
+        argv = [
+            *requests.host_argv(self.env, self.entry, "logs"),
+            "--request",
+            json.dumps(self._wire(request)),
+        ]
+        async for line in self.transport.stream(argv):
+            yield self.redact(line)
 
     async def close(self) -> None:
         channel, self._channel = self._channel, None
@@ -135,3 +260,11 @@ def transport_for(env: Environment, entry: HostEntry) -> Transport:
     if entry.is_local:
         return LocalTransport()
     return SshTransport(SshTarget.parse(entry.address), env.ssh.options())
+
+
+def connect_host(env: Environment, entry: HostEntry, redact: Redactor) -> Host:
+    """The default HostFactory: a real client over the host's transport."""
+    return HostClient(env, entry, transport_for(env, entry), redact)
+
+
+HostFactory = Callable[[Environment, HostEntry, Redactor], Host]

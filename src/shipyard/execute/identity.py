@@ -8,6 +8,8 @@ import secrets
 import socket
 import time
 
+from shipyard.core.ci import in_ci
+
 
 def actor() -> str:
     explicit = os.environ.get("SHIPYARD_ACTOR") or os.environ.get("GITHUB_ACTOR")
@@ -18,11 +20,6 @@ def actor() -> str:
     except (KeyError, OSError):
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()}"
-
-
-def in_ci() -> bool:
-    """CI=true (GitHub Actions and most CI systems), also 1 or yes."""
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
 def trigger(default: str = "manual") -> str:

@@ -6,13 +6,16 @@ import asyncio
 import time
 from typing import Any
 
+from shipyard.execute.hostclient import Host
+from shipyard.execute.phases import Switched
 from shipyard.execute.session import Session
 from shipyard.plan import requests
 from shipyard.plan.analysis import Analysis, Thresholds, measure
+from shipyard.protocol.observe import OBSERVE_SAMPLE, ObserveSampleReply
 
 
 async def observe(
-    session: Session, release_id: str, switched: dict[str, dict[str, Any]], window: float
+    session: Session, release_id: str, switched: Switched, window: float
 ) -> tuple[bool, dict[str, Any]]:
     """Watch the new release for the configured window. Returns (passed, figures).
 
@@ -28,23 +31,21 @@ async def observe(
             consecutive_successes=settings.consecutive_successes,
         )
     )
-    offsets = {host: int(reply.get("log_offset", 0)) for host, reply in switched.items()}
-    since = {host: float(reply.get("switched_at", time.time())) for host, reply in switched.items()}
+    offsets = {host: reply.log_offset for host, reply in switched.items()}
+    since = {host: reply.switched_at for host, reply in switched.items()}
     started = time.monotonic()
-    for client in session.clients:
-        session.reporter.phase(client.label, "observe", "start", f"{window:g}s")
+    for host in session.hosts:
+        session.reporter.phase(host.label, "observe", "start", f"{window:g}s")
     verdict = "continue"
     while verdict == "continue":
         await asyncio.sleep(settings.interval)
 
-        async def sample(client: Any) -> dict[str, Any]:
-            reply: dict[str, Any] = await client.call(
-                "observe-sample",
-                requests.observe_sample(
-                    env, client.entry, release_id, offsets[client.label], since[client.label]
-                ),
+        async def sample(host: Host) -> ObserveSampleReply:
+            request = requests.observe_sample(
+                env, host.entry, release_id, offsets[host.label], since[host.label]
             )
-            offsets[client.label] = int(reply["offset"])
+            reply = await host.call(OBSERVE_SAMPLE, request)
+            offsets[host.label] = reply.offset
             return reply
 
         samples = await session.each("observe-sample", sample, quiet=True)
@@ -56,6 +57,6 @@ async def observe(
     session.timings["observe"] = round(time.monotonic() - started, 3)
     session.timings.pop("observe-sample", None)
     passed = verdict == "pass"
-    for client in session.clients:
-        session.reporter.phase(client.label, "observe", "ok" if passed else "failed")
+    for host in session.hosts:
+        session.reporter.phase(host.label, "observe", "ok" if passed else "failed")
     return passed, analysis.summary()

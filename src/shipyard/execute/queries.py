@@ -1,143 +1,245 @@
-"""Read-only views of an environment: status, history, releases, logs; and the lock."""
+"""Read-only views of an environment: status, history, releases, events, logs; the lock.
+
+Each opens the hosts it needs through the runtime's HostFactory and returns typed values;
+`shipyard.cli` prints them as tables or (encoded) JSON.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from shipyard.config.model import Environment
 from shipyard.execute import locking
-from shipyard.execute.reporter import PlainReporter
+from shipyard.execute.hostclient import Host, HostFactory, connect_host
+from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
 from shipyard.plan import requests
+from shipyard.protocol.codec import encode
+from shipyard.protocol.common import Deployment, Event, LockInfo
+from shipyard.protocol.inspect import LOGS, STATUS, StatusReply
+from shipyard.protocol.op import Empty
+from shipyard.protocol.records import (
+    EVENTS,
+    HISTORY,
+    LOCK_STATUS,
+    RELEASES,
+    EventsRequest,
+    HistoryRequest,
+)
+
+RELEASES_HISTORY = 500
 
 
-def _session(env: Environment) -> Session:
-    return Session(env, PlainReporter(stream=sys.stderr))
+@dataclass(frozen=True)
+class HostStatus:
+    host: str
+    status: StatusReply
 
 
-async def _open_primary(session: Session) -> None:
-    await session.open(clients=[session.primary])
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    environment: str
+    lock: LockInfo | None
+    last_deployment: Deployment | None
+    hosts: list[HostStatus]
+
+    def to_json(self) -> dict[str, object]:
+        """As `status --json` prints it: each host's status with its name beside it."""
+        return {
+            "environment": self.environment,
+            "lock": encode(self.lock),
+            "last_deployment": encode(self.last_deployment),
+            "hosts": [{"host": h.host, **encode(h.status)} for h in self.hosts],
+        }
 
 
-async def status(env: Environment) -> dict[str, Any]:
-    session = _session(env)
+@dataclass(frozen=True)
+class ReleaseView:
+    """A release on the primary, with what became of it and whether it is a way back."""
+
+    release_id: str
+    commit: str
+    commit_time: str
+    built_at: str
+    dirty: bool
+    gates: object
+    digest: str
+    status: str
+    last_outcome: str | None
+    last_deployed_at: float | None
+    active: bool
+    warm: bool
+    rollback_target: bool
+
+
+@asynccontextmanager
+async def _opened(
+    env: Environment, reporter: Reporter, hosts: HostFactory, *, primary_only: bool
+) -> AsyncIterator[Session]:
+    session = Session(env, reporter, hosts=hosts)
     try:
-        await session.open()
+        await session.open(hosts=[session.primary] if primary_only else None)
+        yield session
+    finally:
+        await session.close()
+
+
+async def status(
+    env: Environment, reporter: Reporter, hosts: HostFactory = connect_host
+) -> EnvironmentStatus:
+    async with _opened(env, reporter, hosts, primary_only=False) as session:
         replies = await session.each(
-            "status", lambda c: c.call("status", {"health_path": env.health.path}), quiet=True
+            "status", lambda h: h.call(STATUS, requests.status(env)), quiet=True
         )
-        history = (await session.primary.call("history", {"limit": 1}))["deployments"]
-    finally:
-        await session.close()
+        history = await session.primary.call(HISTORY, HistoryRequest(limit=1))
     primary = replies[session.primary.label]
-    return {
-        "environment": env.name,
-        "lock": primary.get("lock"),
-        "last_deployment": history[0] if history else None,
-        "hosts": [{"host": host} | reply for host, reply in replies.items()],
-    }
+    return EnvironmentStatus(
+        environment=env.name,
+        lock=primary.lock,
+        last_deployment=history.deployments[0] if history.deployments else None,
+        hosts=[HostStatus(host, reply) for host, reply in replies.items()],
+    )
 
 
-async def history(env: Environment, limit: int) -> list[dict[str, Any]]:
-    session = _session(env)
-    try:
-        await _open_primary(session)
-        reply = await session.primary.call("history", {"limit": limit})
-    finally:
-        await session.close()
-    return list(reply["deployments"])
+async def history(
+    env: Environment, limit: int, reporter: Reporter, hosts: HostFactory = connect_host
+) -> list[Deployment]:
+    async with _opened(env, reporter, hosts, primary_only=True) as session:
+        return (await session.primary.call(HISTORY, HistoryRequest(limit=limit))).deployments
 
 
-async def releases(env: Environment) -> list[dict[str, Any]]:
+async def events(
+    env: Environment,
+    after_id: int,
+    reporter: Reporter,
+    *,
+    deployment_id: str | None = None,
+    limit: int = 1000,
+    hosts: HostFactory = connect_host,
+) -> list[Event]:
+    """The primary's event log after `after_id`: switches, locks, phases as they happen."""
+    async with _opened(env, reporter, hosts, primary_only=True) as session:
+        request = EventsRequest(after_id=after_id, limit=limit, deployment_id=deployment_id)
+        return (await session.primary.call(EVENTS, request)).events
+
+
+async def releases(
+    env: Environment, reporter: Reporter, hosts: HostFactory = connect_host
+) -> list[ReleaseView]:
     """Releases on the primary host, newest first, with their outcome and slot."""
-    session = _session(env)
-    try:
-        await _open_primary(session)
-        listing = await session.primary.call("releases")
-        deployments = (await session.primary.call("history", {"limit": 500}))["deployments"]
-    finally:
-        await session.close()
-    active_slot = listing["active_slot"]
-    slot_of = {row["release_id"]: (slot, row["state"]) for slot, row in listing["slots"].items()}
+    async with _opened(env, reporter, hosts, primary_only=True) as session:
+        listing = await session.primary.call(RELEASES, Empty())
+        deployments = (
+            await session.primary.call(HISTORY, HistoryRequest(limit=RELEASES_HISTORY))
+        ).deployments
+    active_slot = listing.active_slot
+    slot_of = {row.release_id: (slot, row.state) for slot, row in listing.slots.items()}
     result = []
-    for item in listing["releases"]:
-        release_id = item["release_id"]
-        last = next((d for d in deployments if d["release_id"] == release_id), None)
-        slot, slot_state = slot_of.get(release_id, (None, None))
-        manifest = item["manifest"]
+    for item in listing.releases:
+        last = next((d for d in deployments if d.release_id == item.release_id), None)
+        slot, slot_state = slot_of.get(item.release_id, (None, None))
+        manifest = item.manifest
         result.append(
-            {
-                "release_id": release_id,
-                "commit": manifest.get("commit"),
-                "commit_time": manifest.get("commit_time"),
-                "built_at": manifest.get("built_at"),
-                "dirty": manifest.get("dirty"),
-                "gates": manifest.get("gates"),
-                "digest": item["digest"],
-                "status": item["status"],
-                "last_outcome": last["outcome"] if last else None,
-                "last_deployed_at": last["started_at"] if last else None,
-                "active": slot == active_slot and slot is not None,
-                "warm": slot_state == "warm",
-                "rollback_target": item["status"] != "bad" and slot != active_slot,
-            }
+            ReleaseView(
+                release_id=item.release_id,
+                commit=manifest.commit,
+                commit_time=manifest.commit_time,
+                built_at=manifest.built_at,
+                dirty=manifest.dirty,
+                gates=manifest.gates,
+                digest=item.digest,
+                status=item.status,
+                last_outcome=last.outcome if last else None,
+                last_deployed_at=last.started_at if last else None,
+                active=slot == active_slot and slot is not None,
+                warm=slot_state == "warm",
+                rollback_target=item.status != "bad" and slot != active_slot,
+            )
         )
     return result
 
 
-async def lock_command(
-    env: Environment, action: str, *, force: bool = False, reason: str = ""
-) -> dict[str, Any]:
-    session = _session(env)
+async def lock_status(
+    env: Environment, reporter: Reporter, hosts: HostFactory = connect_host
+) -> LockInfo | None:
+    async with _opened(env, reporter, hosts, primary_only=True) as session:
+        return (await session.primary.call(LOCK_STATUS, Empty())).lock
+
+
+async def lock_acquire(
+    env: Environment,
+    reporter: Reporter,
+    *,
+    reason: str,
+    force: bool,
+    hosts: HostFactory = connect_host,
+) -> LockInfo | None:
+    """Hold the lock by hand (no heartbeat: never stale) until `lock release`."""
+    async with _opened(env, reporter, hosts, primary_only=True) as session:
+        await locking.acquire(
+            session.primary,
+            locking.holder("lock acquire", reason or "held by hand", None),
+            heartbeat=False,
+            force=force,
+        )
+        return (await session.primary.call(LOCK_STATUS, Empty())).lock
+
+
+async def lock_release(
+    env: Environment, reporter: Reporter, *, force: bool, hosts: HostFactory = connect_host
+) -> LockInfo | None:
+    async with _opened(env, reporter, hosts, primary_only=True) as session:
+        return await locking.release(session.primary, None, force=force)
+
+
+@dataclass(frozen=True)
+class LogLines:
+    host: str
+    slot: str
+    lines: list[str]
+
+
+async def logs(
+    env: Environment,
+    slot: str | None,
+    lines: int,
+    reporter: Reporter,
+    hosts: HostFactory = connect_host,
+) -> list[LogLines]:
+    async with _opened(env, reporter, hosts, primary_only=False) as session:
+        replies = await session.each(
+            "logs", lambda h: h.call(LOGS, requests.logs(slot, lines)), quiet=True
+        )
+    return [LogLines(host, reply.slot, reply.lines) for host, reply in replies.items()]
+
+
+async def follow_logs(
+    env: Environment,
+    slot: str | None,
+    lines: int,
+    reporter: Reporter,
+    hosts: HostFactory = connect_host,
+) -> AsyncIterator[str]:
+    """Every host's log lines, then new ones as they come, each prefixed by its host."""
+    session = Session(env, reporter, hosts=hosts)
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def pump(host: Host) -> None:
+        async for line in host.follow_logs(requests.logs(slot, lines, follow=True)):
+            await queue.put(f"{host.label} {line}")
+
+    tasks: list[asyncio.Task[None]] = []
     try:
-        await _open_primary(session)
-        primary = session.primary
-        if action == "status":
-            return dict((await primary.call("lock", {"action": "status"}))["lock"] or {})
-        if action == "acquire":
-            await locking.acquire(
-                primary,
-                locking.holder("lock acquire", reason or "held by hand", None),
-                heartbeat=False,
-                force=force,
-            )
-            return dict((await primary.call("lock", {"action": "status"}))["lock"] or {})
-        released = await locking.release(primary, None, force=force)
-        return dict(released or {})
+        await asyncio.gather(*(h.connect() for h in session.hosts))
+        tasks = [asyncio.create_task(pump(h)) for h in session.hosts]
+        done = asyncio.gather(*tasks, return_exceptions=True)
+        done.add_done_callback(lambda _: queue.put_nowait(None))
+        while (line := await queue.get()) is not None:
+            yield line
     finally:
-        await session.close()
-
-
-async def logs(env: Environment, slot: str | None, lines: int, follow: bool) -> None:
-    session = _session(env)
-    try:
-        await asyncio.gather(*(c.transport.connect() for c in session.clients))
-        if not follow:
-            replies = await session.each(
-                "logs", lambda c: c.call("logs", {"slot": slot, "lines": lines}), quiet=True
-            )
-            for host, reply in replies.items():
-                for line in reply["lines"]:
-                    print(f"{host} [{reply['slot']}] {line}")
-            return
-
-        async def stream(client: Any) -> None:
-            request = requests.base(env, client.entry) | {
-                "slot": slot,
-                "lines": lines,
-                "follow": True,
-            }
-            argv = [
-                *requests.host_argv(env, client.entry, "logs"),
-                "--request",
-                json.dumps(request),
-            ]
-            async for line in client.transport.stream(argv):
-                print(f"{client.label} {line}", flush=True)
-
-        await asyncio.gather(*(stream(c) for c in session.clients))
-    finally:
+        for task in tasks:
+            task.cancel()
         await session.close()

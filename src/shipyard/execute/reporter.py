@@ -20,7 +20,7 @@ class Reporter(Protocol):
 
 
 def plain_output() -> bool:
-    from shipyard.execute.identity import in_ci
+    from shipyard.core.ci import in_ci
 
     return in_ci() or not sys.stdout.isatty()
 

@@ -1,111 +1,165 @@
-"""An open connection to every host of an environment, and phase execution with barriers."""
+"""A command's hosts: connect to every one, run a phase on all at once, wait for all.
+
+Every phase is a barrier: `each` runs an action on every host concurrently, waits for
+all of them, times the phase, tells the reporter and the observers, and raises one
+`PhaseFailed` listing every host that failed.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from shipyard import __version__
 from shipyard.config.model import Environment
-from shipyard.execute.hostclient import HostClient, HostError, transport_for
+from shipyard.core.redact import redact
+from shipyard.errors import ExitCode, ShipyardError
+from shipyard.execute.hostclient import Host, HostError, HostFactory, connect_host
+from shipyard.execute.observers import PhaseObserver
 from shipyard.execute.reporter import Reporter
-from shipyard.transport.base import TransportError
+from shipyard.plan import requests
+from shipyard.protocol.op import PROTOCOL_VERSION
+from shipyard.protocol.records import HelloReply
 
 T = TypeVar("T")
-KILL_AFTER = "SHIPYARD_TEST_KILL_AFTER"
 
 
-@dataclass
-class PhaseFailed(Exception):
-    """A phase failed on one or more hosts (after every host finished it: a barrier)."""
+class PhaseFailed(ShipyardError):
+    """A phase failed on one or more hosts (after every host finished it: a barrier).
 
-    phase: str
-    errors: list[HostError]
-    results: dict[str, Any] = field(default_factory=dict)
+    `results` holds what the hosts that succeeded answered.
+    """
 
-    def __str__(self) -> str:
-        return f"{self.phase} failed on {', '.join(e.host for e in self.errors)}"
+    def __init__(self, phase: str, errors: list[HostError], results: dict[str, Any]) -> None:
+        super().__init__(f"{phase} failed on {', '.join(e.host for e in errors)}")
+        self.phase = phase
+        self.errors = errors
+        self.results = results
+        self.exit_code = (
+            ExitCode.UNREACHABLE
+            if any(e.exit_code == ExitCode.UNREACHABLE for e in errors)
+            else ExitCode.FAILED
+        )
+
+    def details(self) -> list[str]:
+        return host_error_lines(self.errors)
+
+    def error_text(self) -> str:
+        """For the history record: every failing host and why."""
+        return "; ".join(f"{e.host} {self.phase}: {e.message}" for e in self.errors)
+
+
+def host_error_lines(errors: Sequence[HostError]) -> list[str]:
+    lines = []
+    for error in errors:
+        lines.append(f"✗ {error.host} ({error.op}): {error.message}")
+        lines += [f"  {line}" for line in error.details()]
+        if error.hint:
+            lines.append(f"  hint: {error.hint}")
+    return lines
+
+
+class VersionMismatch(ShipyardError):
+    """A host runs another Shipyard version than the operator (exit 4)."""
+
+    exit_code = ExitCode.UNREACHABLE
 
 
 class Session:
-    def __init__(self, env: Environment, reporter: Reporter, app_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        reporter: Reporter,
+        *,
+        secrets: Sequence[str] = (),
+        hosts: HostFactory = connect_host,
+        observers: Sequence[PhaseObserver] = (),
+    ) -> None:
         self.env = env
-        self.app_dir = app_dir or Path.cwd()
         self.reporter = reporter
-        self.clients = [HostClient(env, entry, transport_for(env, entry)) for entry in env.hosts]
+        self.secrets = list(secrets)
+        self.observers = list(observers)
+        self.hosts: list[Host] = [hosts(env, entry, self.redact) for entry in env.hosts]
         self.timings: dict[str, float] = {}
+        self.hellos: dict[str, HelloReply] = {}
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
 
     @property
-    def primary(self) -> HostClient:
-        return self.clients[0]
+    def primary(self) -> Host:
+        return self.hosts[0]
 
-    async def open(self, clients: list[HostClient] | None = None) -> None:
-        async def connect(client: HostClient) -> dict[str, Any]:
-            try:
-                await client.transport.connect()
-            except TransportError as exc:
-                raise HostError(client.label, "connect", exc.message, exc.hint) from None
-            hello = await client.call("hello")
-            if hello.get("version") != __version__:
-                self.reporter.info(
-                    f"warning: {client.label} runs shipyard {hello.get('version')}, "
-                    f"this is {__version__}"
+    async def open(self, hosts: list[Host] | None = None) -> None:
+        """Connect to every host (or `hosts`) and check that it runs this very version."""
+
+        async def connect(host: Host) -> HelloReply:
+            await host.connect()
+            hello = await host.hello(requests.hello(__version__, PROTOCOL_VERSION))
+            if hello.version != __version__ or hello.protocol != PROTOCOL_VERSION:
+                raise HostError(
+                    host.label,
+                    "hello",
+                    f"this host runs Shipyard {hello.version} (protocol {hello.protocol}); "
+                    f"this machine runs {__version__} (protocol {PROTOCOL_VERSION})",
+                    hint=f"install shipyard {__version__} on the host (`shipyard setup "
+                    f"{self.env.name}` does it), or run the host's version here",
                 )
             return hello
 
-        await self.each("connect", connect, clients=clients, quiet=True)
+        self.hellos |= await self.each("connect", connect, hosts=hosts, quiet=True)
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+        await asyncio.gather(*(h.close() for h in self.hosts), return_exceptions=True)
 
     async def each(
         self,
         phase: str,
-        action: Callable[[HostClient], Awaitable[T]],
+        action: Callable[[Host], Awaitable[T]],
         *,
-        clients: list[HostClient] | None = None,
+        hosts: list[Host] | None = None,
         quiet: bool = False,
         detail: Callable[[T], str] | None = None,
     ) -> dict[str, T]:
         """Run `action` on every host at once; wait for all; raise PhaseFailed if any failed."""
-        targets = clients if clients is not None else self.clients
+        targets = hosts if hosts is not None else self.hosts
         started = time.monotonic()
 
-        async def one(client: HostClient) -> T:
+        async def one(host: Host) -> T:
             if not quiet:
-                self.reporter.phase(client.label, phase, "start")
+                self._event(host.label, phase, "start", "")
             try:
-                result = await action(client)
+                result = await action(host)
             except HostError as exc:
-                self.reporter.phase(client.label, phase, "failed", exc.message)
+                self._event(host.label, phase, "failed", exc.message)
                 raise
             if not quiet:
-                extra = detail(result) if detail else ""
-                self.reporter.phase(client.label, phase, "ok", extra)
+                self._event(host.label, phase, "ok", detail(result) if detail else "")
             return result
 
-        outcomes = await asyncio.gather(*(one(c) for c in targets), return_exceptions=True)
+        outcomes = await asyncio.gather(*(one(h) for h in targets), return_exceptions=True)
         self.timings[phase] = round(self.timings.get(phase, 0.0) + time.monotonic() - started, 3)
         errors: list[HostError] = []
         results: dict[str, T] = {}
-        for client, outcome in zip(targets, outcomes, strict=True):
+        for host, outcome in zip(targets, outcomes, strict=True):
             if isinstance(outcome, HostError):
                 errors.append(outcome)
+            elif isinstance(outcome, asyncio.CancelledError | KeyboardInterrupt):
+                raise outcome
             elif isinstance(outcome, BaseException):
-                errors.append(
-                    HostError(client.label, phase, f"{type(outcome).__name__}: {outcome}")
-                )
+                text = self.redact(f"{type(outcome).__name__}: {outcome}")
+                errors.append(HostError(host.label, phase, text))
             else:
-                results[client.label] = outcome
+                results[host.label] = outcome
         if errors:
             raise PhaseFailed(phase, errors, dict(results))
-        if os.environ.get(KILL_AFTER) == phase:
-            # test hook for the fault-injection suite: die like a killed operator would
-            os.kill(os.getpid(), signal.SIGKILL)
+        for observer in self.observers:
+            observer.phase_done(phase)
         return results
+
+    def _event(self, host: str, phase: str, status: str, detail: str) -> None:
+        self.reporter.phase(host, phase, status, detail)
+        for observer in self.observers:
+            observer.phase_event(host, phase, status, detail)

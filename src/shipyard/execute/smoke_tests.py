@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 
 from shipyard.config.model import Environment, HttpSmokeTest
-from shipyard.plan.promotion import dig
+from shipyard.plan.checks import judge_response
+from shipyard.plan.requests import http_check
 
 
 def _check_http(client: httpx.Client, base: str, test: HttpSmokeTest) -> dict[str, Any]:
@@ -23,20 +24,9 @@ def _check_http(client: httpx.Client, base: str, test: HttpSmokeTest) -> dict[st
         result["detail"] = f"{type(exc).__name__}: {exc}"
         return result | {"seconds": round(time.monotonic() - started, 3)}
     result["seconds"] = round(time.monotonic() - started, 3)
-    if response.status_code != test.status:
-        result["detail"] = f"HTTP {response.status_code}, expected {test.status}"
-    elif test.contains is not None and test.contains not in response.text:
-        result["detail"] = f"body does not contain {test.contains!r}"
-    elif test.json_path is not None:
-        try:
-            value = dig(response.json(), test.json_path)
-        except (ValueError, KeyError):
-            result["detail"] = f"no JSON field {test.json_path!r} in the response"
-        else:
-            if test.equals is not None and value != test.equals:
-                result["detail"] = f"{test.json_path} is {value!r}, expected {test.equals!r}"
-            else:
-                result["ok"] = True
+    problem = judge_response(http_check(test), response.status_code, response.text)
+    if problem:
+        result["detail"] = problem
     else:
         result["ok"] = True
     return result

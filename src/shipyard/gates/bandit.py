@@ -6,10 +6,10 @@ import os
 import sys
 from pathlib import Path, PurePosixPath
 
+from shipyard.config.gates import BanditGate
 from shipyard.gates.bandit_parse import is_excluded, parse_bandit
-from shipyard.gates.config import BanditGate
 from shipyard.gates.process import Outcome, run_process
-from shipyard.gates.result import GateResult, Verdict
+from shipyard.gates.result import GateResult, GateVerdict
 
 NAME = "bandit"
 
@@ -53,13 +53,13 @@ def bandit_argv(config: BanditGate, files: list[str], python: str = sys.executab
     return [*argv, *files]
 
 
-def verdict_from_outcome(outcome: Outcome, config: BanditGate) -> Verdict:
+def verdict_from_outcome(outcome: Outcome, config: BanditGate) -> GateVerdict:
     if outcome.start_error is not None:
-        return Verdict("unknown", f"bandit could not start: {outcome.start_error}")
+        return GateVerdict("unknown", f"bandit could not start: {outcome.start_error}")
     if outcome.timed_out:
-        return Verdict("unknown", f"bandit did not finish within {config.timeout:g}s")
+        return GateVerdict("unknown", f"bandit did not finish within {config.timeout:g}s")
     if outcome.returncode not in (0, 1) and "No module named bandit" in outcome.stderr:
-        return Verdict(
+        return GateVerdict(
             "unknown", "bandit is not installed in shipyard's Python (pip install bandit)"
         )
     return parse_bandit(
@@ -69,11 +69,13 @@ def verdict_from_outcome(outcome: Outcome, config: BanditGate) -> Verdict:
 
 def run_bandit(app_dir: Path, config: BanditGate) -> GateResult:
     files, missing = discover_sources(app_dir, config)
-    early: Verdict | None = None
+    early: GateVerdict | None = None
     if missing and config.paths_given():
-        early = Verdict("unknown", f"path not found: {', '.join(missing)}", {"missing": missing})
+        early = GateVerdict(
+            "unknown", f"path not found: {', '.join(missing)}", {"missing": missing}
+        )
     elif not files:
-        early = Verdict(
+        early = GateVerdict(
             "skipped",
             f"no Python files under {', '.join(config.paths)}",
             {"paths": config.paths, "exclude": config.exclude},

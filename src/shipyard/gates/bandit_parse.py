@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from shipyard.gates.process import last_line
-from shipyard.gates.result import Verdict
+from shipyard.gates.result import GateVerdict
 
 RANK = {"low": 1, "medium": 2, "high": 3}
 MAX_LISTED = 50
@@ -56,13 +56,13 @@ def is_excluded(relative: PurePosixPath, patterns: list[str]) -> bool:
 
 def parse_bandit(
     stdout: str, returncode: int | None, stderr: str, severity: str, confidence: str
-) -> Verdict:
+) -> GateVerdict:
     try:
         data = json.loads(stdout)
         results, errors, files = _shape(data)
     except (ValueError, TypeError, KeyError) as exc:
         reason = (last_line(stderr) or "no output") if not stdout.strip() else str(exc)
-        return Verdict(
+        return GateVerdict(
             "unknown",
             f"bandit did not report: {reason}",
             {"exit_status": returncode, "stderr_tail": stderr[-2000:]},
@@ -110,26 +110,26 @@ def parse_bandit(
         )
         if unscanned:
             summary += f"; {len(unscanned)} file(s) could not be scanned"
-        return Verdict("fail", summary, details)
+        return GateVerdict("fail", summary, details)
     if unscanned:
-        return Verdict(
+        return GateVerdict(
             "unknown",
             f"{len(unscanned)} file(s) could not be scanned: "
             f"{unscanned[0]['file']} ({unscanned[0]['reason']})",
             details,
         )
     if returncode not in (0, 1):
-        return Verdict(
+        return GateVerdict(
             "unknown",
             f"bandit exited with status {returncode}: {last_line(stderr) or 'no message'}",
             details | {"stderr_tail": stderr[-2000:]},
         )
     if files == 0:
-        return Verdict("skipped", "no Python files were scanned", details)
+        return GateVerdict("skipped", "no Python files were scanned", details)
     summary = f"{files} file{'s' if files != 1 else ''} scanned, no issues at {threshold}"
     if below:
         summary += f" ({below} below the threshold)"
-    return Verdict("pass", summary, details)
+    return GateVerdict("pass", summary, details)
 
 
 def _relative_name(value: Any) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from shipyard.gates.config import PipAuditGate
+from shipyard.config.gates import PipAuditGate
 from shipyard.gates.pipaudit_parse import parse_pip_audit
 from shipyard.gates.process import Outcome, run_process
-from shipyard.gates.result import GateResult, Verdict
+from shipyard.gates.result import GateResult, GateVerdict
 
 NAME = "pip-audit"
 
@@ -30,19 +30,19 @@ def pip_audit_argv(
     return argv
 
 
-def plan_requirements(app_dir: Path, config: PipAuditGate) -> tuple[list[str], Verdict | None]:
+def plan_requirements(app_dir: Path, config: PipAuditGate) -> tuple[list[str], GateVerdict | None]:
     """The files to audit, or the verdict when there is nothing (or nothing valid) to audit."""
     present = [name for name in config.requirements if (app_dir / name).is_file()]
     missing = [name for name in config.requirements if name not in present]
     if missing and config.requirements_given():
-        return [], Verdict(
+        return [], GateVerdict(
             "unknown",
             f"requirements file not found: {', '.join(missing)}",
             {"requirements": config.requirements, "missing": missing},
         )
     if not present:
         listed = ", ".join(config.requirements) or "none configured"
-        return [], Verdict(
+        return [], GateVerdict(
             "skipped",
             f"no requirements file to audit ({listed}); set gates.pip_audit.requirements",
             {"requirements": config.requirements},
@@ -50,11 +50,11 @@ def plan_requirements(app_dir: Path, config: PipAuditGate) -> tuple[list[str], V
     return present, None
 
 
-def verdict_from_outcome(outcome: Outcome, config: PipAuditGate) -> Verdict:
+def verdict_from_outcome(outcome: Outcome, config: PipAuditGate) -> GateVerdict:
     if outcome.start_error is not None:
-        return Verdict("unknown", f"pip-audit could not start: {outcome.start_error}")
+        return GateVerdict("unknown", f"pip-audit could not start: {outcome.start_error}")
     if outcome.timed_out:
-        return Verdict(
+        return GateVerdict(
             "unknown",
             f"pip-audit did not finish within {config.timeout:g}s",
             {"stderr_tail": outcome.stderr[-2000:]},

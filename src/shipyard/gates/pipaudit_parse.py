@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shipyard.gates.process import last_line
-from shipyard.gates.result import Verdict
+from shipyard.gates.result import GateVerdict
 
 MAX_LISTED = 50
 MAX_DESCRIPTION = 300
@@ -51,13 +51,13 @@ def explain_failure(stderr: str) -> str:
 
 def parse_pip_audit(
     stdout: str, returncode: int | None, stderr: str, ignore: Sequence[str] = ()
-) -> Verdict:
+) -> GateVerdict:
     try:
         data = json.loads(stdout)
         dependencies = _dependencies(data)
     except (ValueError, TypeError, KeyError) as exc:
         reason = explain_failure(stderr) if not stdout.strip() else f"unreadable output ({exc})"
-        return Verdict(
+        return GateVerdict(
             "unknown",
             f"pip-audit did not report: {reason}",
             {"exit_status": returncode, "stderr_tail": stderr[-2000:]},
@@ -105,36 +105,36 @@ def parse_pip_audit(
         )
         if not_audited:
             summary += f"; {len(not_audited)} package(s) could not be audited"
-        return Verdict("fail", summary, details)
+        return GateVerdict("fail", summary, details)
     if not_audited:
         names = ", ".join(entry["name"] for entry in not_audited[:5])
         reason = not_audited[0]["reason"]
-        return Verdict(
+        return GateVerdict(
             "unknown",
             f"{len(not_audited)} of {len(dependencies)} package(s) could not be audited "
             f"({names}): {reason}",
             details,
         )
     if returncode not in (0, 1):
-        return Verdict(
+        return GateVerdict(
             "unknown",
             f"pip-audit exited with status {returncode}: " + explain_failure(stderr),
             details | {"stderr_tail": stderr[-2000:]},
         )
     if returncode == 1 and not ignored:
         # exit status 1 means "vulnerabilities found", yet the report lists none
-        return Verdict(
+        return GateVerdict(
             "unknown",
             "pip-audit exited with status 1 but reported no vulnerability: "
             + explain_failure(stderr),
             details | {"stderr_tail": stderr[-2000:]},
         )
     if not dependencies:
-        return Verdict("skipped", "the requirements list no packages", details)
+        return GateVerdict("skipped", "the requirements list no packages", details)
     summary = f"{audited} package{'s' if audited != 1 else ''} audited, no known vulnerabilities"
     if ignored:
         summary += f" ({len(ignored)} ignored: {', '.join(v['id'] for v in ignored[:5])})"
-    return Verdict("pass", summary, details)
+    return GateVerdict("pass", summary, details)
 
 
 def _dependencies(data: Any) -> list[dict[str, Any]]:

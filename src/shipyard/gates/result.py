@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shipyard.errors import ExitCode, ShipyardError
+
 Status = Literal["pass", "fail", "unknown", "skipped"]
 Kind = Literal["command", "pip-audit", "bandit"]
 
 
 @dataclass(frozen=True)
-class Verdict:
+class GateVerdict:
     """What parsing a tool's output concluded, before it is timed and named."""
 
     status: Status
@@ -56,7 +58,7 @@ class GateResult:
         cls,
         name: str,
         kind: Kind,
-        verdict: Verdict,
+        verdict: GateVerdict,
         duration_s: float,
         on_unknown: Literal["fail", "warn"] = "fail",
     ) -> GateResult:
@@ -110,9 +112,14 @@ class GatesReport:
         }
 
 
-class GatesFailed(Exception):
+class GatesFailed(ShipyardError):
     """A gate failed (or could not run and fails closed): nothing may be built or shipped."""
 
+    exit_code = ExitCode.GATES
+
     def __init__(self, report: GatesReport) -> None:
-        super().__init__(report.describe())
+        super().__init__(
+            report.describe(),
+            hint="nothing was deployed; run `shipyard gates` to see every finding",
+        )
         self.report = report

@@ -13,18 +13,18 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shipyard.config.gates import GatesConfig, OnUnknown
 from shipyard.gates.bandit import run_bandit
 from shipyard.gates.command import run_command
-from shipyard.gates.config import GatesConfig, OnUnknown
 from shipyard.gates.explain import explain
 from shipyard.gates.pipaudit import run_pip_audit
-from shipyard.gates.result import GateResult, GatesFailed, GatesReport, Kind, Verdict
+from shipyard.gates.result import GateResult, GatesFailed, GatesReport, GateVerdict, Kind
 
 if TYPE_CHECKING:
     from shipyard.config.model import Environment
 
 
-SKIPPED_OPTIONAL = Verdict("skipped", "optional gate, skipped (--skip-optional)")
+SKIPPED_OPTIONAL = GateVerdict("skipped", "optional gate, skipped (--skip-optional)")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 import sys
 
-from shipyard.host.ops import main
+from shipyard.host.agent import main
 
 if __name__ == "__main__":
     request = sys.argv[sys.argv.index("--request") + 1] if "--request" in sys.argv else None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from shipyard.core.files import atomic_write
 
 
 def render_env_file(values: dict[str, str]) -> str:
@@ -31,9 +32,4 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def write_env_file(path: Path, values: dict[str, str]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(render_env_file(values))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    atomic_write(path, render_env_file(values), mode=0o600)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from shipyard.errors import ShipyardError
+from shipyard.protocol.common import Probe
 
 
-class HostOpError(Exception):
+class HostOpError(ShipyardError):
     """A host operation failed; carries a hint and any evidence (probes, log lines)."""
 
-    def __init__(self, message: str, hint: str = "", **evidence: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.evidence = evidence
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        probes: list[Probe] | None = None,
+        log_tail: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.probes = probes or []
+        self.log_tail = log_tail or []

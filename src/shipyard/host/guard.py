@@ -6,7 +6,7 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from shipyard.host.layout import Layout
+from shipyard.plan.layout import Layout
 
 
 @contextmanager

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shipyard.core.addresses import reachable
+from shipyard.protocol.common import HealthSpec, Probe
 
 if TYPE_CHECKING:
     import httpx
-
-
-@dataclass(frozen=True)
-class Probe:
-    url: str
-    at: float
-    elapsed_ms: float
-    status: int | None
-    error: str | None
-    release: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        outcome = f"HTTP {self.status}" if self.status is not None else f"error: {self.error}"
-        return f"GET {self.url} -> {outcome} in {self.elapsed_ms:.0f} ms"
 
 
 @dataclass(frozen=True)
@@ -46,7 +32,7 @@ class Target:
 _clients: dict[tuple[Target, float], httpx.Client] = {}
 
 
-def _client(target: Target, timeout: float) -> httpx.Client:
+def client_for(target: Target, timeout: float) -> httpx.Client:
     """One client per target, kept for the host agent's life (building one costs ~30 ms).
 
     It keeps no idle connections: every probe opens a new one, as a new visitor would.
@@ -72,7 +58,7 @@ def probe_once(target: Target, path: str, timeout: float, release_header: str | 
     started = time.monotonic()
     at = time.time()
     try:
-        response = _client(target, timeout).get(base + path, headers=headers)
+        response = client_for(target, timeout).get(base + path, headers=headers)
         release = response.headers.get(release_header) if release_header else None
         return Probe(target.url(path), at, _ms(started), response.status_code, None, release)
     except httpx.HTTPError as exc:
@@ -93,7 +79,7 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class HealthVerdict:
     healthy: bool
     probes: list[Probe]
     reason: str
@@ -122,7 +108,7 @@ def wait_healthy(
     release_header: str | None,
     expected_release: str | None,
     gave_up: Callable[[], str | None] = lambda: None,
-) -> Verdict:
+) -> HealthVerdict:
     """Probe until `threshold` consecutive successes, or until the deadline passes.
 
     `gave_up` is asked between probes and may end the wait early with a reason
@@ -138,12 +124,44 @@ def wait_healthy(
         ok, why = judge(probe, expected_status, expected_release)
         streak = streak + 1 if ok else 0
         if streak >= threshold:
-            return Verdict(True, probes[-20:], "healthy")
+            return HealthVerdict(True, probes[-20:], "healthy")
         if not ok:
             reason = why
         stop = gave_up()
         if stop:
-            return Verdict(False, probes[-20:], stop)
+            return HealthVerdict(False, probes[-20:], stop)
         if time.monotonic() + interval > end:
-            return Verdict(False, probes[-20:], f"not healthy within {deadline:g}s: {reason}")
+            return HealthVerdict(False, probes[-20:], f"not healthy within {deadline:g}s: {reason}")
         time.sleep(interval)
+
+
+def wait_until_healthy(
+    target: Target,
+    health: HealthSpec,
+    expected_release: str | None,
+    *,
+    interval: float | None = None,
+    deadline: float | None = None,
+    threshold: int | None = None,
+    gave_up: Callable[[], str | None] = lambda: None,
+) -> HealthVerdict:
+    """`wait_healthy` with the environment's health rules, some of them overridden."""
+    return wait_healthy(
+        target,
+        path=health.path,
+        expected_status=health.status,
+        interval=health.interval if interval is None else interval,
+        timeout=health.timeout,
+        deadline=health.deadline if deadline is None else deadline,
+        threshold=health.healthy_threshold if threshold is None else threshold,
+        release_header=health.release_header,
+        expected_release=expected_release,
+        gave_up=gave_up,
+    )
+
+
+def through_nginx(listen: str, server_names: list[str]) -> Target:
+    """Where the environment's nginx is reached on this host, with a Host header nginx's
+    server block accepts (the first plain server name, if there is one)."""
+    names = [n for n in server_names if n != "_" and "*" not in n]
+    return Target(address=reachable(listen), host_header=names[0] if names else None)

@@ -7,43 +7,45 @@ process argument list, then replaces itself with `sh -c "exec <start>"`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 from shipyard.host.envfile import read_env_file
-from shipyard.host.layout import Layout
+from shipyard.host.slots import read_spec
+from shipyard.plan.layout import Layout
 
 
 def main(argv: list[str]) -> int:
     base, slot = Path(argv[0]), argv[1]
     process = argv[2] if len(argv) > 2 else "web"
-    layout = Layout(base.parent.parent, base.parent.name, base.name)
-    spec = json.loads(layout.slot_spec(slot).read_text())
+    layout = Layout.of_base(base)
+    spec = read_spec(layout, slot)
+    if spec is None:
+        sys.stderr.write(f"shipyard: slot {slot} has no spec ({layout.slot_spec(slot)})\n")
+        return 1
     env = dict(os.environ)
     env.update(read_env_file(layout.slot_env(slot)))
     env.update(
-        SHIPYARD_RELEASE=spec["release_id"],
+        SHIPYARD_RELEASE=spec.release_id,
         SHIPYARD_SLOT=slot,
         SHIPYARD_ENV=layout.env,
     )
-    command = spec["start"] if process == "web" else spec["workers"][process]
+    command = spec.start if process == "web" else spec.workers[process]
     if process != "web":
         env.pop("PORT", None)
         env.pop("SHIPYARD_SOCKET", None)
         env["SHIPYARD_PROCESS"] = process
-    elif spec["listen_mode"] == "socket":
+    elif spec.listen_mode == "socket":
         socket_path = layout.slot_socket(slot)
         socket_path.unlink(missing_ok=True)
         env["SHIPYARD_SOCKET"] = str(socket_path)
         env.pop("PORT", None)
     else:
-        env["PORT"] = str(spec["port"])
+        env["PORT"] = str(spec.port)
         env.pop("SHIPYARD_SOCKET", None)
-    release_dir = layout.release_dir(spec["release_id"])
-    os.chdir(release_dir)
-    sys.stdout.write(f"shipyard: starting {process} of release {spec['release_id']} in {slot}\n")
+    os.chdir(layout.release_dir(spec.release_id))
+    sys.stdout.write(f"shipyard: starting {process} of release {spec.release_id} in {slot}\n")
     sys.stdout.flush()
     os.execvpe("sh", ["sh", "-c", "exec " + command], env)
 

@@ -12,42 +12,17 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from shipyard.host.state import State
+from shipyard.protocol.common import LockHolder, LockInfo
 
 HEARTBEAT_STALE_AFTER = 45.0
 
 
-@dataclass(frozen=True)
-class Holder:
-    actor: str
-    operator_host: str
-    pid: int
-    reason: str
-    command: str
-    deployment_id: str | None = None
-
-
-@dataclass(frozen=True)
-class LockView:
-    holder: Holder
-    acquired_at: float
-    heartbeat_at: float | None
-    stale: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **asdict(self.holder),
-            "acquired_at": self.acquired_at,
-            "heartbeat_at": self.heartbeat_at,
-            "stale": self.stale,
-        }
-
-
 def is_stale(
-    holder: Holder,
+    holder: LockHolder,
     heartbeat_at: float | None,
     now: float,
     this_host: str,
@@ -74,23 +49,28 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def read(state: State) -> LockView | None:
+def read(state: State) -> LockInfo | None:
     with state.connect() as db:
         row = db.execute("SELECT * FROM lock WHERE id = 1").fetchone()
     return None if row is None else _view(row)
 
 
-def _view(row: Any) -> LockView:
-    holder = Holder(**json.loads(row["holder"]))
+def _view(row: Any) -> LockInfo:
+    holder = LockHolder(**json.loads(row["holder"]))
     stale = is_stale(
         holder, row["heartbeat_at"], time.time(), socket.gethostname(), _pid_alive(holder.pid)
     )
-    return LockView(holder, row["acquired_at"], row["heartbeat_at"], stale)
+    return LockInfo(
+        **asdict(holder),
+        acquired_at=row["acquired_at"],
+        heartbeat_at=row["heartbeat_at"],
+        stale=stale,
+    )
 
 
 def acquire(
-    state: State, holder: Holder, *, heartbeat: bool, force: bool
-) -> tuple[LockView | None, LockView | None]:
+    state: State, holder: LockHolder, *, heartbeat: bool, force: bool
+) -> tuple[LockInfo | None, LockInfo | None]:
     """Take the lock. Returns (holder that kept it, or None; lock taken over, or None).
 
     A deploy's lock whose owner is provably gone (stale heartbeat, or a dead pid on this
@@ -124,9 +104,17 @@ def refresh(state: State, deployment_id: str) -> bool:
     return True
 
 
+class NotYourLock(Exception):
+    """Releasing a lock someone else holds, without force."""
+
+    def __init__(self, held: LockInfo) -> None:
+        super().__init__(held.actor)
+        self.held = held
+
+
 def release(
     state: State, deployment_id: str | None, *, force: bool, actor: str | None = None
-) -> LockView | None:
+) -> LockInfo | None:
     """Release the lock held by deployment_id (a manual lock: by its actor), or any with force.
 
     Returns what was held.
@@ -136,10 +124,10 @@ def release(
         if row is None:
             return None
         view = _view(row)
-        mine = view.holder.deployment_id == deployment_id and (
-            deployment_id is not None or view.holder.actor == actor
+        mine = view.deployment_id == deployment_id and (
+            deployment_id is not None or view.actor == actor
         )
         if not force and not mine:
-            raise PermissionError(view)
+            raise NotYourLock(view)
         db.execute("DELETE FROM lock WHERE id = 1")
     return view

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.core.files import atomic_symlink, atomic_write, read_text_or_none
 from shipyard.host.errors import HostOpError
-from shipyard.host.layout import Layout
+from shipyard.host.slots import read_spec
 from shipyard.host.supervisor import Supervisor
+from shipyard.plan.layout import SLOTS, Layout
 from shipyard.plan.nginx_conf import (
     MainConfig,
     ServerBlock,
@@ -18,42 +20,11 @@ from shipyard.plan.nginx_conf import (
     render_server,
     render_tcp_upstream,
 )
-
-
-@dataclass(frozen=True)
-class ProxySettings:
-    mode: str  # managed | system
-    binary: str
-    listen: str
-    server_names: tuple[str, ...]
-    client_max_body_size: str
-    listen_mode: str  # socket | tcp
-    include_dir: str | None
-    worker_user: str | None
-    drain_timeout: float
-    pid_file: str = "/run/nginx.pid"
-
-
-def atomic_symlink(target: Path, link: Path) -> None:
-    """Point `link` at `target` with one rename: readers see the old or the new, never none."""
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(target)
-    tmp.replace(link)
-
-
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+from shipyard.protocol.common import ProxySpec
 
 
 class Nginx:
-    def __init__(self, layout: Layout, settings: ProxySettings) -> None:
+    def __init__(self, layout: Layout, settings: ProxySpec) -> None:
         self.layout = layout
         self.settings = settings
         self.supervisor = Supervisor(layout)
@@ -92,7 +63,7 @@ class Nginx:
                     app=layout.app,
                     env=layout.env,
                     listen=s.listen,
-                    server_names=s.server_names,
+                    server_names=tuple(s.server_names),
                     client_max_body_size=s.client_max_body_size,
                     access_log=layout.access_log,
                     listen_mode=s.listen_mode,
@@ -123,11 +94,11 @@ class Nginx:
         files = self.desired_files()
         if self.settings.listen_mode == "tcp" and not self.layout.upstream_conf.exists():
             files[self.layout.upstream_conf] = render_tcp_upstream(upstream_port or 1, None)
-        changed = {path: text for path, text in files.items() if _read(path) != text}
+        changed = {path: text for path, text in files.items() if read_text_or_none(path) != text}
         (self.layout.proxy / "tmp").mkdir(exist_ok=True)
         linked = self._link_into_system()  # before the test, so `nginx -t` covers it
         if changed or linked:
-            backups = {path: _read(path) for path in changed}
+            backups = {path: read_text_or_none(path) for path in changed}
             for path, text in changed.items():
                 atomic_write(path, text)
             try:
@@ -247,10 +218,16 @@ class Nginx:
         atomic_symlink(backup_socket, self.layout.previous_socket)
         atomic_symlink(slot_socket, self.layout.current_socket)
 
+    def restore_upstream(self, text: str) -> None:
+        """Put back an upstream file read before a switch, and make nginx use it."""
+        atomic_write(self.layout.upstream_conf, text)
+        self.test_config()
+        self.reload()
+
     def point_at_port(self, port: int, previous_port: int | None) -> None:
         """TCP mode switch: rewrite the upstream, test it, reload (see docs/switching.md)."""
         path = self.layout.upstream_conf
-        old = _read(path)
+        old = read_text_or_none(path)
         atomic_write(path, render_tcp_upstream(port, previous_port))
         try:
             self.test_config()
@@ -259,13 +236,6 @@ class Nginx:
             if old is not None:
                 atomic_write(path, old)
             raise
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return None
 
 
 # supervisord's states of a program that is not running (or is between two tries)
@@ -307,3 +277,22 @@ def _pid_from(path: Path) -> int | None:
     except PermissionError:
         return pid
     return pid
+
+
+def points_at(layout: Layout) -> str | None:
+    """The slot nginx sends traffic to, read from what it was given: the socket symlink,
+    or in tcp mode the upstream's active port matched to a slot's port (None: none)."""
+    link = layout.current_socket
+    if link.is_symlink():
+        name = Path(os.readlink(link)).name
+        return next((slot for slot in SLOTS if name == f"{slot}.sock"), None)
+    match = re.search(
+        r"server 127\.0\.0\.1:(\d+) max_fails", read_text_or_none(layout.upstream_conf) or ""
+    )
+    if match is None:
+        return None
+    for slot in SLOTS:
+        spec = read_spec(layout, slot)
+        if spec is not None and spec.port == int(match.group(1)):
+            return slot
+    return None

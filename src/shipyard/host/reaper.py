@@ -6,32 +6,31 @@ import sys
 import time
 from pathlib import Path
 
+from shipyard.core.files import atomic_symlink
 from shipyard.host.guard import slot_guard
-from shipyard.host.layout import Layout
-from shipyard.host.nginx import atomic_symlink
+from shipyard.host.slots import Slots, mark
 from shipyard.host.state import State
 from shipyard.host.supervisor import Supervisor
+from shipyard.plan.layout import Layout
+from shipyard.plan.slots import due_to_retire
 
 POLL_SECONDS = 2.0
 
 
 def retire_due(layout: Layout, now: float) -> list[str]:
     """Stop every slot past its retire time that is not the active one; return their names."""
-    from shipyard.host.ops import stop_slot_processes
-
-    state = State(layout.state_db)
-    supervisor = Supervisor(layout)
-    retired = []
+    state = State.existing(layout.state_db)
+    if state is None:
+        return []
+    slots = Slots(layout, Supervisor(layout))
     with slot_guard(layout):
         active = state.get_meta("active_slot")
-        for slot, row in state.slots().items():
-            if row["retire_at"] is None or row["retire_at"] > now or slot == active:
-                continue
-            stop_slot_processes(supervisor, layout, slot)
-            with state.transaction() as db:
-                state.set_slot(db, slot, release_id=row["release_id"], state="stopped")
-            state.event("retired", {"slot": slot, "release_id": row["release_id"]})
-            retired.append(slot)
+        rows = state.slots()
+        retired = due_to_retire(rows, active, now)
+        for slot in retired:
+            slots.stop(slot)
+            mark(state, slot, rows[slot].release_id, "stopped")
+            state.event("retired", {"slot": slot, "release_id": rows[slot].release_id})
         if retired and active and layout.previous_socket.is_symlink():
             # the backup is gone: a retried request goes to the active slot, not to nothing
             target = layout.slot_socket(active)
@@ -41,8 +40,7 @@ def retire_due(layout: Layout, now: float) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    base = Path(argv[0])
-    layout = Layout(base.parent.parent, base.parent.name, base.name)
+    layout = Layout.of_base(Path(argv[0]))
     while True:
         try:
             for slot in retire_due(layout, time.time()):

@@ -1,7 +1,9 @@
 """Per-host state in SQLite (WAL): slots, releases, deployments, events, the lock.
 
 Each call opens a short-lived connection; writers use BEGIN IMMEDIATE so two
-operations on one host serialise instead of interleaving.
+operations on one host serialise instead of interleaving. The database is opened
+explicitly: `State.create` (making it if it is missing) for operations that record
+something, `State.existing` (None on a host never deployed to) for those that only read.
 """
 
 from __future__ import annotations
@@ -13,6 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from shipyard.protocol.codec import decode, encode
+from shipyard.protocol.common import (
+    Deployment,
+    DeploymentStart,
+    Event,
+    ReleaseInfo,
+    ReleaseManifest,
+    SlotRow,
+)
+from shipyard.protocol.records import Approval
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,12 +90,26 @@ class State:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with self.connect() as db:
+
+    @classmethod
+    def create(cls, path: Path) -> State:
+        """Open the database, creating it (and its tables) if it is not there yet."""
+        state = cls(path)
+        fresh = not path.exists()
+        with state.connect() as db:
             db.executescript(SCHEMA)
             columns = {row["name"] for row in db.execute("PRAGMA table_info(deployments)")}
             for column in ("analysis", "checks", "promoted_from"):
                 if column not in columns:  # state.db written by an older Shipyard
                     db.execute(f"ALTER TABLE deployments ADD COLUMN {column} TEXT")
+        if fresh:
+            path.chmod(0o600)
+        return state
+
+    @classmethod
+    def existing(cls, path: Path) -> State | None:
+        """The database if this host was ever deployed to, else None."""
+        return cls.create(path) if path.exists() else None
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -123,10 +150,10 @@ class State:
             )
 
     # slots ------------------------------------------------------------
-    def slots(self) -> dict[str, dict[str, Any]]:
+    def slots(self) -> dict[str, SlotRow]:
         with self.connect() as db:
             rows = db.execute("SELECT * FROM slots").fetchall()
-        return {row["slot"]: dict(row) for row in rows}
+        return {row["slot"]: SlotRow(**dict(row)) for row in rows}
 
     def set_slot(
         self,
@@ -147,27 +174,28 @@ class State:
         )
 
     # releases ---------------------------------------------------------
-    def record_release(self, release_id: str, digest: str, manifest: dict[str, Any]) -> None:
+    def record_release(self, release_id: str, digest: str, manifest: ReleaseManifest) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO releases (release_id, digest, manifest, prepared_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT(release_id) DO UPDATE SET "
                 "digest = excluded.digest, manifest = excluded.manifest",
-                (release_id, digest, json.dumps(manifest), time.time()),
+                (release_id, digest, json.dumps(encode(manifest)), time.time()),
             )
 
     def set_release_status(self, release_id: str, status: str) -> None:
         with self.transaction() as db:
             db.execute("UPDATE releases SET status = ? WHERE release_id = ?", (status, release_id))
 
-    def releases(self) -> list[dict[str, Any]]:
+    def releases(self) -> list[ReleaseInfo]:
         with self.connect() as db:
             rows = db.execute("SELECT * FROM releases ORDER BY prepared_at DESC").fetchall()
         result = []
         for row in rows:
             item = dict(row)
-            item["manifest"] = json.loads(item["manifest"])
-            result.append(item)
+            # manifests written before gate reports were recorded have no `gates`
+            item["manifest"] = {"gates": None, **json.loads(item["manifest"])}
+            result.append(decode(ReleaseInfo, item, "releases"))
         return result
 
     def forget_release(self, release_id: str) -> None:
@@ -175,7 +203,8 @@ class State:
             db.execute("DELETE FROM releases WHERE release_id = ?", (release_id,))
 
     # deployments ------------------------------------------------------
-    def start_deployment(self, record: dict[str, Any]) -> None:
+    def start_deployment(self, start: DeploymentStart) -> None:
+        record = encode(start)
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO deployments (id, kind, release_id, previous_release_id, "
@@ -228,7 +257,7 @@ class State:
                 ),
             )
 
-    def deployments(self, limit: int = 50) -> list[dict[str, Any]]:
+    def deployments(self, limit: int) -> list[Deployment]:
         with self.connect() as db:
             rows = db.execute(
                 "SELECT * FROM deployments ORDER BY started_at DESC LIMIT ?", (limit,)
@@ -240,15 +269,40 @@ class State:
             item["hosts"] = json.loads(item["hosts"])
             for column in ("analysis", "checks", "promoted_from"):
                 item[column] = json.loads(item[column]) if item[column] else None
-            result.append(item)
+            result.append(decode(Deployment, item, "deployments"))
         return result
 
     def event(self, kind: str, detail: dict[str, Any], deployment_id: str | None = None) -> None:
+        self.events_add([(kind, detail)], deployment_id)
+
+    def events_add(
+        self, events: list[tuple[str, dict[str, Any]]], deployment_id: str | None
+    ) -> None:
+        now = time.time()
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO events (at, deployment_id, kind, detail) VALUES (?, ?, ?, ?)",
-                (time.time(), deployment_id, kind, json.dumps(detail)),
+                [(now, deployment_id, kind, json.dumps(detail)) for kind, detail in events],
             )
+
+    def events(self, after_id: int, limit: int, deployment_id: str | None) -> list[Event]:
+        query = "SELECT * FROM events WHERE id > ?"
+        args: list[Any] = [after_id]
+        if deployment_id is not None:
+            query += " AND deployment_id = ?"
+            args.append(deployment_id)
+        with self.connect() as db:
+            rows = db.execute(query + " ORDER BY id LIMIT ?", (*args, limit)).fetchall()
+        return [
+            Event(
+                id=row["id"],
+                at=row["at"],
+                deployment_id=row["deployment_id"],
+                kind=row["kind"],
+                detail=json.loads(row["detail"]),
+            )
+            for row in rows
+        ]
 
     # approvals ----------------------------------------------------------
     def approve(self, release_id: str, actor: str, note: str) -> None:
@@ -258,9 +312,17 @@ class State:
                 (release_id, actor, time.time(), note),
             )
 
-    def approvals(self, release_id: str) -> list[dict[str, Any]]:
+    def approvals(self, release_id: str) -> list[Approval]:
         with self.connect() as db:
             rows = db.execute(
                 "SELECT * FROM approvals WHERE release_id = ? ORDER BY at", (release_id,)
             ).fetchall()
-        return [dict(row) for row in rows]
+        return [
+            Approval(
+                release_id=row["release_id"],
+                actor=row["actor"],
+                at=row["at"],
+                note=row["note"] or "",
+            )
+            for row in rows
+        ]

@@ -12,8 +12,9 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
+from shipyard.core.files import atomic_write
 from shipyard.host.errors import HostOpError
-from shipyard.host.layout import Layout
+from shipyard.plan.layout import Layout
 from shipyard.plan.supervisor_conf import SupervisorConfig, render
 
 RUNNING_STATES = {"STARTING", "RUNNING", "BACKOFF"}
@@ -55,9 +56,7 @@ class Supervisor:
         conf = self.layout.supervisor_conf
         changed = not conf.exists() or conf.read_text() != text
         if changed:
-            tmp = conf.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(conf)
+            atomic_write(conf, text, mode=0o600)
         if self.is_running():
             if changed:
                 self._apply_config_change()
@@ -179,9 +178,6 @@ class Supervisor:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.state(name) == "STOPPING":
             time.sleep(0.05)
-
-    def signal(self, name: str, signal: str) -> None:
-        self._proxy().supervisor.signalProcess(name, signal)
 
     def shutdown(self) -> None:
         if not self.is_running():

@@ -15,6 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from shipyard.protocol.common import Traffic
+from shipyard.protocol.observe import ObserveSampleReply
+
 # $msec $status $request_time "$upstream_addr" "$request_method $request_uri"
 _LINE = re.compile(r'^(?P<msec>[\d.]+) (?P<status>\d{3}) (?P<rt>[\d.]+) "(?P<upstream>[^"]*)"')
 
@@ -48,17 +51,6 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-@dataclass(frozen=True)
-class Traffic:
-    """What the new release did with real requests in one interval on one host."""
-
-    requests: int
-    errors: int  # 5xx answered by the new slot
-    fallbacks: int  # requests nginx had to send to the old slot (the new one failed them)
-    p50_ms: float | None
-    p95_ms: float | None
-
-
 def summarise(entries: list[LogEntry], new_upstream: str, since: float) -> Traffic:
     """Figures for requests logged after `since` (the switch) that went to the new slot."""
     relevant = [e for e in entries if e.at >= since]
@@ -90,23 +82,22 @@ class Measurement:
     figures: dict[str, Any]
 
 
-def measure(samples: dict[str, dict[str, Any]], thresholds: Thresholds) -> Measurement:
+def measure(samples: dict[str, ObserveSampleReply], thresholds: Thresholds) -> Measurement:
     """One interval across every host: is the new release behaving?"""
     reasons: list[str] = []
     requests = errors = fallbacks = 0
     worst_p95: float | None = None
     for host, sample in samples.items():
-        traffic = sample["traffic"]
-        requests += traffic["requests"]
-        errors += traffic["errors"]
-        fallbacks += traffic["fallbacks"]
-        if traffic["p95_ms"] is not None:
-            worst_p95 = max(worst_p95 or 0.0, traffic["p95_ms"])
-        if sample["process"] != "RUNNING":
-            reasons.append(f"{host}: the new release's process is {sample['process']}")
-        probe = sample["probe"]
-        if not probe["ok"]:
-            reasons.append(f"{host}: probe through nginx failed: {probe['detail']}")
+        traffic = sample.traffic
+        requests += traffic.requests
+        errors += traffic.errors
+        fallbacks += traffic.fallbacks
+        if traffic.p95_ms is not None:
+            worst_p95 = max(worst_p95 or 0.0, traffic.p95_ms)
+        if sample.process != "RUNNING":
+            reasons.append(f"{host}: the new release's process is {sample.process}")
+        if not sample.probe.ok:
+            reasons.append(f"{host}: probe through nginx failed: {sample.probe.detail}")
     failed = errors + fallbacks
     ratio = failed / requests if requests else 0.0
     if requests and ratio > thresholds.max_error_ratio:

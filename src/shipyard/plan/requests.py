@@ -1,16 +1,37 @@
 """Pure builders: what each host operation is asked, from config and a release.
 
-Like Kamal's command builders, these return plain data and do no I/O, so tests can
-assert exactly what a host would be told.
+Like Kamal's command builders, these return plain typed values and do no I/O, so tests
+can assert exactly what a host would be told. Every default a host operation uses comes
+from here, that is from the config model: the host side has none of its own.
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
-from typing import Any
+from pathlib import Path
 
-from shipyard.config.model import Environment, HostEntry
+from shipyard.config.model import Environment, HostEntry, HttpCheck
+from shipyard.plan.layout import Layout
+from shipyard.protocol.boot import (
+    BootRequest,
+    CheckRequest,
+    PreSwitchChecks,
+    WorkerReadiness,
+)
+from shipyard.protocol.common import HealthSpec, HttpCheckSpec, ProxySpec, ReleaseManifest
+from shipyard.protocol.inspect import LogsRequest, StatusRequest
+from shipyard.protocol.maintenance import RepairRequest
+from shipyard.protocol.observe import ObserveSampleRequest
+from shipyard.protocol.op import Scope
+from shipyard.protocol.prepare import (
+    PrepareRequest,
+    ProxyRequest,
+    ReleaseCommandRequest,
+    SharedPaths,
+)
+from shipyard.protocol.records import HelloRequest
+from shipyard.protocol.switch import SwitchRequest, VerifyRequest
 
 
 def host_argv(env: Environment, host: HostEntry, op: str) -> list[str]:
@@ -20,74 +41,143 @@ def host_argv(env: Environment, host: HostEntry, op: str) -> list[str]:
     return [*shlex.split(env.shipyard_command), "host", op]
 
 
-def base(env: Environment, host: HostEntry) -> dict[str, Any]:
-    return {"root": env.root_for(host), "app": env.app, "env": env.name}
+def scope(env: Environment, host: HostEntry) -> Scope:
+    return Scope(root=env.root_for(host), app=env.app, env=env.name)
 
 
-def proxy(env: Environment, host: HostEntry) -> dict[str, Any]:
-    return {
-        "mode": env.nginx.mode,
-        "binary": env.nginx.binary,
-        "listen": env.listen_for(host),
-        "server_names": list(env.nginx.server_names),
-        "client_max_body_size": env.nginx.client_max_body_size,
-        "listen_mode": env.listen_mode,
-        "include_dir": env.nginx.include_dir,
-        "worker_user": env.nginx.worker_user,
-        "pid_file": env.nginx.pid_file,
-        "drain_timeout": env.drain_timeout,
-    }
+def layout(env: Environment, host: HostEntry) -> Layout:
+    return Layout(Path(env.root_for(host)), env.app, env.name)
 
 
-def health(env: Environment) -> dict[str, Any]:
-    return env.health.model_dump()
+def hello(version: str, protocol: int) -> HelloRequest:
+    return HelloRequest(operator_version=version, protocol=protocol)
+
+
+def proxy_spec(env: Environment, host: HostEntry) -> ProxySpec:
+    return ProxySpec(
+        mode=env.nginx.mode,
+        binary=env.nginx.binary,
+        listen=env.listen_for(host),
+        server_names=list(env.nginx.server_names),
+        client_max_body_size=env.nginx.client_max_body_size,
+        listen_mode=env.listen_mode,
+        include_dir=env.nginx.include_dir,
+        worker_user=env.nginx.worker_user,
+        pid_file=env.nginx.pid_file,
+        drain_timeout=env.drain_timeout,
+        local_host=host.is_local,
+    )
+
+
+def health(env: Environment, *, threshold: int | None = None) -> HealthSpec:
+    h = env.health
+    return HealthSpec(
+        path=h.path,
+        status=h.status,
+        interval=h.interval,
+        timeout=h.timeout,
+        deadline=h.deadline,
+        healthy_threshold=h.healthy_threshold if threshold is None else threshold,
+        release_header=h.release_header,
+    )
+
+
+def http_check(check: HttpCheck) -> HttpCheckSpec:
+    return HttpCheckSpec(
+        path=check.path,
+        status=check.status,
+        contains=check.contains,
+        json_path=check.json_path,
+        equals=check.equals,
+    )
 
 
 def prepare(
     env: Environment,
+    host: HostEntry,
     *,
-    release_id: str,
+    manifest: ReleaseManifest,
     digest: str,
-    artifact: str,
-    manifest: dict[str, Any],
     env_values: dict[str, str],
-) -> dict[str, Any]:
-    return {
-        "release_id": release_id,
-        "digest": digest,
-        "artifact": artifact,
-        "manifest": manifest,
-        "env_values": env_values,
-        "shared": env.shared.model_dump(),
-        "build": env.build,
-        "build_timeout": env.build_timeout,
-        "resources": env.resources.model_dump(),
-    }
+) -> PrepareRequest:
+    return PrepareRequest(
+        release_id=manifest.release_id,
+        digest=digest,
+        artifact=str(layout(env, host).upload_path(manifest.release_id)),
+        manifest=manifest,
+        env_values=env_values,
+        shared=SharedPaths(dirs=list(env.shared.dirs), files=list(env.shared.files)),
+        build=env.build,
+        build_timeout=env.build_timeout,
+        min_free_disk_mb=env.resources.min_free_disk_mb,
+        disk_per_artifact=env.resources.disk_per_artifact,
+    )
 
 
-def boot(env: Environment, release_id: str, env_values: dict[str, str]) -> dict[str, Any]:
-    return {
-        "release_id": release_id,
-        "env_values": env_values,
-        "start": env.start,
-        "listen_mode": env.listen_mode,
-        "ports": list(env.ports),
-        "resources": env.resources.model_dump(),
-        "workers": {name: worker.command for name, worker in env.workers.items()},
-    }
+def proxy(env: Environment, host: HostEntry) -> ProxyRequest:
+    """The `proxy` operation: supervisord with this env's programs, nginx with its config."""
+    return ProxyRequest(proxy=proxy_spec(env, host), ports=env.ports, workers=sorted(env.workers))
 
 
-def check(env: Environment, slot: str, release_id: str, *, warm: bool = False) -> dict[str, Any]:
-    """Health until healthy; then (for a new boot) the pre-switch smoke checks."""
-    return {
-        "slot": slot,
-        "release_id": release_id,
-        "health": health(env) | ({"healthy_threshold": 1} if warm else {}),
-        "listen_mode": env.listen_mode,
-        "smoke": [] if warm else [c.model_dump() for c in env.smoke],
-        "smoke_command": None if warm else env.smoke_command,
-        "workers": {} if warm else {n: w.model_dump() for n, w in env.workers.items()},
-    }
+def release_command(
+    env: Environment, release_id: str, env_values: dict[str, str]
+) -> ReleaseCommandRequest:
+    assert env.release_command is not None
+    return ReleaseCommandRequest(
+        release_id=release_id,
+        command=env.release_command,
+        timeout=env.release_command_timeout,
+        env_values=env_values,
+    )
+
+
+def boot(env: Environment, release_id: str, env_values: dict[str, str]) -> BootRequest:
+    return BootRequest(
+        release_id=release_id,
+        env_values=env_values,
+        start=env.start,
+        listen_mode=env.listen_mode,
+        ports=env.ports,
+        workers={name: worker.command for name, worker in env.workers.items()},
+        min_free_memory_mb=env.resources.min_free_memory_mb,
+    )
+
+
+def check(env: Environment, slot: str, release_id: str, *, warm: bool = False) -> CheckRequest:
+    """Health until healthy; then, for a new boot, workers and the pre-switch checks.
+
+    A warm slot (a rollback inside the window) has passed all of that already: one
+    healthy probe is enough.
+    """
+    checks = env.pre_switch
+    return CheckRequest(
+        slot=slot,
+        release_id=release_id,
+        health=health(env, threshold=1 if warm else None),
+        listen_mode=env.listen_mode,
+        workers={}
+        if warm
+        else {
+            name: WorkerReadiness(
+                readiness_command=w.readiness_command,
+                ready_after=w.ready_after,
+                readiness_timeout=w.readiness_timeout,
+            )
+            for name, w in env.workers.items()
+        },
+        pre_switch=PreSwitchChecks(
+            http=[] if warm else [http_check(c) for c in checks.http],
+            command=None if warm else checks.command,
+            command_timeout=checks.command_timeout,
+        ),
+        app_env=dict(env.env),
+    )
+
+
+def check_timeout(env: Environment) -> float:
+    """How long the operator waits for a `check` reply: health, workers, pre-switch checks."""
+    readiness = max((w.readiness_timeout for w in env.workers.values()), default=0.0)
+    return env.health.deadline + readiness + env.pre_switch.command_timeout + 60
 
 
 def retire_window(env: Environment, observe_window: float | None = None) -> float:
@@ -110,63 +200,60 @@ def switch(
     observe_window: float | None = None,
     *,
     retreat: bool = False,
-) -> dict[str, Any]:
-    return {
-        "slot": slot,
-        "release_id": release_id,
-        "listen_mode": env.listen_mode,
-        "ports": list(env.ports),
-        "rollback_window": retire_window(env, observe_window),
-        "retreat": retreat,
-        "proxy": proxy(env, host),
-    }
+) -> SwitchRequest:
+    return SwitchRequest(
+        slot=slot,
+        release_id=release_id,
+        listen_mode=env.listen_mode,
+        ports=env.ports,
+        rollback_window=retire_window(env, observe_window),
+        retreat=retreat,
+        proxy=proxy_spec(env, host),
+    )
 
 
-def release_command(
-    env: Environment, release_id: str, env_values: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "release_id": release_id,
-        "command": env.release_command,
-        "timeout": env.release_command_timeout,
-        "env_values": env_values,
-    }
+def verify_deadline(env: Environment) -> float:
+    """How long VERIFY waits for nginx to answer from the new release."""
+    return max(5.0, env.health.timeout * 3)
 
 
-def verify(env: Environment, host: HostEntry, release_id: str) -> dict[str, Any]:
-    return {
-        "listen": env.listen_for(host),
-        "server_names": list(env.nginx.server_names),
-        "health": health(env),
-        "release_id": release_id,
-        "deadline": max(5.0, env.health.timeout * 3),
-    }
+def verify(env: Environment, host: HostEntry, release_id: str) -> VerifyRequest:
+    return VerifyRequest(
+        listen=env.listen_for(host),
+        server_names=list(env.nginx.server_names),
+        health=health(env),
+        release_id=release_id,
+        deadline=verify_deadline(env),
+    )
 
 
 def observe_sample(
     env: Environment, host: HostEntry, release_id: str, offset: int, since: float
-) -> dict[str, Any]:
-    return {
-        "offset": offset,
-        "since": since,
-        "release_id": release_id,
-        "listen": env.listen_for(host),
-        "listen_mode": env.listen_mode,
-        "ports": list(env.ports),
-        "health": health(env),
-        "server_names": list(env.nginx.server_names),
-    }
+) -> ObserveSampleRequest:
+    return ObserveSampleRequest(
+        offset=offset,
+        since=since,
+        release_id=release_id,
+        listen=env.listen_for(host),
+        listen_mode=env.listen_mode,
+        ports=env.ports,
+        health=health(env),
+        server_names=list(env.nginx.server_names),
+    )
 
 
-def repair(env: Environment, host: HostEntry) -> dict[str, Any]:
-    return {
-        "proxy": proxy(env, host),
-        "ports": list(env.ports),
-        "health": health(env),
-        "workers": sorted(env.workers),
-    }
+def repair(env: Environment, host: HostEntry) -> RepairRequest:
+    return RepairRequest(
+        proxy=proxy_spec(env, host),
+        ports=env.ports,
+        health=health(env),
+        workers=sorted(env.workers),
+    )
 
 
-def proxy_request(env: Environment, host: HostEntry) -> dict[str, Any]:
-    """The `proxy` operation: supervisord with this env's programs, nginx with its config."""
-    return {"proxy": proxy(env, host), "ports": list(env.ports), "workers": sorted(env.workers)}
+def status(env: Environment) -> StatusRequest:
+    return StatusRequest(health_path=env.health.path)
+
+
+def logs(slot: str | None, lines: int, follow: bool = False) -> LogsRequest:
+    return LogsRequest(slot=slot, lines=lines, follow=follow)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from shipyard.host.layout import SLOTS, Layout
+from shipyard.plan.layout import SLOTS, Layout, program_name
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,6 @@ class SupervisorConfig:
     nginx_binary: str | None  # None: nginx is the host's own (system mode)
     drain_timeout: float
     workers: tuple[str, ...] = ()
-
-
-def program_name(process: str, slot: str) -> str:
-    return f"{process}-{slot}"
 
 
 def render(config: SupervisorConfig) -> str:
@@ -44,6 +40,7 @@ logfile_maxbytes=10MB
 logfile_backups=3
 pidfile={layout.run}/supervisord.pid
 directory={layout.base}
+umask=027
 identifier=shipyard-{layout.app}-{layout.env}
 
 [rpcinterface:supervisor]

@@ -14,38 +14,26 @@ import os
 import socket
 import subprocess
 import tarfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+from shipyard.core.files import atomic_write
+from shipyard.errors import ExitCode, ShipyardError
+from shipyard.protocol.common import ReleaseManifest
 
 
-class ArtifactError(Exception):
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+class ArtifactError(ShipyardError):
+    """The release could not be built (exit 5)."""
 
-
-@dataclass(frozen=True)
-class Manifest:
-    release_id: str
-    commit: str
-    commit_time: str
-    ref: str
-    built_at: str
-    builder: str
-    dirty: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    exit_code = ExitCode.BUILD
 
 
 @dataclass(frozen=True)
 class Artifact:
     path: Path
     digest: str
-    manifest: Manifest
+    manifest: ReleaseManifest
 
     @property
     def release_id(self) -> str:
@@ -115,7 +103,7 @@ def build_artifact(
     data = _gzip_deterministic(_normalise(raw))
     digest = hashlib.sha256(data).hexdigest()
     release_id = release_id_for(commit, dirty, digest)
-    manifest = Manifest(
+    manifest = ReleaseManifest(
         release_id=release_id,
         commit=commit,
         commit_time=commit_time,
@@ -123,13 +111,17 @@ def build_artifact(
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         builder=f"{_user()}@{socket.gethostname()}",
         dirty=dirty,
+        gates=None,
     )
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = cache_dir / f"{release_id}.tar.gz"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic_write(path, data, mode=0o600)
     return Artifact(path=path, digest=digest, manifest=manifest)
+
+
+def artifact_cache() -> Path:
+    """Where built artifacts are kept on the operator's machine (the deploy user's only)."""
+    return Path.home() / ".cache" / "shipyard" / "artifacts"
 
 
 def _user() -> str:

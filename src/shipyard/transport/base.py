@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from shipyard.errors import ExitCode, ShipyardError
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -26,21 +28,20 @@ class CommandResult:
         return self.exit_status == 0
 
 
-class TransportError(Exception):
-    """A host could not be reached, or the link to it broke.
+class TransportError(ShipyardError):
+    """A host could not be reached, or the link to it broke (exit 4).
 
     `host` names the host, `hint` says what the operator can do about it.
     """
 
+    exit_code = ExitCode.UNREACHABLE
+
     def __init__(self, host: str, message: str, hint: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, hint)
         self.host = host
-        self.message = message
-        self.hint = hint
 
     def __str__(self) -> str:
-        text = f"{self.host}: {self.message}"
-        return f"{text}\n  hint: {self.hint}" if self.hint else text
+        return f"{self.host}: {self.message}"
 
 
 class Channel(Protocol):

@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncssh
 
+from shipyard.core.ci import in_ci
 from shipyard.transport.base import Channel, CommandResult, TransportError
 from shipyard.transport.target import SshOptions, SshTarget
 
@@ -42,8 +43,6 @@ _LOST_HINT = (
 
 
 def running_in_ci() -> bool:
-    from shipyard.execute.identity import in_ci
-
     return in_ci()
 
 

@@ -1,4 +1,7 @@
-"""Where everything of one app's environment lives on a host."""
+"""Where everything of one app's environment lives on a host: pure paths, no I/O.
+
+Both sides use it: the operator to name the upload path, the host to find everything.
+"""
 
 from __future__ import annotations
 
@@ -118,15 +121,19 @@ class Layout:
         paths += [self.slot_socket(slot) for slot in SLOTS]
         return [path for path in paths if len(str(path).encode()) > MAX_SOCKET_PATH]
 
-    def create(self) -> None:
-        for path in (self.releases, self.shared, self.proxy, self.run, self.logs):
-            path.mkdir(parents=True, exist_ok=True)
-        for path in (self.uploads, self.supervisor_dir):
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # nginx workers run as an unprivileged user and must reach the sockets in run/
-        for path in (self.base, self.run, self.proxy):
-            path.chmod(0o755)
+    def upload_path(self, release_id: str) -> Path:
+        return self.uploads / f"{release_id}.tar.gz"
+
+    @classmethod
+    def of_base(cls, base: Path) -> Layout:
+        """The layout whose `base` is `<root>/<app>/<env>`."""
+        return cls(base.parent.parent, base.parent.name, base.name)
 
 
 def other_slot(slot: str) -> str:
     return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
+
+
+def program_name(process: str, slot: str) -> str:
+    """supervisord's name for a slot's process: `web-blue`, `worker-green`..."""
+    return f"{process}-{slot}"

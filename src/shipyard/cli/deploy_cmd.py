@@ -1,0 +1,172 @@
+"""`deploy`, `hotfix`, `promote`, `approve`: releases into environments, through the pipeline."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from shipyard.cli import failures, output
+from shipyard.cli.options import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    EnvArgument,
+    LockWaitOption,
+    TerminalApprover,
+    load_env,
+    state_of,
+)
+from shipyard.config.loader import ConfigFile
+from shipyard.errors import ExitCode
+from shipyard.execute import pipeline
+from shipyard.execute.approval import approve
+from shipyard.execute.outcomes import DeployResult
+from shipyard.execute.reporter import PlainReporter, make_reporter
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="deploy")(deploy_command)
+    app.command(name="hotfix")(hotfix_command)
+    app.command(name="promote")(promote_command)
+    app.command(name="approve")(approve_command)
+
+
+def _runtime(ctx: typer.Context) -> pipeline.Runtime:
+    return pipeline.Runtime(
+        reporter=make_reporter(),
+        approver=TerminalApprover(),
+        observers=state_of(ctx).observers,
+    )
+
+
+def _report(result: DeployResult, env_name: str, verb: str) -> None:
+    phases = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    output.console.print(
+        f"{verb} {result.release_id} to {env_name} "
+        f"(was {result.previous_release or 'nothing'}); {phases}",
+        soft_wrap=True,
+        markup=False,
+    )
+    output.console.print(f"roll back with: shipyard rollback {env_name}", markup=False)
+
+
+def deploy_command(
+    ctx: typer.Context,
+    env_name: EnvArgument,
+    ref: Annotated[str, typer.Option(help="Git ref to deploy.")] = "HEAD",
+    message: Annotated[str, typer.Option(help="Why: recorded in the lock and history.")] = "",
+    lock_wait: LockWaitOption = 0.0,
+    allow_dirty: Annotated[
+        bool, typer.Option(help="Deploy uncommitted changes (the release is marked dirty).")
+    ] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Build REF and deploy it to ENV with zero downtime.
+
+    The quality gates run first, on exactly the code that ships. An environment with `promotion.requires` only takes releases that passed that environment (see `shipyard promote`), and one with `promotion.approval` waits for a person's approval.
+    """  # noqa: E501
+    loaded = failures.guard(lambda: ConfigFile.load(config))
+    runtime = _runtime(ctx)
+    try:
+        result = failures.run(
+            pipeline.deploy(
+                loaded,
+                env_name,
+                runtime,
+                ref=ref,
+                message=message,
+                lock_wait=lock_wait,
+                allow_dirty=allow_dirty,
+            )
+        )
+    finally:
+        runtime.reporter.close()
+    _report(result, env_name, "deployed")
+
+
+def hotfix_command(
+    ctx: typer.Context,
+    env_name: EnvArgument,
+    ref: Annotated[str, typer.Option(help="Git ref with the fix.")],
+    reason: Annotated[str, typer.Option(help="Why this cannot wait: recorded.")],
+    lock_wait: LockWaitOption = 0.0,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """The emergency lane: deploy REF now, skipping the promotion path.
+
+    Skips the required environment, soak time and optional gates; never the required gates, the approval, the health check, the lock, the artifact digest or the automatic rollback. The analysis window is `hotfix.observe_window`. Recorded with trigger `hotfix` and the reason.
+    """  # noqa: E501
+    if not reason.strip():
+        output.fail("--reason must say why", "e.g. --reason 'payments failing since 10:02'")
+        raise typer.Exit(ExitCode.CONFIG)
+    loaded = failures.guard(lambda: ConfigFile.load(config))
+    runtime = _runtime(ctx)
+    try:
+        result = failures.run(
+            pipeline.hotfix(loaded, env_name, runtime, ref=ref, reason=reason, lock_wait=lock_wait)
+        )
+    finally:
+        runtime.reporter.close()
+    _report(result, env_name, "hotfixed")
+
+
+def promote_command(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="FROM", help="e.g. staging")],
+    target: Annotated[str, typer.Argument(metavar="TO", help="e.g. production")],
+    release: Annotated[
+        str | None, typer.Argument(help="Release id; default: FROM's active release.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Promote a release that did not pass FROM (needs --reason).")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why: recorded in the history.")] = "",
+    lock_wait: LockWaitOption = 0.0,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Deploy to TO the identical artifact (same sha256) that FROM ran successfully.
+
+    TO's quality gates run on the commit first; `--force --reason` overrides FROM's verdict, and the override is recorded.
+    """  # noqa: E501
+    loaded = failures.guard(lambda: ConfigFile.load(config))
+    failures.guard(lambda: (loaded.environment(source), loaded.environment(target)))
+    runtime = _runtime(ctx)
+    try:
+        result = failures.run(
+            pipeline.promote(
+                loaded,
+                source,
+                target,
+                runtime,
+                release=release,
+                force=force,
+                reason=reason,
+                lock_wait=lock_wait,
+            )
+        )
+    finally:
+        runtime.reporter.close()
+    output.console.print(
+        f"promoted {result.release_id} from {source} to {target} "
+        f"(was {result.previous_release or 'nothing'})",
+        markup=False,
+    )
+
+
+def approve_command(
+    env_name: EnvArgument,
+    release: Annotated[str, typer.Argument(help="The release id to approve.")],
+    note: Annotated[str, typer.Option(help="A note recorded with the approval.")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Approve RELEASE for ENV (who and when are recorded on ENV's primary host)."""
+    env = failures.guard(lambda: load_env(config, env_name))
+
+    async def go() -> str:
+        runtime = pipeline.Runtime(reporter=PlainReporter(stream=sys.stderr))
+        async with pipeline.primary_session(runtime, env) as session:
+            return (await approve(session, env, release, note)).actor
+
+    actor = failures.run(go())
+    output.console.print(f"approved {release} for {env.name} by {actor}", markup=False)

@@ -1,0 +1,100 @@
+"""`status`, `history`, `releases`, `logs`: what runs where, and what happened."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from shipyard.cli import failures, output, views
+from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, JsonOption, load_env
+from shipyard.errors import ExitCode
+from shipyard.execute import queries
+from shipyard.execute.reporter import PlainReporter
+
+T = TypeVar("T")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(status)
+    app.command()(history)
+    app.command()(releases)
+    app.command()(logs)
+
+
+def _quiet() -> PlainReporter:
+    return PlainReporter(stream=sys.stderr)
+
+
+def _show(data: T, json_output: bool, view: Callable[[T], None]) -> None:
+    """JSON for programs, the view's table for people."""
+    if json_output:
+        output.print_json(data)
+    else:
+        view(data)
+
+
+def status(
+    env_name: EnvArgument,
+    config: ConfigOption = DEFAULT_CONFIG,
+    json_output: JsonOption = False,
+) -> None:
+    """Per host: active release, slots, health; and the lock."""
+    env = failures.guard(lambda: load_env(config, env_name))
+    data = failures.run(queries.status(env, _quiet()))
+    if json_output:
+        output.print_json(data.to_json())
+    else:
+        views.print_status(data)
+
+
+def history(
+    env_name: EnvArgument,
+    limit: Annotated[int, typer.Option("-n", help="How many, newest first.")] = 20,
+    config: ConfigOption = DEFAULT_CONFIG,
+    json_output: JsonOption = False,
+) -> None:
+    """Deployments and rollbacks, newest first (kept on the primary host)."""
+    env = failures.guard(lambda: load_env(config, env_name))
+    _show(failures.run(queries.history(env, limit, _quiet())), json_output, views.print_history)
+
+
+def releases(
+    env_name: EnvArgument,
+    config: ConfigOption = DEFAULT_CONFIG,
+    json_output: JsonOption = False,
+) -> None:
+    """Releases on the hosts: what can be rolled back to, and each one's outcome."""
+    env = failures.guard(lambda: load_env(config, env_name))
+    _show(failures.run(queries.releases(env, _quiet())), json_output, views.print_releases)
+
+
+def logs(
+    env_name: EnvArgument,
+    slot: Annotated[
+        str | None, typer.Option(help="blue or green; default: the active slot.")
+    ] = None,
+    lines: Annotated[int, typer.Option("-n", help="How many lines.")] = 100,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Keep printing new lines.")
+    ] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """The app's log lines from every host."""
+    if slot not in (None, "blue", "green"):
+        output.fail(f"--slot must be blue or green, not {slot!r}")
+        raise typer.Exit(ExitCode.CONFIG)
+    env = failures.guard(lambda: load_env(config, env_name))
+    if follow:
+
+        async def stream() -> None:
+            async for line in queries.follow_logs(env, slot, lines, _quiet()):
+                print(line, flush=True)
+
+        failures.run(stream())
+        return
+    for block in failures.run(queries.logs(env, slot, lines, _quiet())):
+        for line in block.lines:
+            print(f"{block.host} [{block.slot}] {line}")

@@ -1,0 +1,74 @@
+"""PREPARE: the release on disk and built; nginx and supervisord configured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shipyard.protocol.common import ProxySpec, ReleaseManifest
+from shipyard.protocol.op import Empty, Op
+
+
+@dataclass(frozen=True)
+class SharedPaths:
+    """Paths relative to a release that persist across releases, kept in shared/."""
+
+    dirs: list[str]
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    """Check free disk, verify the uploaded artifact's digest, unpack it safely, link the
+    shared paths and run the build. A release already prepared with the same digest is
+    reused. The uploaded file is removed in every case."""
+
+    release_id: str
+    digest: str  # sha256 of the artifact
+    artifact: str  # absolute path of the uploaded artifact on the host
+    manifest: ReleaseManifest
+    env_values: dict[str, str]  # variables for the build, secrets included
+    shared: SharedPaths
+    build: str | None
+    build_timeout: float
+    min_free_disk_mb: int
+    disk_per_artifact: float  # the artifact, unpacked and built, takes this many times its size
+
+
+@dataclass(frozen=True)
+class PrepareReply:
+    reused: bool  # the release was already prepared: nothing was unpacked or built
+
+
+PREPARE = Op("prepare", PrepareRequest, PrepareReply)
+
+
+@dataclass(frozen=True)
+class ReleaseCommandRequest:
+    """Run `release_command` (migrations) in the prepared release, once, on the primary."""
+
+    release_id: str
+    command: str
+    timeout: float
+    env_values: dict[str, str]
+
+
+RELEASE_COMMAND = Op("release-command", ReleaseCommandRequest, Empty)
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    """Make supervisord run (with a program per slot and worker) and nginx have this
+    environment's configuration (tested with `nginx -t`; the old one restored on failure)."""
+
+    proxy: ProxySpec
+    ports: tuple[int, int]  # blue, green (tcp mode)
+    workers: list[str]
+
+
+@dataclass(frozen=True)
+class ProxyReply:
+    supervisor_started: bool
+    nginx_config_changed: bool
+
+
+PROXY = Op("proxy", ProxyRequest, ProxyReply)
