@@ -35,6 +35,7 @@ from support.dist import (
 )
 
 from shipyard import __version__
+from shipyard.protocol.op import PROTOCOL_VERSION
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +130,9 @@ def test_the_wheel_pip_installed_in_a_clean_venv_runs_help_and_the_host_agent(
 
     # the host agent, as the operator starts it on a host over SSH: one line in, one out
     root = built.scratch / "agent-root"
-    request = {"op": "hello", "request": {"root": str(root), "app": "reconcile", "env": "x"}}
+    scope = {"root": str(root), "app": "reconcile", "env": "x"}
+    hello = {"operator_version": __version__, "protocol": PROTOCOL_VERSION}
+    request = {"op": "hello", "request": scope | hello}
     agent = subprocess.run(
         [shipyard, "host", "serve"],
         input=json.dumps(request) + "\n",
