@@ -372,7 +372,10 @@ def start_app() -> Iterator[StartApp]:
     started: list[RunningApp] = []
 
     def start(
-        *args: str, env: dict[str, str] | None = None, socket_path: str | None = None
+        *args: str,
+        env: dict[str, str] | None = None,
+        socket_path: str | None = None,
+        app: Path = APP,
     ) -> RunningApp:
         clean = {
             k: v
@@ -381,16 +384,16 @@ def start_app() -> Iterator[StartApp]:
             and not k.startswith("RECONCILE_")
         }
         proc = subprocess.Popen(
-            [sys.executable, str(APP), *args],
+            [sys.executable, str(app), *args],
             env={**clean, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        app = RunningApp(proc, socket_path)
-        started.append(app)
-        return app
+        running = RunningApp(proc, socket_path)
+        started.append(running)
+        return running
 
     yield start
     for app in started:
@@ -427,7 +430,22 @@ def test_health_over_the_unix_socket_reports_ok_with_version_and_release(
     assert '"GET /healthz HTTP/1.1" 200' in socket_app.wait_for_line("/healthz")
 
 
-def test_the_version_comes_from_the_version_file_next_to_the_app() -> None:
+def test_the_version_comes_from_the_version_file_next_to_the_app(
+    start_app: StartApp, short_tmp: Path
+) -> None:
+    copy = short_tmp / "app"
+    copy.mkdir()
+    for name in ("app.py", "reconcile_core.py"):
+        shutil.copy(APP_DIR / name, copy / name)
+    (copy / "VERSION").write_text("7.3.1-rc2\n")
+    path = str(short_tmp / "v.sock")
+    running = start_app(
+        env={"SHIPYARD_SOCKET": path}, socket_path=path, app=copy / "app.py"
+    ).wait_until_listening()
+    response, body = running.request("GET", "/healthz")
+    assert response.getheader("X-App-Version") == "7.3.1-rc2"
+    assert json.loads(body)["version"] == "7.3.1-rc2"
+    # and the shipped app reads its own file
     assert (APP_DIR / "VERSION").read_text().strip() == "1.0.0"
 
 

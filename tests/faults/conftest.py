@@ -91,5 +91,7 @@ def fleet_env(fleet: SshFleet, janitor: Janitor) -> Iterator[Fleet]:
 
 
 def discard_ssh_env(root: Path, name: str) -> None:
-    shutdown_env(root, name)
-    remove_tree(root / "reconcile" / name)
+    try:
+        shutdown_env(root, name)
+    finally:
+        remove_tree(root / "reconcile" / name)

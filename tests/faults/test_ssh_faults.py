@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import pytest
 from support.faults import (
@@ -128,9 +127,9 @@ def test_an_ssh_link_dropped_mid_switch_keeps_every_host_serving_and_then_conver
         run.wait_for_line(rf"{label} boot ok")
         # host two's switch waits for this mutex: the request is on the wire, and the
         # host working on it, when the link is cut
-        with holding_slot_guard(env.base(1)):
+        with holding_slot_guard(env.base(1)) as guard:
             run.wait_for_line(rf"{label} switch start")
-            time.sleep(0.3)
+            guard.wait_for_agent()  # host two's agent is blocked in the switch
             assert link.cut() >= 1
         result = run.result(120)
         assert result.returncode == 1, output(result)

@@ -3,7 +3,7 @@
 pip-audit asks a vulnerability service. The public ones are not reachable from every test
 machine, so most tests point it (`service: osv`, `osv_url`) at a loopback stand-in that
 answers from recorded advisories (tests/support/gates_fixtures/osv_server.py); one test
-uses the default PyPI service and only insists the vulnerable pin never passes.
+puts the default PyPI service behind a proxy that refuses connections: unknown, never pass.
 """
 
 from __future__ import annotations
@@ -71,14 +71,22 @@ def test_safe_pin_passes_pip_audit(tmp_path: Path, osv: OsvServer):
     assert result.summary == "1 package audited, no known vulnerabilities"
 
 
-def test_vulnerable_pin_never_passes_against_the_default_service(tmp_path: Path):
-    """PyPI's vulnerability data: "fail" where it answers; "unknown" (not audited, or not
-    reached) where it does not; never "pass"."""
-    result = run_pip_audit(app(tmp_path, "vulnerable"), PipAuditGate(timeout=20))
-    assert result.status in ("fail", "unknown"), result.summary
+def test_the_default_service_unreachable_is_unknown_and_fails_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The default service (PyPI's vulnerability data) behind a proxy that refuses every
+    connection: offline, a vulnerable pin is "unknown", never "pass". (That a
+    vulnerability found fails the gate: the loopback OSV tests above.)"""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, CLOSED_PORT_URL.removesuffix("/v1/query"))
+    config = PipAuditGate(timeout=60)
+    assert config.service == "pypi"
+    result = run_pip_audit(app(tmp_path, "vulnerable"), config)
+    assert result.status == "unknown", result.summary
+    assert "could not be reached" in result.summary
     assert not result.ok
-    if result.status == "fail":
-        assert "PYSEC-2018-28" in {v["id"] for v in result.details["vulnerabilities"]}
 
 
 def test_unreachable_service_is_unknown_and_fails_closed(tmp_path: Path):

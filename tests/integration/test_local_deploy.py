@@ -154,11 +154,9 @@ def test_a_lock_whose_owner_died_is_shown_stale_and_force_release_clears_it(
 
     layout = Layout(env_dir / "hosts", "reconcile", "local")
     create_tree(layout)
-    dead = subprocess.run(["true"], check=True)
     child = subprocess.Popen(["true"])
-    child.wait()
+    child.wait()  # its pid is that of a process that has exited
     owner = LockHolder("ci-runner", os.uname().nodename, child.pid, "deploy x", "deploy", "dep-1")
-    assert dead.returncode == 0
     state = State.create(layout.state_db)
     assert lock.acquire(state, owner, heartbeat=True, force=False) == (None, None)
     status = repo.shipyard("lock", "status", "local")
@@ -215,12 +213,22 @@ def test_keep_releases_removes_old_releases_but_never_the_active_or_warm_one(
     data = yaml.safe_load(repo.config.read_text())
     data["keep_releases"] = 2
     repo.write_config(data)
+    releases = env_dir / "hosts" / "reconcile" / "local" / "releases"
     ids = []
-    for version in ("1.1", "1.2", "1.3", "1.4"):
+    for version in ("1.1", "1.2", "1.3"):
         ids.append(repo.commit_version(version))
         assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
-    present = {p.name for p in (env_dir / "hosts" / "reconcile" / "local" / "releases").iterdir()}
-    assert present == {ids[-1], ids[-2]}
+    assert {p.name for p in releases.iterdir()} == {ids[1], ids[2]}  # 1.1 went
+    # back to 1.2 (warm), then 1.4: 1.2 stays warm but is now the oldest of three
+    assert repo.shipyard("rollback", "local", env=TOKEN).returncode == 0
+    ids.append(repo.commit_version("1.4"))
+    result = repo.shipyard("deploy", "local", env=TOKEN)
+    assert result.returncode == 0, result.stderr + result.stdout
+    status = json.loads(repo.shipyard("status", "local", "--json").stdout)
+    warm = {s["release_id"] for s in status["hosts"][0]["slots"] if not s["active"]}
+    assert warm == {ids[1]}
+    # the newest two are 1.4 and 1.3; 1.2 is kept only because its slot is warm
+    assert {p.name for p in releases.iterdir()} == {ids[3], ids[2], ids[1]}
 
 
 def test_tcp_mode_switches_by_rewriting_the_upstream_and_reloading_nginx(

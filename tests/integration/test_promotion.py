@@ -123,9 +123,9 @@ def test_a_release_that_failed_staging_is_refused_unless_forced_with_a_reason(
     # version 2 breaks the smoke test (the sample's `days` changes) and fails on staging
     app = (repo.path / "reconcile_core.py").read_text()
     repo.commit_file("reconcile_core.py", app.replace("DEFAULT_DAYS = 3", "DEFAULT_DAYS = 4"), "v2")
-    assert "DEFAULT_DAYS = 4" in (repo.path / "reconcile_core.py").read_text()
     failed = repo.shipyard("deploy", "staging")
     assert failed.returncode == 1 and "smoke tests failed" in failed.stderr
+    assert "days" in failed.stderr  # the check that failed is named
     assert version_on(staging, port) == "1.0.0"  # switched back
     bad = releases(repo, "staging")[0]
     assert bad["status"] == "bad"
@@ -144,8 +144,11 @@ def test_a_release_that_failed_staging_is_refused_unless_forced_with_a_reason(
         "vendor said so",
     )
     # forced through the promotion rule; production's own smoke tests still judge it
-    assert "smoke tests failed" in forced.stderr
+    assert forced.returncode == 1, forced.stderr
+    assert "refuses release" not in forced.stderr and "smoke tests failed" in forced.stderr
     record = json.loads(repo.shipyard("history", "production", "--json").stdout)[0]
+    assert (record["kind"], record["outcome"]) == ("promote", "failed")
+    assert record["release_id"] == bad["release_id"]
     assert record["promoted_from"]["forced"] is True
     assert record["promoted_from"]["reason"] == "vendor said so"
 
@@ -169,7 +172,22 @@ def test_approval_is_waited_for_and_recorded(
         "approve", "production", release, "--note", "looks good", env={"SHIPYARD_ACTOR": "ana"}
     )
     assert approved.returncode == 0 and "by ana" in approved.stdout
-    assert repo.shipyard("promote", "staging", "production").returncode == 0
+    # recorded on production's primary, where any later deploy (from any machine) reads it
+    request = {"root": str(production.root_dir), "app": "reconcile", "env": "production"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "shipyard.host", "approval-list"],
+        input=json.dumps(request | {"release_id": release}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reply = json.loads(listed.stdout)
+    assert [(a["release_id"], a["actor"], a["note"]) for a in reply["approvals"]] == [
+        (release, "ana", "looks good")
+    ]
+    promoted = repo.shipyard("promote", "staging", "production")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "waiting" not in promoted.stdout + promoted.stderr  # the recorded one was used
     assert version_on(production, port) == "1.1.0"
 
 

@@ -404,21 +404,17 @@ def test_a_key_the_host_does_not_authorize_is_refused_with_a_hint(
 
 
 def test_a_missing_identity_file_is_reported_before_connecting(
-    host: TestHost, options: SshOptions, tmp_path: Path
+    options: SshOptions, tmp_path: Path
 ) -> None:
     missing = tmp_path / "nope"
+    with socket.socket() as listener:  # counts connection attempts; never speaks SSH
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        target = SshTarget(host="127.0.0.1", user="root", port=listener.getsockname()[1])
 
-    error = connect_error(host.target, replace(options, identity_file=missing))
+        error = connect_error(target, replace(options, identity_file=missing))
 
-    assert f"identity file {missing} does not exist" in error.message
-
-
-def test_the_test_hosts_have_distinct_addresses_and_host_keys(ssh_hosts: SshFleet) -> None:
-    first, second = ssh_hosts(2)
-    assert first.address != second.address
-    assert first.host_public_key != second.host_public_key
-    assert set(ssh_hosts.known_hosts.read_text().splitlines()) >= {
-        first.known_hosts_line,
-        second.known_hosts_line,
-    }
-    assert os.path.commonpath([first.root_dir, second.root_dir]) == str(ssh_hosts.base)
+        assert f"identity file {missing} does not exist" in error.message
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,10 +72,46 @@ def host_op(op: str, request: dict[str, Any], timeout: float = 60) -> dict[str, 
     return reply
 
 
+class Leaked(Exception):
+    """Cleanup left something behind; the message says what and where."""
+
+
 def shutdown_env(root: Path, env: str) -> None:
-    """Stop the environment's supervisord, nginx and apps on one host (best effort)."""
-    with contextlib.suppress(Exception):
-        host_op("shutdown", {"root": str(root), "app": APP, "env": env}, timeout=60)
+    """Stop the environment's supervisord, nginx and apps on one host. Raises Leaked,
+    naming them, if the shutdown fails or any of its processes still runs."""
+    where = f"{root} ({env})"
+    try:
+        reply = host_op("shutdown", {"root": str(root), "app": APP, "env": env}, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise Leaked(f"{where}: shutdown did not answer within 60 s") from None
+    except (AssertionError, json.JSONDecodeError) as exc:  # no reply, or not JSON
+        raise Leaked(f"{where}: shutdown failed: {exc}") from None
+    if not reply.get("ok"):
+        raise Leaked(f"{where}: shutdown failed: {reply.get('error')}")
+    left = processes_under(root / APP / env)
+    if left:
+        raise Leaked(f"{where}: still running after shutdown: {'; '.join(left)}")
+
+
+def processes_under(path: Path, grace: float = 10) -> list[str]:
+    """`pid: command line` of the processes whose command line names `path`, once those
+    that are exiting have had `grace` seconds to go."""
+    deadline = time.monotonic() + grace
+    while True:
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, UnicodeDecodeError, IndexError):
+                continue  # gone meanwhile, or not ours
+            if str(path) in cmdline and state != "Z":
+                found.append(f"{proc.name}: {cmdline.strip()}")
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 def dead_pid() -> int:
@@ -104,14 +141,46 @@ def plant_stale_lock(root: Path, env: str, actor: str = "crashed-operator") -> d
     return holder
 
 
+class SlotGuard:
+    """A host's slot mutex, held by the test; who is waiting for it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def waiters(self) -> list[str]:
+        """The command lines of the processes blocked on this mutex (from /proc/locks)."""
+        stat = self.path.stat()
+        inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+        found = []
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 5 and fields[1] == "->" and fields[6] == inode:
+                try:
+                    cmdline = Path(f"/proc/{fields[5]}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+        return found
+
+    def wait_for_agent(self, timeout: float = 60) -> None:
+        """Until a host agent (`shipyard host serve`, not the reaper) waits for the mutex:
+        its request has arrived and the host is working on it."""
+        deadline = time.monotonic() + timeout
+        while not any("host serve" in argv for argv in self.waiters()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no host agent waited for {self.path}: {self.waiters()}")
+            time.sleep(0.02)
+
+
 @contextlib.contextmanager
-def holding_slot_guard(base: Path) -> Iterator[None]:
+def holding_slot_guard(base: Path) -> Iterator[SlotGuard]:
     """Hold a host's slot mutex (run/slots.lock, what boot, switch and stop-slot take):
     those operations on that host wait until the block ends."""
-    with open(base / "run" / "slots.lock", "a") as handle:
+    path = base / "run" / "slots.lock"
+    with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield SlotGuard(path)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -401,8 +470,15 @@ class FaultEnv:
         return release
 
     def shutdown(self) -> None:
+        """Stop the environment on every host; Leaked names what any of them left."""
+        leaks = []
         for root in self.roots:
-            shutdown_env(root, self.name)
+            try:
+                shutdown_env(root, self.name)
+            except Leaked as exc:
+                leaks.append(str(exc))
+        if leaks:
+            raise Leaked("\n".join(leaks))
 
 
 # -- making and discarding environments ---------------------------------------------------
@@ -419,10 +495,18 @@ class Janitor:
         self._pending += [self._pool.submit(job) for job in jobs]
 
     def finish(self) -> None:
+        """Wait for every job; fail, listing them all, if any left something behind."""
         pending, self._pending = self._pending, []
+        leaks: list[str] = []
         for job in pending:
-            with contextlib.suppress(Exception):
-                job.result(timeout=120)
+            try:
+                job.result(timeout=180)
+            except Leaked as exc:
+                leaks.append(str(exc))
+            except FutureTimeout:
+                leaks.append("a cleanup job did not finish within 180 s")
+        if leaks:
+            raise AssertionError("cleanup left environments behind:\n" + "\n".join(leaks))
 
     def close(self) -> None:
         self.finish()
@@ -447,8 +531,10 @@ def new_local_env() -> FaultEnv:
 
 
 def discard_local_env(env: FaultEnv) -> None:
-    env.shutdown()
-    remove_tree(env.repo.path.parent)
+    try:
+        env.shutdown()
+    finally:
+        remove_tree(env.repo.path.parent)
 
 
 @dataclass
@@ -541,6 +627,8 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     if path.exists():
         subprocess.run(["rm", "-rf", str(path)], check=False)
+    if path.exists():
+        raise Leaked(f"{path} could not be removed")
 
 
 # -- the checks every fault test makes ---------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.errors import ExitCode
 from shipyard.release.artifact import ArtifactError, build_artifact, release_id_for
 
 
@@ -70,9 +71,15 @@ def test_allow_dirty_ships_the_working_tree_and_marks_the_release(
         assert member is not None and member.read() == b"print('changed')\n"
 
 
-def test_an_unknown_ref_is_a_clear_error(repo: Path, tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError):
+def test_an_unknown_ref_is_an_error_naming_the_ref_and_how_to_find_one(
+    repo: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ArtifactError) as raised:
         build_artifact(repo / "app", "no-such-branch", allow_dirty=False, cache_dir=tmp_path / "c")
+    error = raised.value
+    assert error.message == f"no commit named 'no-such-branch' in {repo.resolve()}"
+    assert "git log" in error.hint and "git fetch" in error.hint
+    assert error.exit_code == ExitCode.BUILD
 
 
 def test_release_ids_are_the_short_commit_or_marked_dirty() -> None:

@@ -80,7 +80,14 @@ def build_artifact(
             hint="shipyard deploys commits: `git init && git add -A && git commit` first",
         ) from None
     subdir = app_dir.relative_to(top).as_posix()
-    commit = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    try:
+        commit = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except ArtifactError:
+        raise ArtifactError(
+            f"no commit named {ref!r} in {top}",
+            hint=f"`git log --oneline -1 {ref}` shows what git finds; a branch or tag of a "
+            "remote must be fetched first (`git fetch`)",
+        ) from None
     commit_time = _git(top, "show", "-s", "--format=%cI", commit)
     pathspec = subdir if subdir != "." else "."
     changes = _git(top, "status", "--porcelain", "--untracked-files=normal", "--", pathspec)
