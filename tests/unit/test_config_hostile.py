@@ -281,6 +281,7 @@ def test_a_worker_user_with_a_group_is_accepted(tmp_path: Path) -> None:
         ("binary", "/usr/sbin/nginx%(x)s"),
         ("pid_file", "/run/nginx.pid\\nuser root"),
         ("include_dir", "/etc/nginx/sites enabled"),
+        ("client_max_body_size", "\\u0661\\u0660m"),
     ],
 )
 def test_other_nginx_paths_are_validated_the_same_way(tmp_path: Path, key: str, value: str) -> None:

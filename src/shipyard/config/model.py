@@ -16,6 +16,7 @@ from shipyard.config.gates import GatesConfig
 from shipyard.config.safe_values import (
     HostAddress,
     ListenAddress,
+    NginxSize,
     SafePath,
     WorkerUser,
     check_shared_path,
@@ -65,7 +66,7 @@ class Nginx(Strict):
     mode: Literal["managed", "system"] = "managed"
     listen: ListenAddress = "127.0.0.1:8080"
     server_names: list[str] = Field(default_factory=lambda: ["_"])
-    client_max_body_size: str = "10m"
+    client_max_body_size: NginxSize = "10m"
     include_dir: SafePath | None = None
     binary: SafePath = "nginx"
     pid_file: SafePath = "/run/nginx.pid"  # system mode: how Shipyard tells the host's nginx runs
@@ -78,13 +79,6 @@ class Nginx(Strict):
             if name != "_" and not re.fullmatch(r"[A-Za-z0-9.*-]+", name):
                 raise ValueError(f"server name {name!r}: use letters, digits, '.', '-' or '*'")
         return values or ["_"]
-
-    @field_validator("client_max_body_size")
-    @classmethod
-    def _size(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+[kKmMgG]?", value):
-            raise ValueError("write a size like 10m, 512k or 1g")
-        return value
 
 
 class Observe(Strict):

@@ -85,6 +85,13 @@ def _is_ip(text: str, version: int) -> bool:
         return False
 
 
+def check_nginx_size(value: str) -> str:
+    """nginx sizes: `10m`, `512k`, `1g`, `4096` (ASCII digits)."""
+    if not re.fullmatch(r"[0-9]{1,12}[kKmMgG]?", value):
+        raise ValueError("write a size like 10m, 512k or 1g")
+    return value
+
+
 def check_worker_user(value: str) -> str:
     """nginx `user USER [GROUP];`."""
     parts = value.split(" ")
@@ -125,5 +132,6 @@ def host_identity(address: str) -> tuple[object, ...]:
 
 SafePath = Annotated[str, AfterValidator(check_path)]
 ListenAddress = Annotated[str, AfterValidator(check_listen)]
+NginxSize = Annotated[str, AfterValidator(check_nginx_size)]
 WorkerUser = Annotated[str, AfterValidator(check_worker_user)]
 HostAddress = Annotated[str, AfterValidator(check_host_address)]
