@@ -353,3 +353,8 @@ def test_promotion_requires_an_existing_environment_is_accepted(tmp_path: Path) 
     text = GOOD + "  prod:\n    hosts: [u@h]\n    promotion: {requires: e}\n"
     (tmp_path / "shipyard.yml").write_text(text)
     assert ConfigFile.load(tmp_path / "shipyard.yml").environment("prod").promotion.requires == "e"
+
+
+def test_a_config_errors_hint_is_printed_once(tmp_path: Path) -> None:
+    code, err = check(tmp_path, b"app: a\nstart: caf\xe9\nenvironments: {e: {hosts: [local]}}\n")
+    assert code == 2 and err.count("hint: save the file as UTF-8") == 1

@@ -131,7 +131,7 @@ class ConfigFile:
         )
         raise ConfigError(
             str(self.path),
-            f"promotion.requires: {problem}",
+            problem,
             key_path=".".join(str(part) for part in where),
             line=self._line_of(where),
             hint="name the environment a release must pass first, e.g. staging",
