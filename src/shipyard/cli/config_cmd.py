@@ -31,7 +31,7 @@ def config_check(
     loaded = failures.guard(lambda: ConfigFile.load(config))
     names = [env_name] if env_name else loaded.environment_names
     resolved: dict[str, Any] = {}
-    problems = []
+    problems: list[ConfigError] = []
     for name in names:
         env = failures.guard(lambda n=name: loaded.environment(n))  # type: ignore[misc]
         data = env.model_dump(mode="json")
@@ -42,7 +42,7 @@ def config_check(
         try:
             resolve_secrets(env, config)
         except ConfigError as exc:
-            problems.append(str(exc))
+            problems.append(exc)
         resolved[name] = data
     if json_output:
         output.print_json(resolved)
@@ -51,7 +51,7 @@ def config_check(
 
         output.console.print(yaml.safe_dump(resolved, sort_keys=False).rstrip(), markup=False)
     for problem in problems:
-        output.fail(problem)
+        output.fail(str(problem), problem.hint)
     if problems:
         raise typer.Exit(ExitCode.CONFIG)
     output.errors.print(f"{config}: ok ({', '.join(names)})", markup=False)

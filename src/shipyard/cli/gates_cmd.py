@@ -50,7 +50,7 @@ def gates_command(
     try:
         gates = load_gates(config, env_name)
     except ConfigError as exc:
-        output.fail(escape(str(exc)))
+        output.fail(escape(str(exc)), exc.hint)
         raise typer.Exit(ExitCode.CONFIG) from None
     variables = {"SHIPYARD_ENV": env_name} if env_name else {}
     report = run_gates(

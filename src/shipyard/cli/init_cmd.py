@@ -130,7 +130,7 @@ def _write_github(
             python_version=python,
         )
     except ConfigError as exc:
-        output.fail(str(exc))
+        output.fail(str(exc), exc.hint)
         raise typer.Exit(ExitCode.CONFIG) from None
     except GitHubSetupError as exc:
         output.fail(exc.message, exc.hint)

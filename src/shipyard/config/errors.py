@@ -11,7 +11,8 @@ from shipyard.errors import ExitCode, ShipyardError
 class ConfigError(ShipyardError):
     """A problem in shipyard.yml (or a secret it references): exit code 2.
 
-    Its message (`str()`) names the file, the line and the key path.
+    Its message (`str()`) names the file, the line and the key path; the hint is apart,
+    printed after it by whoever reports the error.
     """
 
     exit_code = ExitCode.CONFIG
@@ -25,5 +26,4 @@ class ConfigError(ShipyardError):
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
         key = f" {self.key_path}:" if self.key_path else ""
-        text = f"{where}:{key} {self.message}"
-        return f"{text}\n  hint: {self.hint}" if self.hint else text
+        return f"{where}:{key} {self.message}"

@@ -12,29 +12,13 @@ from pydantic import ValidationError
 
 from shipyard.config.errors import ConfigError
 from shipyard.config.model import Document, Environment, SecretRef
+from shipyard.config.safe_values import PATH_CHARACTERS, check_path
+from shipyard.config.source import SourceError, read_config_text, read_secret_text
+from shipyard.config.yaml_reader import BoundedLoader, KeyPath
 
 DEFAULT_FILE = "shipyard.yml"
-KeyPath = tuple[str | int, ...]
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that also records the line of every mapping key and item."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.lines: dict[KeyPath, int] = {}
-
-    def record(self, node: yaml.Node, path: KeyPath) -> None:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = key_node.value
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
-                self.record(value_node, (*path, key))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self.lines[(*path, index)] = item.start_mark.line + 1
-                self.record(item, (*path, index))
+# keys the loader sets itself: written in an environment (or at the top) they would be lost
+_NOT_SETTINGS = {"name": "an environment is named by its key under `environments:`"}
 
 
 class ConfigFile:
@@ -49,26 +33,29 @@ class ConfigFile:
     def load(cls, path: Path) -> ConfigFile:
         name = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_config_text(path)
         except FileNotFoundError:
             raise ConfigError(
                 name, "file not found", hint="run `shipyard init` or pass --config PATH"
             ) from None
-        except OSError as exc:
-            raise ConfigError(name, f"cannot read: {exc.strerror}") from None
-        loader = _LineLoader(text)
+        except SourceError as exc:
+            raise ConfigError(name, exc.problem, line=exc.line, hint=exc.hint) from None
+        loader = BoundedLoader(text)
         try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
+            data = loader.load_document()
         except yaml.MarkedYAMLError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else None
-            raise ConfigError(name, f"not valid YAML: {exc.problem}", line=line) from None
+            key_path = ".".join(str(part) for part in getattr(exc, "key_path", ()))
+            problem = exc.problem or "unreadable"
+            raise ConfigError(
+                name, f"not valid YAML: {problem}", key_path=key_path, line=line
+            ) from None
+        except yaml.YAMLError as exc:  # the reader's own errors carry no mark
+            raise ConfigError(name, f"not valid YAML: {exc}") from None
         finally:
             loader.dispose()
         if not isinstance(data, dict):
             raise ConfigError(name, "must be a mapping with `app:` and `environments:`", line=1)
-        if node is not None:
-            loader.record(node, ())
         config = cls(path, data, loader.lines)
         config.document()  # validates the outline early
         return config
@@ -102,24 +89,85 @@ class ConfigFile:
                 key_path=f"environments.{name}",
                 line=self.lines.get(("environments", name)),
             )
+        self._refuse_loader_keys(name, base, override)
         merged = deep_merge(base, dict(override))
         merged.update(name=name, app=document.app)
         try:
             env = Environment.model_validate(merged)
         except ValidationError as exc:
             raise self._error(exc, lambda loc: self._locate(name, loc)) from None
+        self._check_promotion(env, list(document.environments))
         return self._anchor_paths(env)
+
+    def _refuse_loader_keys(
+        self, env: str, base: Mapping[str, Any], override: Mapping[str, Any]
+    ) -> None:
+        """`name:` (or `app:`) in an environment, or `name:` at the top, would be ignored."""
+        reasons = {**_NOT_SETTINGS, "app": "the app is named once, by the top-level `app:`"}
+        for key, reason in reasons.items():
+            if key in override:
+                where: KeyPath = ("environments", env, key)
+            elif key in base:
+                where = (key,)
+            else:
+                continue
+            raise ConfigError(
+                str(self.path),
+                f"`{key}` is not a setting: {reason}",
+                key_path=".".join(str(part) for part in where),
+                line=self.lines.get(where),
+                hint="remove it",
+            )
+
+    def _check_promotion(self, env: Environment, names: list[str]) -> None:
+        required = env.promotion.requires
+        if required is None or (required in names and required != env.name):
+            return
+        where = self._locate(env.name, ("promotion", "requires"))
+        problem = (
+            "an environment cannot require itself"
+            if required == env.name
+            else f"{required!r} is not an environment (defined: {', '.join(names)})"
+        )
+        raise ConfigError(
+            str(self.path),
+            problem,
+            key_path=".".join(str(part) for part in where),
+            line=self._line_of(where),
+            hint="name the environment a release must pass first, e.g. staging",
+        )
 
     def _anchor_paths(self, env: Environment) -> Environment:
         """Relative roots are relative to the directory holding shipyard.yml."""
         here = self.path.resolve().parent
 
-        def anchor(root: str) -> str:
+        def anchor(root: str, where: KeyPath) -> str:
             path = Path(root).expanduser()
-            return str(path if path.is_absolute() else here / path)
+            absolute = str(path if path.is_absolute() else here / path)
+            try:
+                return check_path(absolute)
+            except ValueError:
+                located = self._locate(env.name, where)
+                raise ConfigError(
+                    str(self.path),
+                    f"root {absolute!r} has characters supervisord.conf and nginx.conf "
+                    f"would misread (use only {PATH_CHARACTERS})",
+                    key_path=".".join(str(part) for part in located),
+                    line=self._line_of(located),
+                    hint="set `root:` to an absolute path such as /srv/shipyard",
+                ) from None
 
-        hosts = [h.model_copy(update={"root": anchor(h.root)}) if h.root else h for h in env.hosts]
-        return env.model_copy(update={"root": anchor(env.root), "hosts": hosts})
+        hosts = [
+            h.model_copy(update={"root": anchor(h.root, ("hosts", i, "root"))}) if h.root else h
+            for i, h in enumerate(env.hosts)
+        ]
+        return env.model_copy(update={"root": anchor(env.root, ("root",)), "hosts": hosts})
+
+    def _line_of(self, where: KeyPath) -> int | None:
+        for length in range(len(where), -1, -1):
+            if where[:length] in self.lines:
+                return self.lines[where[:length]]
+        return None
 
     def _locate(self, env: str, loc: KeyPath) -> KeyPath:
         """Find where a merged key came from: the environment's override, else the base."""
@@ -139,11 +187,7 @@ class ConfigFile:
         # pydantic tags union/wrapped locations with type names; keep real keys only
         loc = tuple(part for part in loc if not (isinstance(part, str) and "[" in part))
         where = locate(loc)
-        line = None
-        for length in range(len(where), -1, -1):
-            if where[:length] in self.lines:
-                line = self.lines[where[:length]]
-                break
+        line = self._line_of(where)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             message = "required key is missing"
@@ -198,11 +242,12 @@ def _read_secret(key: str, ref: SecretRef, env_name: str, config_path: Path) -> 
     if not path.is_absolute():
         path = config_path.parent / path
     try:
-        return path.read_text(encoding="utf-8").rstrip("\n")
-    except OSError as exc:
-        raise ConfigError(
-            str(config_path),
-            f"secret {key}: cannot read {path}: {exc.strerror}",
-            key_path=where,
-            hint="create the file (mode 0600, outside git) or fix from_file",
-        ) from None
+        return read_secret_text(path)
+    except FileNotFoundError:
+        problem, hint = "no such file", "create the file (mode 0600, outside git) or fix from_file"
+    except SourceError as exc:
+        problem = exc.problem
+        hint = "a secret file holds one value as UTF-8 text (mode 0600, outside git)"
+    raise ConfigError(
+        str(config_path), f"secret {key}: {path}: {problem}", key_path=where, hint=hint
+    )

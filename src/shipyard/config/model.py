@@ -13,11 +13,21 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.config.gates import GatesConfig
+from shipyard.config.safe_values import (
+    HostAddress,
+    ListenAddress,
+    NginxSize,
+    SafePath,
+    WorkerUser,
+    check_shared_path,
+    host_identity,
+    is_env_key,
+    is_name,
+)
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
 
-NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$")
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_HOSTS = 1000
 RESERVED_ENV = {"PORT", "SHIPYARD_SOCKET", "SHIPYARD_RELEASE", "SHIPYARD_SLOT", "SHIPYARD_ENV"}
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=86400)]
@@ -54,13 +64,13 @@ class Nginx(Strict):
     """
 
     mode: Literal["managed", "system"] = "managed"
-    listen: str = "127.0.0.1:8080"
+    listen: ListenAddress = "127.0.0.1:8080"
     server_names: list[str] = Field(default_factory=lambda: ["_"])
-    client_max_body_size: str = "10m"
-    include_dir: str | None = None
-    binary: str = "nginx"
-    pid_file: str = "/run/nginx.pid"  # system mode: how Shipyard tells the host's nginx runs
-    worker_user: str | None = None
+    client_max_body_size: NginxSize = "10m"
+    include_dir: SafePath | None = None
+    binary: SafePath = "nginx"
+    pid_file: SafePath = "/run/nginx.pid"  # system mode: how Shipyard tells the host's nginx runs
+    worker_user: WorkerUser | None = None
 
     @field_validator("server_names")
     @classmethod
@@ -69,21 +79,6 @@ class Nginx(Strict):
             if name != "_" and not re.fullmatch(r"[A-Za-z0-9.*-]+", name):
                 raise ValueError(f"server name {name!r}: use letters, digits, '.', '-' or '*'")
         return values or ["_"]
-
-    @field_validator("client_max_body_size")
-    @classmethod
-    def _size(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+[kKmMgG]?", value):
-            raise ValueError("write a size like 10m, 512k or 1g")
-        return value
-
-    @field_validator("listen")
-    @classmethod
-    def _listen_has_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("must be ADDRESS:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:80")
-        return value
 
 
 class Observe(Strict):
@@ -219,9 +214,7 @@ class Shared(Strict):
     @classmethod
     def _relative_and_inside(cls, values: list[str]) -> list[str]:
         for value in values:
-            parts = Path(value).parts
-            if not parts or Path(value).is_absolute() or ".." in parts:
-                raise ValueError(f"{value!r} must be a relative path inside the release")
+            check_shared_path(value)
         return values
 
 
@@ -248,16 +241,9 @@ class Ssh(Strict):
 class HostEntry(Strict):
     """One host; `local` or an SSH target, with optional per-host overrides."""
 
-    address: str
-    root: str | None = None
-    listen: str | None = None
-
-    @field_validator("address")
-    @classmethod
-    def _address_parses(cls, value: str) -> str:
-        if value != "local":
-            SshTarget.parse(value)
-        return value
+    address: HostAddress
+    root: SafePath | None = None
+    listen: ListenAddress | None = None
 
     @property
     def is_local(self) -> bool:
@@ -293,10 +279,10 @@ class Settings(Strict):
     url: str | None = None
     pre_switch: PreSwitch = PreSwitch()
     resources: Resources = Resources()
-    root: str = "/srv/shipyard"
+    root: SafePath = "/srv/shipyard"
     shipyard_command: str = "shipyard"
     ssh: Ssh = Ssh()
-    hosts: list[HostEntry] = Field(default_factory=list)
+    hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
 
     @model_validator(mode="before")
     @classmethod
@@ -322,7 +308,7 @@ class Settings(Strict):
     @classmethod
     def _names_are_env_vars(cls, value: dict[str, object]) -> dict[str, object]:
         for key in value:
-            if not ENV_KEY.match(key):
+            if not is_env_key(key):
                 raise ValueError(f"{key!r} is not a valid environment variable name")
             if key in RESERVED_ENV:
                 raise ValueError(f"{key} is set by Shipyard itself; choose another name")
@@ -332,7 +318,7 @@ class Settings(Strict):
     @classmethod
     def _worker_names(cls, value: dict[str, Worker]) -> dict[str, Worker]:
         for name in value:
-            if not NAME.match(name) or name in ("web", "nginx", "reaper"):
+            if not is_name(name) or name in ("web", "nginx", "reaper"):
                 raise ValueError(
                     f"worker name {name!r}: use lowercase letters, digits and '-', "
                     "and not web, nginx or reaper"
@@ -365,8 +351,14 @@ class Environment(Settings):
         if not self.hosts:
             raise ValueError("hosts: list at least one host (`local` or user@host)")
         addresses = [host.address for host in self.hosts]
-        if len(set(addresses)) != len(addresses):
-            raise ValueError("hosts: a host is listed twice")
+        seen: dict[tuple[object, ...], str] = {}
+        for address in addresses:
+            identity = host_identity(address)
+            if identity in seen:
+                raise ValueError(
+                    f"hosts: {seen[identity]} and {address} are the same host; list it once"
+                )
+            seen[identity] = address
         if "local" in addresses and len(addresses) > 1:
             raise ValueError("hosts: `local` cannot be mixed with SSH hosts")
         return self
@@ -405,7 +397,7 @@ class Document(BaseModel):
     @field_validator("app")
     @classmethod
     def _app_is_a_name(cls, value: str) -> str:
-        if not NAME.match(value):
+        if not is_name(value):
             raise ValueError("use lowercase letters, digits and '-', starting with a letter")
         return value
 
@@ -415,6 +407,6 @@ class Document(BaseModel):
         if not value:
             raise ValueError("define at least one environment, e.g. `local: {hosts: [local]}`")
         for name in value:
-            if not NAME.match(name):
+            if not is_name(name):
                 raise ValueError(f"environment name {name!r}: use lowercase letters and digits")
         return value

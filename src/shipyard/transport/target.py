@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+# matched whole (after surrounding spaces), ASCII only: no non-ASCII digits
 _TARGET = re.compile(
-    r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>\d{1,5}))?$"
+    r"(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>[0-9]{1,5}))?",
+    re.ASCII,
 )
 
 
@@ -21,7 +23,7 @@ class SshTarget:
 
     @classmethod
     def parse(cls, text: str) -> SshTarget:
-        match = _TARGET.match(text.strip())
+        match = _TARGET.fullmatch(text.strip())
         if not match:
             raise ValueError(
                 f"{text!r} is not an SSH target; write it as user@host or user@host:port"
