@@ -59,7 +59,7 @@ def store_result(
         "benchmark": benchmark,
         "variant": variant,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", now),
-        "bench_scripts": bench_label(),
+        "bench_scripts": BENCH_AT_START,
         **{k: v for k, v in result.items() if k not in record_fields()},
     }
     path = (
@@ -85,7 +85,7 @@ def bench_label() -> str:
         done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
         return done.stdout.strip()
 
-    dirty = git("status", "--porcelain", "--", "bench/*.py")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "bench/*.py")
     return git("rev-parse", "HEAD") + (" with uncommitted bench/ changes" if dirty else "")
 
 
@@ -141,3 +141,6 @@ def latest(stored: list[Stored], key: str, *, legacy: bool | None = None) -> lis
     """The results for `key`, newest first (optionally only legacy or only new ones)."""
     chosen = [s for s in stored if s.key == key and (legacy is None or s.legacy == legacy)]
     return sorted(chosen, key=lambda s: (s.date, s.name), reverse=True)
+
+
+BENCH_AT_START = bench_label()  # when the benchmark started (its modules are loaded then)
