@@ -172,6 +172,10 @@ def zd_notes(r: Results) -> str:
             if failed(m) and switches:
                 per = failed(m) / switches
                 text += f"; {per:.1f} failed requests per switch ({switches} switches)"
+            if m.get("failures_by_phase") and key != "baseline":
+                phases = ", ".join(f"{n} {k}" for k, n in sorted(m["failures_by_phase"].items()))
+                text += f"; failed requests by operator phase: {phases}"
+                text += _after_last_op(now.data, m)
             if m.get("outage_seconds_per_restart"):
                 spans = m["outage_seconds_per_restart"]
                 text += f"; first-to-last failure per restart: median {median(spans):.2f} s"
@@ -188,6 +192,17 @@ def zd_notes(r: Results) -> str:
     provenance = [(what, r.now(key)) for key, what in ZD_RUNS if r.now(key)]
     intro = "Now (before; the files are named in the summary above), from:\n\n"
     return intro + sources(provenance) + "\n" + "\n".join(lines) + "\n"
+
+
+def _after_last_op(data: dict[str, Any], mode: dict[str, Any]) -> str:
+    """Where failures came after every operation had ended: how long after."""
+    end = max(op["end"] for op in data["ops"])
+    late = [f["t"] for f in mode.get("failures", []) if f["t"] > end]
+    if not late:
+        return ""
+    first, last = f"{min(late) - end:.1f}", f"{max(late) - end:.1f}"
+    when = first if first == last else f"{first}-{last}"
+    return f" ({len(late)} of them {when} s after the last operation had ended)"
 
 
 def _range(flips: dict[str, Any]) -> str:
@@ -548,7 +563,26 @@ def hotfix_detail(key: str) -> Callable[[Results], str]:
     return section
 
 
+def rerun(r: Results) -> str:
+    """Which benchmark's "now" is at the newest measured commit, and which is older."""
+    fresh = [s for s in r.stored if not s.legacy]
+    if not fresh:
+        return "no result stored under the current naming yet\n"
+    current = max(fresh, key=lambda s: (s.date, s.name))
+    rows = []
+    for key in sorted({s.key for s in r.stored}):
+        now = r.now(key)
+        assert now is not None
+        same = now.commit == current.commit
+        day = now.day + (" (stored; not recorded)" if now.legacy else "")
+        rows.append([f"`{key}`", f"`{now.short}`", day, "yes" if same else "**no**"])
+    intro = f"Newest commit measured: `{current.short}` ({label(current)}).\n\n"
+    headers = ["benchmark", "now measured at", "date (UTC)", f"re-run at `{current.short}`?"]
+    return intro + table(headers, rows) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
+    "rerun": rerun,
     "targets": targets,
     "machine": machine,
     "zero_downtime": zd_summary,
