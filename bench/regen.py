@@ -353,7 +353,15 @@ def targets(r: Results) -> str:
 def _speed_cells(s: Stored | None, kind: str, field: str) -> str:
     if s is None:
         return "-"
-    return "; ".join(f"{n} {fmt(s.data['summary'][n][kind][field])} s" for n in SCENARIOS)
+    return "; ".join(
+        f"{n} {fmt(s.data['summary'][n][kind][field])} s" + (" busy" if _busy(s, n) else "")
+        for n in SCENARIOS
+    )
+
+
+def _busy(s: Stored, scenario: str) -> bool:
+    """The 1-minute load average before or after the scenario reached the core count."""
+    return max(s.data["loadavg"].get(scenario, [0.0])) >= BUSY
 
 
 def _ratio_value(s: Stored, kind: str) -> float:

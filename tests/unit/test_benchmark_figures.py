@@ -167,3 +167,22 @@ def test_a_measured_figure_written_into_the_prose_is_caught() -> None:
 def test_code_and_generated_sections_are_not_prose() -> None:
     text = "Run `bench/speed.py --runs 7`.\n<!-- generated:x -->\n| 0.37 |\n<!-- end -->\n"
     assert stray_figures(text, set()) == []
+
+
+def test_a_stored_result_is_named_for_its_benchmark_commit_and_time_and_never_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import resultfiles
+
+    result = {"machine": {"shipyard": "ab" * 20, "nproc": 2, "cpu": "test"}, "runs": [1]}
+    path = resultfiles.store_result("speed", result, variant="agent", directory=tmp_path)
+    assert re.fullmatch(r"speed-agent-abababababab-\d{8}T\d{6}\.json", path.name)
+    stored = json.loads(path.read_text())
+    assert (stored["benchmark"], stored["variant"]) == ("speed", "agent")
+    assert stored["date"].endswith("+00:00") and stored["runs"] == [1]
+    with pytest.raises(FileExistsError):
+        resultfiles.store_result("speed", {**result, "runs": [2]}, out=str(path))
+    assert json.loads(path.read_text())["runs"] == [1]
+    [loaded] = resultfiles.load_all(tmp_path)
+    assert (loaded.key, loaded.commit, loaded.legacy) == ("speed-agent", "ab" * 20, False)
