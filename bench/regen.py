@@ -372,7 +372,9 @@ def _ratio_value(s: Stored, kind: str) -> float:
 def _met(names: list[str]) -> str:
     if len(names) == len(SCENARIOS):
         return "**yes**"
-    return ("yes for " + ", ".join(names) if names else "**no**") + "; otherwise **no**"
+    if not names:
+        return "**no**"
+    return "yes for " + ", ".join(names) + "; otherwise **no**"
 
 
 # -- machine --------------------------------------------------------------------------
