@@ -53,7 +53,7 @@ connections: the keep-alive client sees those as errors before the switch.
     .venv/bin/python bench/auto_rollback.py --nginx-retry-5xx      # what-if, see above
     .venv/bin/python bench/auto_rollback.py --runs 3 --modes fresh --rate 300
 
-Results go to bench/results/auto_rollback-SCENARIO[-retry5xx].json (or --json-out) and
+Results go to a new bench/results/auto_rollback-SCENARIO[-retry5xx]-COMMIT-STAMP.json and
 a Markdown table is printed. Cleanup: the environment is shut down through the host
 `shutdown` operation and the load generators are stopped, also on errors.
 """
@@ -84,6 +84,7 @@ from benchlib import (
     median,
     require_free,
     shutdown_host,
+    store_result,
     table,
 )
 from loadgen import Sample, summarize
@@ -572,7 +573,9 @@ def main() -> int:
     parser.add_argument("--max-load", type=float, default=3.0, help="wait for loadavg below")
     parser.add_argument("--quiet-timeout", type=float, default=60.0)
     parser.add_argument("--workdir", default="/tmp/sybench/auto-rollback")
-    parser.add_argument("--json-out", help="default: bench/results/auto_rollback-LABEL.json")
+    parser.add_argument(
+        "--json-out", help="default: a new bench/results/auto_rollback-LABEL-COMMIT-STAMP.json"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -583,9 +586,7 @@ def main() -> int:
     label = args.scenario + ("-retry5xx" if args.nginx_retry_5xx else "")
     args.workdir = f"{args.workdir}-{label}"
     results = asyncio.run(main_async(args))
-    out = Path(args.json_out or Path(__file__).with_name("results") / f"auto_rollback-{label}.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = store_result("auto_rollback", results, variant=label, out=args.json_out)
     print()
     print(report(results))
     print(f"\nold release {results.get('old_release')}; results in {out}")

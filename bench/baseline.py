@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import EXAMPLE, Event, LoadProcess, machine, require_free
+from benchlib import EXAMPLE, Event, LoadProcess, machine, require_free, store_result
 from loadgen import Sample
 from zero_downtime import analyse, report
 
@@ -117,7 +116,9 @@ def main() -> int:
     parser.add_argument("--pause", type=float, default=4.0, help="seconds between restarts")
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--workdir", default="/tmp/sybench/baseline")
-    parser.add_argument("--json-out", help="default: bench/results/baseline.json")
+    parser.add_argument(
+        "--json-out", help="default: a new bench/results/baseline-COMMIT-STAMP.json"
+    )
     args = parser.parse_args()
     if not 1 <= args.restarts <= 50:
         parser.error("--restarts must be 1-50")
@@ -216,9 +217,7 @@ def main() -> int:
         failed = sorted(s.t - load_start for s in samples if not 200 <= s.status < 300)
         res["outage_seconds_per_restart"] = outages(failed, results["ops"])
         results["modes"][mode] = res
-    out = Path(args.json_out or Path(__file__).with_name("results") / "baseline.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = store_result("baseline", results, out=args.json_out)
     print()
     print(report(results, PERIODS))
     for mode, res in results["modes"].items():

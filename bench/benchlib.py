@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 from pin import pin, shipyard_command, source_label, source_root
+from resultfiles import store_result as store_result  # every script stores through it
 
 pin()  # before the first `shipyard` import: may re-execute this process on a snapshot
 

@@ -33,7 +33,7 @@ REF is not HEAD: Shipyard then runs the gates in a temporary `git worktree` of R
     .venv/bin/python bench/hotfix.py                    # 5 runs, fix at HEAD
     .venv/bin/python bench/hotfix.py --ref-mode branch  # REF behind HEAD (gate worktree)
 
-Results go to bench/results/hotfix[-branch].json (override with --json-out); Markdown
+Results go to a new bench/results/hotfix[-branch]-COMMIT-STAMP.json; Markdown
 tables are printed. Cleanup: the environment is shut down through the host `shutdown`
 operation, the load generator is stopped and a command still running is killed, also on
 errors.
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -66,6 +65,7 @@ from benchlib import (
     make_repo,
     median,
     require_free,
+    store_result,
     table,
 )
 from loadgen import Sample, summarize
@@ -392,7 +392,9 @@ def main() -> int:
     parser.add_argument("--max-load", type=float, default=3.0, help="wait for loadavg below")
     parser.add_argument("--quiet-timeout", type=float, default=60.0)
     parser.add_argument("--workdir", default="/tmp/sybench/hotfix")
-    parser.add_argument("--json-out", help="default: bench/results/hotfix[-branch].json")
+    parser.add_argument(
+        "--json-out", help="default: a new bench/results/hotfix[-branch]-COMMIT-STAMP.json"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     if not 1 <= args.runs <= 20:
@@ -402,9 +404,7 @@ def main() -> int:
     suffix = "-branch" if args.ref_mode == "branch" else ""
     args.workdir = f"{args.workdir}{suffix}"
     results = asyncio.run(main_async(args))
-    out = Path(args.json_out or Path(__file__).with_name("results") / f"hotfix{suffix}.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = store_result("hotfix", results, variant=suffix.lstrip("-") or None, out=args.json_out)
     print()
     print(report(results))
     print(f"\nresults in {out}")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import sys
 import tempfile
@@ -44,14 +43,12 @@ from benchlib import (
     port_free,
     require_free,
     shutdown_host,
+    store_result,
     table,
 )
-from pin import source_label
 
 from shipyard.execute.outcomes import DeployFailed
 from shipyard.execute.session import PhaseFailed
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def one_run(work: Path, port: int) -> dict[str, Any]:
@@ -111,19 +108,11 @@ def main() -> None:
             runs.append(one_run(work, args.port))
         print(f"run {number + 1}: {runs[-1]['fail_s']} s, {runs[-1]['nginx_starts']} starts")
     result = {
-        "benchmark": "nginx_start_failure",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {**machine(), "memory_kb": _memory_kb()},
         "runs": runs,
         "median_fail_s": median([run["fail_s"] for run in runs]),
     }
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    label = source_label().split()[0][:12]
-    out = RESULTS / f"nginx_start_failure-{label}-{stamp}.json"
-    if out.exists():
-        raise SystemExit(f"{out} exists; not overwriting it")
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = store_result("nginx_start_failure", result)
     rows = [
         [
             str(i + 1),

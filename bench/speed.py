@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
-import json
 import os
 import resource
 import shutil
@@ -60,6 +59,7 @@ from benchlib import (
     shutdown_host,
     ssh_hosts_config,
     sshd_support,
+    store_result,
     table,
 )
 
@@ -488,15 +488,19 @@ def _main() -> int:
     parser.add_argument("--workdir", default="/tmp/sybench/speed")
     parser.add_argument("--max-load", type=float, default=3.0, help="wait for loadavg below")
     parser.add_argument("--quiet-timeout", type=float, default=60.0)
-    parser.add_argument("--json-out", help="default: bench/results/speed.json")
+    parser.add_argument(
+        "--json-out", help="default: a new bench/results/speed[-VARIANT]-COMMIT-STAMP.json"
+    )
+    parser.add_argument(
+        "--variant",
+        help="names a series of its own (e.g. a change under test): speed-VARIANT-COMMIT-STAMP",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     if not 1 <= args.runs <= 20:
         parser.error("--runs must be 1-20")
     results = asyncio.run(main_async(args))
-    out = Path(args.json_out or Path(__file__).with_name("results") / "speed.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = store_result("speed", results, variant=args.variant, out=args.json_out)
     print()
     print(report(results))
     print()

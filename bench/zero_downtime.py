@@ -40,6 +40,7 @@ from benchlib import (
     require_free,
     rollback,
     shutdown_host,
+    store_result,
     table,
 )
 from loadgen import Sample, summarize
@@ -336,19 +337,18 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of load before/after")
     parser.add_argument("--max-seconds", type=float, default=420.0, help="bound on the ops")
     parser.add_argument("--workdir", default="/tmp/sybench/zd")
-    parser.add_argument("--json-out", help="default: bench/results/zero_downtime-MODE.json")
+    parser.add_argument(
+        "--json-out", help="default: a new bench/results/zero_downtime-MODE[-rw0]-COMMIT-STAMP.json"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     suffix = "-rw0" if args.rollback_window == 0 else ""
     args.workdir = f"{args.workdir}-{args.listen_mode}{suffix}"
     results = asyncio.run(main_async(args))
-    out = Path(
-        args.json_out
-        or Path(__file__).with_name("results") / f"zero_downtime-{args.listen_mode}{suffix}.json"
+    out = store_result(
+        "zero_downtime", results, variant=f"{args.listen_mode}{suffix}", out=args.json_out
     )
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(report(results))
     for mode, res in results["modes"].items():

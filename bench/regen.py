@@ -1,0 +1,637 @@
+"""Regenerate the figure tables of docs/benchmarks*.md from the stored results.
+
+    .venv/bin/python bench/regen.py           # rewrite the generated sections in place
+    .venv/bin/python bench/regen.py --check   # exit 1 if a doc differs from the results
+
+A generated section sits between `<!-- generated:NAME -->` and `<!-- end -->`; everything
+in it comes from bench/results/*.json (see resultfiles.py), and it names the file(s), the
+commit and the date its figures come from. For each benchmark the newest stored result is
+"now" and the one before it (an earlier run, often a legacy file) is "before"; a section
+whose benchmark has no result at the current commit says so.
+
+To add a section: write a function `(Results) -> str` below, add it to SECTIONS under
+its name, and put the two markers in the doc. Nothing outside the markers is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("SHIPYARD_BENCH_REF", "worktree")  # formatting only: no snapshot
+
+import auto_rollback
+import baseline
+import hotfix
+import zero_downtime
+from benchlib import fmt, median, table
+from resultfiles import RESULTS, Stored, latest, load_all
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOC_FILES = ("benchmarks.md", "benchmarks-safety.md")
+BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end -->)", re.S)
+BUSY = 2.0  # 1-minute load average at or above the core count: "busy"
+
+
+@dataclass
+class Results:
+    stored: list[Stored]
+
+    def now(self, key: str) -> Stored | None:
+        chosen = latest(self.stored, key)
+        return chosen[0] if chosen else None
+
+    def before(self, key: str) -> Stored | None:
+        chosen = latest(self.stored, key)
+        return chosen[1] if len(chosen) > 1 else None
+
+    def all(self, key: str) -> list[Stored]:
+        return list(reversed(latest(self.stored, key)))
+
+
+# -- provenance -----------------------------------------------------------------------
+def label(s: Stored | None) -> str:
+    if s is None:
+        return "no stored result"
+    when = f"stored {s.day} (date not recorded)" if s.legacy else s.day + " UTC"
+    text = f"`{s.name}` (commit `{s.short}`, {when}"
+    start = s.data.get("machine", {}).get("loadavg_at_start")
+    end = s.data.get("loadavg_at_end")
+    if start:
+        text += f", load average {start[0]:g} at start" + (f", {end[0]:g} at end" if end else "")
+        text += " (busy)" if max(start[0], end[0] if end else 0) >= BUSY else ""
+    return text + ")"
+
+
+def sources(pairs: list[tuple[str, Stored | None]]) -> str:
+    return "\n".join(f"- {what}: {label(s)}" for what, s in pairs) + "\n"
+
+
+def now_before(r: Results, key: str, what: str = "") -> str:
+    prefix = f"{what}, " if what else ""
+    return sources([(prefix + "now", r.now(key)), (prefix + "before", r.before(key))])
+
+
+def pair(now: str, before: str | None) -> str:
+    return now if before is None else f"{now} ({before})"
+
+
+# -- zero downtime --------------------------------------------------------------------
+ZD_RUNS = [
+    ("zero_downtime-socket", "socket mode"),
+    ("zero_downtime-socket-rw0", "socket mode, `rollback_window: 0`"),
+    ("zero_downtime-tcp", "tcp mode"),
+    ("zero_downtime-tcp-rw0", "tcp mode, `rollback_window: 0`"),
+    ("baseline", "plain stop-then-start restart"),
+]
+
+
+def failed(mode: dict[str, Any]) -> int:
+    t = mode["total"]
+    return int(t["non2xx"] + t["conn_errors"])
+
+
+def failed_text(mode: dict[str, Any]) -> str:
+    n, total = failed(mode), mode["total"]["requests"]
+    return f"{n} of {total}" + (f" ({100 * n / total:.1f}%)" if n else "")
+
+
+def zd_summary(r: Results) -> str:
+    headers = ["what", "client", "failed now", "failed before", "failures now were"]
+    headers += ["p50 / p99 ms steady, now (before)", "p50 / p99 ms switch windows, now (before)"]
+    rows = []
+    provenance = []
+    for key, what in ZD_RUNS:
+        now, before = r.now(key), r.before(key)
+        if now is None:
+            continue
+        provenance += [(f"{what}, now", now), (f"{what}, before", before)]
+        for mode, m in now.data["modes"].items():
+            b = before.data["modes"].get(mode) if before else None
+            rows.append(
+                [
+                    what,
+                    mode,
+                    f"**{failed_text(m)}**",
+                    failed_text(b) if b else "-",
+                    _kinds(m["total"]),
+                    pair(_p(m["quiet"]), _p(b["quiet"]) if b else None),
+                    pair(_p(m["switch"]), _p(b["switch"]) if b else None),
+                ]
+            )
+    return sources(provenance) + "\n" + table(headers, rows) + "\n"
+
+
+def _p(group: dict[str, Any]) -> str:
+    return f"{fmt(group['p50_ms'], 1)} / {fmt(group['p99_ms'], 1)}"
+
+
+def _kinds(total: dict[str, Any]) -> str:
+    kinds = {f"HTTP {k}": v for k, v in total["non2xx_by_status"].items()}
+    kinds |= total["errors_by_kind"]
+    if not kinds:
+        return "-"
+    text = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+    if total["stale_keepalive"]:
+        text += f" ({total['stale_keepalive']} on a re-used keep-alive connection)"
+    return text
+
+
+def zd_periods(r: Results) -> str:
+    parts = []
+    for key, what in ZD_RUNS:
+        now = r.now(key)
+        if now is None:
+            continue
+        periods = baseline.PERIODS if key == "baseline" else None
+        parts.append(f"{what}: {label(now)}\n\n" + zero_downtime.report(now.data, periods))
+    return "\n\n".join(parts) + "\n"
+
+
+def zd_notes(r: Results) -> str:
+    """The figures the prose talks about, each next to the one before."""
+    lines = []
+    for key, what in ZD_RUNS:
+        now, before = r.now(key), r.before(key)
+        if now is None:
+            continue
+        for mode, m in now.data["modes"].items():
+            b = before.data["modes"].get(mode) if before else None
+            flips = m["first_new_release_after_switch_start_s"]
+            text = f"- {what}, {mode}: first answer from the new release {_range(flips)} s"
+            if b:
+                text += f" ({_range(b['first_new_release_after_switch_start_s'])} s)"
+            text += " after the switch (restart) began"
+            switches = _switches(now.data)
+            if failed(m) and switches:
+                per = failed(m) / switches
+                text += f"; {per:.1f} failed requests per switch ({switches} switches)"
+            if m.get("failures_by_phase") and key != "baseline":
+                phases = ", ".join(f"{n} {k}" for k, n in sorted(m["failures_by_phase"].items()))
+                text += f"; failed requests by operator phase: {phases}"
+                text += _after_last_op(now.data, m)
+            if m.get("outage_seconds_per_restart"):
+                spans = m["outage_seconds_per_restart"]
+                text += f"; first-to-last failure per restart: median {median(spans):.2f} s"
+                if b and b.get("outage_seconds_per_restart"):
+                    text += f" ({median(b['outage_seconds_per_restart']):.2f} s)"
+            lines.append(text)
+        if "switch_phase_seconds" in now.data:
+            sw = now.data["switch_phase_seconds"]
+            text = f"- {what}: switch phase median {sw['median']} s, max {sw['max']} s"
+            if before and "switch_phase_seconds" in before.data:
+                bsw = before.data["switch_phase_seconds"]
+                text += f" ({bsw['median']} s, {bsw['max']} s)"
+            lines.append(text)
+    provenance = [(what, r.now(key)) for key, what in ZD_RUNS if r.now(key)]
+    intro = "Now (before; the files are named in the summary above), from:\n\n"
+    return intro + sources(provenance) + "\n" + "\n".join(lines) + "\n"
+
+
+def _after_last_op(data: dict[str, Any], mode: dict[str, Any]) -> str:
+    """Where failures came after every operation had ended: how long after."""
+    end = max(op["end"] for op in data["ops"])
+    late = [f["t"] for f in mode.get("failures", []) if f["t"] > end]
+    if not late:
+        return ""
+    first, last = f"{min(late) - end:.1f}", f"{max(late) - end:.1f}"
+    when = first if first == last else f"{first}-{last}"
+    return f" ({len(late)} of them {when} s after the last operation had ended)"
+
+
+def _range(flips: dict[str, Any]) -> str:
+    return f"{flips['min']}-{flips['max']}"
+
+
+def _switches(data: dict[str, Any]) -> int:
+    return sum(1 for op in data["ops"] if op.get("switch_start") is not None)
+
+
+# -- speed ----------------------------------------------------------------------------
+SCENARIOS = ("local", "ssh1", "ssh5")
+SPEED_ROWS = [
+    ("deploy total", "deploy", "total"),
+    ("deploy overhead", "deploy", "overhead"),
+    ("warm rollback", "warm", "total"),
+    ("cold rollback", "cold", "total"),
+]
+
+
+def speed_compare(r: Results) -> str:
+    now, before = r.now("speed"), r.before("speed")
+    if now is None:
+        return "no stored speed result\n"
+    headers = ["median of runs, s: now (before)", "local", "1 SSH host", "5 SSH hosts"]
+    headers.append("5 hosts / 1 host")
+    rows = []
+    for title, kind, field in SPEED_ROWS:
+        row = [title]
+        for name in SCENARIOS:
+            row.append(pair(*(_speed(s, name, kind, field) for s in (now, before))))
+        if field == "total":
+            row.append(pair(*(_ratio(s, kind) for s in (now, before))))
+        else:
+            row.append("")
+        rows.append(row)
+    boot = [fmt(median(s.data["app_boot_seconds"]), 3) if s else None for s in (now, before)]
+    rows.append(["app boot on its own", pair(*boot), "", "", ""])
+    rows.append(["load average (1 min) before/after", *_loads(now, before), ""])
+    return now_before(r, "speed") + "\n" + table(headers, rows) + "\n"
+
+
+def _speed(s: Stored | None, name: str, kind: str, field: str) -> str | None:
+    if s is None or name not in s.data["summary"]:
+        return None
+    return fmt(s.data["summary"][name][kind][field])
+
+
+def _ratio(s: Stored | None, kind: str) -> str | None:
+    if s is None or not {"ssh1", "ssh5"} <= set(s.data["summary"]):
+        return None
+    summary = s.data["summary"]
+    return f"{summary['ssh5'][kind]['total'] / summary['ssh1'][kind]['total']:.2f}x"
+
+
+def _loads(now: Stored, before: Stored | None) -> list[str]:
+    cells = []
+    for name in SCENARIOS:
+        texts = []
+        for s in (now, before):
+            if s is None or name not in s.data["loadavg"]:
+                continue
+            start, end = s.data["loadavg"][name]
+            busy = " busy" if max(start, end) >= BUSY else ""
+            texts.append(f"{start:g}/{end:g}{busy}")
+        cells.append(texts[0] + (f" ({texts[1]})" if len(texts) > 1 else ""))
+    return cells
+
+
+def speed_phases(r: Results) -> str:
+    import speed  # imports Shipyard's host client: only when this section is made
+
+    now = r.now("speed")
+    if now is None:
+        return "no stored speed result\n"
+    tables = speed.report(now.data).split("\n\n")[:3]  # the targets are in `targets`
+    return f"{label(now)}\n\n" + "\n\n".join(tables) + "\n"
+
+
+def speed_hello(r: Results) -> str:
+    now, before = r.now("speed"), r.before("speed")
+    if now is None:
+        return "no stored speed result\n"
+    headers = ["host operation `hello`", "median ms, now (before)", "CPU s per operation"]
+    rows = []
+    startup = now.data["op_startup_seconds"]
+    old = before.data["op_startup_seconds"] if before else {"wall": {}, "cpu_seconds_per_op": {}}
+    for key, values in startup["wall"].items():
+        was = old["wall"].get(key)
+        cpu = startup["cpu_seconds_per_op"].get(key)
+        was_cpu = old["cpu_seconds_per_op"].get(key)
+        rows.append(
+            [
+                key,
+                pair(_ms(median(values)), _ms(median(was)) if was else None),
+                pair(fmt(cpu, 3), fmt(was_cpu, 3) if was_cpu is not None else None),
+            ]
+        )
+    for key, values in startup.get("login_shell_cpu_seconds", {}).items():
+        was = old.get("login_shell_cpu_seconds", {}).get(key)
+        rows.append([key, "", pair(fmt(median(values), 3), fmt(median(was), 3) if was else None)])
+    return now_before(r, "speed") + "\n" + table(headers, rows) + "\n"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}" if seconds >= 0.01 else f"{seconds * 1000:.1f}"
+
+
+# -- targets (benchmarks.md) ----------------------------------------------------------
+def targets(r: Results) -> str:
+    rows = []
+    for key, what in ZD_RUNS:
+        now, before = r.now(key), r.before(key)
+        if now is None:
+            continue
+        cells = []
+        for s in (now, before):
+            if s is None:
+                cells.append("-")
+                continue
+            cells.append(
+                "; ".join(f"{mode}: {failed_text(m)}" for mode, m in s.data["modes"].items())
+            )
+        ok = all(failed(m) == 0 for m in now.data["modes"].values())
+        target = "(reference, no target)" if key == "baseline" else "0 failed requests"
+        verdict = "-" if key == "baseline" else ("**yes**" if ok else "**no**")
+        rows.append([f"{target}, {what}", *cells, verdict])
+    now, before = r.now("speed"), r.before("speed")
+    if now is not None:
+        for title, kind, field, limit in (
+            ("warm rollback < 1 s", "warm", "total", 1.0),
+            ("deploy overhead < 2 s", "deploy", "overhead", 2.0),
+        ):
+            cells = [_speed_cells(s, kind, field) for s in (now, before)]
+            met = [n for n in SCENARIOS if now.data["summary"][n][kind][field] < limit]
+            rows.append([title, *cells, _met(met)])
+        cells = [
+            "; ".join(f"{k}: {_ratio(s, k)}" for k in ("deploy", "warm", "cold")) if s else "-"
+            for s in (now, before)
+        ]
+        ok = all(_ratio_value(now, k) <= 1.3 for k in ("deploy", "warm", "cold"))
+        rows.append(["5 hosts no slower than 1.3x one host", *cells, "**yes**" if ok else "**no**"])
+    provenance = [(f"{what}", r.now(key)) for key, what in ZD_RUNS] + [("speed", r.now("speed"))]
+    headers = ["target (from the issue)", "now", "before", "met now?"]
+    return sources(provenance) + "\n" + table(headers, rows) + "\n"
+
+
+def _speed_cells(s: Stored | None, kind: str, field: str) -> str:
+    if s is None:
+        return "-"
+    return "; ".join(
+        f"{n} {fmt(s.data['summary'][n][kind][field])} s" + (" busy" if _busy(s, n) else "")
+        for n in SCENARIOS
+    )
+
+
+def _busy(s: Stored, scenario: str) -> bool:
+    """The 1-minute load average before or after the scenario reached the core count."""
+    return max(s.data["loadavg"].get(scenario, [0.0])) >= BUSY
+
+
+def _ratio_value(s: Stored, kind: str) -> float:
+    summary = s.data["summary"]
+    return float(summary["ssh5"][kind]["total"] / summary["ssh1"][kind]["total"])
+
+
+def _met(names: list[str]) -> str:
+    if len(names) == len(SCENARIOS):
+        return "**yes**"
+    if not names:
+        return "**no**"
+    return "yes for " + ", ".join(names) + "; otherwise **no**"
+
+
+# -- machine --------------------------------------------------------------------------
+def machine(r: Results) -> str:
+    rows = []
+    for s in r.stored:
+        m = s.data.get("machine", {})
+        load = m.get("loadavg_at_start") or []
+        rows.append(
+            [
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day + (" (stored; not recorded)" if s.legacy else ""),
+                f"{m.get('nproc', '-')} x {m.get('cpu', '-')}",
+                m.get("kernel", "-"),
+                m.get("nginx", "-").replace("nginx version: ", ""),
+                m.get("python", "-"),
+                " / ".join(f"{x:g}" for x in load) + (" busy" if load and load[0] >= BUSY else ""),
+            ]
+        )
+    headers = ["result file", "commit", "date (UTC)", "cores x CPU", "kernel", "nginx", "Python"]
+    headers.append("load average at start (1/5/15 min)")
+    return table(headers, rows) + "\n"
+
+
+# -- nginx start failure --------------------------------------------------------------
+def nginx_start_failure(r: Results) -> str:
+    rows = []
+    for s in r.all("nginx_start_failure"):
+        runs = s.data["runs"]
+        rows.append(
+            [
+                f"`{s.short}`",
+                s.day,
+                ", ".join(fmt(x["fail_s"]) for x in runs),
+                ", ".join(str(x["nginx_starts"]) for x in runs),
+                _all(runs, "names_cause"),
+                _all(runs, "names_holder"),
+                f"`{s.name}`",
+            ]
+        )
+    headers = ["commit", "date (UTC)", "failed after (s), per run", "nginx starts"]
+    headers += ["message names the bind() error", "names the holder's pid", "file"]
+    return table(headers, rows) + "\n"
+
+
+def _all(runs: list[dict[str, Any]], key: str) -> str:
+    values = {bool(x[key]) for x in runs}
+    return "yes" if values == {True} else ("no" if values == {False} else "some runs")
+
+
+# -- automatic rollback and hotfix (benchmarks-safety.md) -----------------------------
+AR_KEYS = ("auto_rollback-http500", "auto_rollback-crash")
+
+
+def safety_targets(r: Results) -> str:
+    headers = ["target (from the issue)", "scenario", "now", "before", "first stored", "met now?"]
+    rows = []
+    provenance = []
+    for key in AR_KEYS:
+        scenario = key.split("-", 1)[1]
+        now, before, first = r.now(key), r.before(key), _first(r, key)
+        if now is None:
+            continue
+        provenance += [(f"{key}, {w}", s) for w, s in (("now", now), ("before", before))]
+        if first is not None:
+            provenance.append((f"{key}, first stored", first))
+        runs = (now, before, first)
+        ok = all(
+            x["back_after_first_fault_s"] is not None and x["back_after_first_fault_s"] < 10
+            for x in now.data["runs"]
+        )
+        target = "back on the old release within 10 s of the first fault"
+        rows.append([target, scenario, *map(_back, runs), _yes(ok)])
+        sent, bad = _window(now)
+        target = "failed requests at most 1% of those sent in that window"
+        rows.append([target, scenario, *map(_share, runs), _yes(bad <= sent / 100)])
+        target = "no failed GET where the old slot is the backup"
+        rows.append([target, scenario, *map(_gets, runs), _yes(bad == 0)])
+    now, before = r.now("hotfix"), r.before("hotfix")
+    if now is not None:
+        provenance += [("hotfix, now", now), ("hotfix, before", before)]
+        ok = all(x["serving_s"] is not None and x["serving_s"] < 60 for x in now.data["runs"])
+        target = "hotfix under 60 s from command to serving"
+        rows.append([target, "one local host", _hotfix(now), _hotfix(before), "-", _yes(ok)])
+    return sources(provenance) + "\n" + table(headers, rows) + "\n"
+
+
+def _first(r: Results, key: str) -> Stored | None:
+    """The oldest result, where it is neither "now" nor "before" (the first measurement)."""
+    chosen = r.all(key)
+    return chosen[0] if len(chosen) > 2 else None
+
+
+def _yes(ok: bool) -> str:
+    return "**yes**" if ok else "**no**"
+
+
+def _runs(s: Stored) -> list[dict[str, Any]]:
+    return list(s.data["runs"])
+
+
+def _back(s: Stored | None) -> str:
+    if s is None:
+        return "-"
+    values = [x["back_after_first_fault_s"] for x in _runs(s) if x["back_after_first_fault_s"]]
+    return f"{fmt(min(values))}-{fmt(max(values))} s ({len(_runs(s))} runs)"
+
+
+def _window(s: Stored) -> tuple[int, int]:
+    runs = _runs(s)
+    return int(sum(x["window_sent"] for x in runs)), int(sum(x["window_failed"] for x in runs))
+
+
+def _share(s: Stored | None) -> str:
+    if s is None:
+        return "-"
+    sent, bad = _window(s)
+    pct = [x["window_failed_pct"] for x in _runs(s)]
+    return f"{bad} of {sent} ({fmt(min(pct), 1)}-{fmt(max(pct), 1)}% per run)"
+
+
+def _gets(s: Stored | None) -> str:
+    if s is None:
+        return "-"
+    return f"{_window(s)[1]} failed GETs in {len(_runs(s))} runs"
+
+
+def _hotfix(s: Stored | None) -> str:
+    if s is None:
+        return "-"
+    runs, m = _runs(s), s.data["medians"]
+    serving = [x["serving_s"] for x in runs]
+    return (
+        f"serving after {fmt(m['serving_s'])} s (median of {len(runs)}, "
+        f"{fmt(min(serving))}-{fmt(max(serving))} s); exits after {fmt(m['command_s'])} s"
+    )
+
+
+def ar_detail(key: str) -> Callable[[Results], str]:
+    def section(r: Results) -> str:
+        now = r.now(key)
+        if now is None:
+            return "no stored result\n"
+        medians = now.data["medians"]
+        before = r.before(key)
+        lines = [label(now), "", auto_rollback.report(now.data), ""]
+        if before is not None:
+            lines.append(f"Before: {label(before)}, medians:")
+            lines.append("")
+            for mode, m in before.data["medians"].items():
+                was = medians.get(mode, {})
+                lines.append(
+                    f"- {mode}: back after first fault {fmt(m['back_after_first_fault_s'])} s "
+                    f"(now {fmt(was.get('back_after_first_fault_s'))} s); failed "
+                    f"{fmt(m['window_failed_pct'])}% of the window "
+                    f"(now {fmt(was.get('window_failed_pct'))}%)"
+                )
+        return "\n".join(lines) + "\n"
+
+    return section
+
+
+def hotfix_detail(key: str) -> Callable[[Results], str]:
+    def section(r: Results) -> str:
+        now = r.now(key)
+        if now is None:
+            return "no stored result\n"
+        runs = _runs(now)
+        load = sum(x["load_during_command"]["requests"] for x in runs)
+        bad = sum(
+            x["load_during_command"]["non2xx"] + x["load_during_command"]["conn_errors"]
+            for x in runs
+        )
+        text = f"{label(now)}\n\n{hotfix.report(now.data)}\n\n"
+        text += f"Requests during the commands: {bad} failed of {load}.\n"
+        before = r.before(key)
+        if before is not None:
+            text += f"\nBefore: {label(before)}: {_hotfix(before)}.\n"
+        return text
+
+    return section
+
+
+def rerun(r: Results) -> str:
+    """Which benchmark's "now" is at the newest measured commit, and which is older."""
+    fresh = [s for s in r.stored if not s.legacy]
+    if not fresh:
+        return "no result stored under the current naming yet\n"
+    current = max(fresh, key=lambda s: (s.date, s.name))
+    rows = []
+    for key in sorted({s.key for s in r.stored}):
+        now = r.now(key)
+        assert now is not None
+        same = now.commit == current.commit
+        day = now.day + (" (stored; not recorded)" if now.legacy else "")
+        rows.append([f"`{key}`", f"`{now.short}`", day, "yes" if same else "**no**"])
+    intro = f"Newest commit measured: `{current.short}` ({label(current)}).\n\n"
+    headers = ["benchmark", "now measured at", "date (UTC)", f"re-run at `{current.short}`?"]
+    return intro + table(headers, rows) + "\n"
+
+
+SECTIONS: dict[str, Callable[[Results], str]] = {
+    "rerun": rerun,
+    "targets": targets,
+    "machine": machine,
+    "zero_downtime": zd_summary,
+    "zero_downtime-notes": zd_notes,
+    "zero_downtime-periods": zd_periods,
+    "speed": speed_compare,
+    "speed-phases": speed_phases,
+    "speed-hello": speed_hello,
+    "nginx_start_failure": nginx_start_failure,
+    "safety-targets": safety_targets,
+    "auto_rollback-http500": ar_detail("auto_rollback-http500"),
+    "auto_rollback-crash": ar_detail("auto_rollback-crash"),
+    "auto_rollback-http500-retry5xx": ar_detail("auto_rollback-http500-retry5xx"),
+    "hotfix": hotfix_detail("hotfix"),
+    "hotfix-branch": hotfix_detail("hotfix-branch"),
+}
+
+
+def regenerate(text: str, results: Results) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in SECTIONS:
+            raise SystemExit(f"unknown generated section {name!r}; known: {', '.join(SECTIONS)}")
+        return match[1] + SECTIONS[name](results) + match[4]
+
+    return BLOCK.sub(replace, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a doc is out of date")
+    parser.add_argument("--results", default=str(RESULTS), help="directory of stored results")
+    parser.add_argument("--docs", default=str(DOCS))
+    args = parser.parse_args(argv)
+    results = Results(load_all(Path(args.results)))
+    stale = []
+    for name in DOC_FILES:
+        path = Path(args.docs) / name
+        text = path.read_text()
+        new = regenerate(text, results)
+        if new != text:
+            stale.append(path)
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        for path in stale:
+            print(f"{path}: generated sections differ from bench/results", file=sys.stderr)
+        print("run: .venv/bin/python bench/regen.py", file=sys.stderr)
+        return 1
+    for path in stale:
+        print(f"rewrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
