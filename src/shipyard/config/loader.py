@@ -40,10 +40,17 @@ class _LineLoader(yaml.SafeLoader):
 class ConfigFile:
     """A parsed shipyard.yml: the document plus where each key was written."""
 
-    def __init__(self, path: Path, data: dict[str, Any], lines: dict[KeyPath, int]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        data: dict[str, Any],
+        lines: dict[KeyPath, int],
+        name: str | None = None,
+    ) -> None:
         self.path = path
         self.data = data
         self.lines = lines
+        self.name = name or str(path)  # how errors name the file
 
     @classmethod
     def load(cls, path: Path) -> ConfigFile:
@@ -56,6 +63,13 @@ class ConfigFile:
             ) from None
         except OSError as exc:
             raise ConfigError(name, f"cannot read: {exc.strerror}") from None
+        return cls.parse(text, path)
+
+    @classmethod
+    def parse(cls, text: str, path: Path, name: str | None = None) -> ConfigFile:
+        """Parse `text` as the file at `path` (relative roots are anchored there); errors
+        call it `name` (e.g. `shipyard.yml at 3f2a9c1b7d0e` for a release's own file)."""
+        name = name or str(path)
         loader = _LineLoader(text)
         try:
             node = loader.get_single_node()
@@ -69,7 +83,7 @@ class ConfigFile:
             raise ConfigError(name, "must be a mapping with `app:` and `environments:`", line=1)
         if node is not None:
             loader.record(node, ())
-        config = cls(path, data, loader.lines)
+        config = cls(path, data, loader.lines, name)
         config.document()  # validates the outline early
         return config
 
@@ -88,7 +102,7 @@ class ConfigFile:
         if name not in document.environments:
             known = ", ".join(document.environments) or "none"
             raise ConfigError(
-                str(self.path),
+                self.name,
                 f"no environment named {name!r} (defined: {known})",
                 key_path="environments",
                 line=self.lines.get(("environments",)),
@@ -97,7 +111,7 @@ class ConfigFile:
         override = document.environments[name] or {}
         if not isinstance(override, Mapping):
             raise ConfigError(
-                str(self.path),
+                self.name,
                 "an environment must be a mapping of settings",
                 key_path=f"environments.{name}",
                 line=self.lines.get(("environments", name)),
@@ -153,7 +167,7 @@ class ConfigFile:
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         return ConfigError(
-            str(self.path),
+            self.name,
             message,
             key_path=".".join(str(part) for part in where),
             line=line,
