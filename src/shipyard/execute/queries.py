@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from shipyard.config.model import Environment
+from shipyard.config.runtime import spec_from_json
 from shipyard.execute import locking
 from shipyard.execute.hostclient import Host, HostFactory, connect_host
 from shipyard.execute.reporter import Reporter
@@ -73,6 +74,8 @@ class ReleaseView:
     active: bool
     warm: bool
     rollback_target: bool
+    runtime: object  # the runtime spec recorded with it here (None: recorded before specs)
+    runtime_digest: str | None
 
 
 @asynccontextmanager
@@ -157,6 +160,8 @@ async def releases(
                 active=slot == active_slot and slot is not None,
                 warm=slot_state == "warm",
                 rollback_target=item.status != "bad" and slot != active_slot,
+                runtime=item.runtime,
+                runtime_digest=spec.digest if (spec := spec_from_json(item.runtime)) else None,
             )
         )
     return result
