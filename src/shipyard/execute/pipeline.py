@@ -5,9 +5,9 @@ caller (`shipyard serve`, drills, `recover`) call these functions, and nothing e
 change an environment. Each runs the whole sequence in order, so no caller can skip a
 gate, a promotion rule, the approval, the lock or the record:
 
-    secrets -> quality gates -> build -> promotion rules -> approval -> pre_deploy hooks
-    -> connect (versions checked) -> lock -> record -> converge -> phases -> record
-    -> post_deploy hooks
+    build -> what runs (the release's own shipyard.yml) -> secrets -> quality gates
+    -> promotion rules -> approval -> pre_deploy hooks -> connect (versions checked)
+    -> lock -> record -> converge -> phases -> record -> post_deploy hooks
 
 A forced override (`promote --force --reason`) stays explicit and is recorded with the
 deployment; the hotfix lane skips the promotion path and optional gates, never the
