@@ -3,16 +3,20 @@ and the spec recorded with a release on a host (also in a state.db older than sp
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
+from support.fakehost import FakeFleet
+from support.records import deployment
+from support.records import release as record
 
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import ConfigFile
-from shipyard.config.model import Settings
+from shipyard.config.model import HealthCheck, Settings
 from shipyard.config.runtime import (
     RULE_KEYS,
     RUNTIME_KEYS,
@@ -22,10 +26,11 @@ from shipyard.config.runtime import (
     spec_from_json,
     spec_of,
 )
+from shipyard.execute import pipeline
 from shipyard.execute.promotion import PromotionRefused
 from shipyard.execute.release_runtime import choose_runtime, release_spec
 from shipyard.plan.runtime_diff import differences
-from shipyard.protocol.common import ReleaseManifest
+from shipyard.protocol.common import ReleaseManifest, SlotRow
 from shipyard.release.artifact import build_artifact
 
 RELEASE = """\
@@ -242,3 +247,78 @@ def test_a_state_db_from_before_runtime_specs_gains_the_columns_and_keeps_its_ro
     state.record_release("abc", "d1", manifest, {"start": "python3 app.py"})
     state.record_release("abc", "d1", manifest, None)  # a later request without one keeps it
     assert state.releases()[0].runtime == {"start": "python3 app.py"}
+
+
+# --- against fake hosts: which spec each host operation is given ---------------------
+
+H1, H2 = "deploy@h1.test", "deploy@h2.test"
+
+
+def fleet_config(repo: Path, start: str, health_path: str) -> ConfigFile:
+    text = (
+        RELEASE.replace("python3 app.py", start)
+        .replace("/healthz", health_path)
+        .replace("hosts: [deploy@10.0.0.5]", f"hosts: [{H1}, {H2}]")
+    )
+    commit_config(repo, text)
+    return ConfigFile.load(repo / "shipyard.yml")
+
+
+def serving_old(fleet: FakeFleet, config: ConfigFile, *, warm: bool = False) -> None:
+    """Both hosts serve release `old` from blue, recorded with its own start and health;
+    with `warm`, `new` is warm in green."""
+    old_spec = spec_of(config.environment("staging")).model_copy(
+        update={"start": "python3 old.py", "health": HealthCheck(path="/old-health")}
+    )
+    for host in (H1, H2):
+        model = fleet.model("staging", host)
+        model.active_slot, model.active_release = "green", "new"
+        model.slots["green"] = SlotRow("green", "new", "active", 1.0, None)
+        if warm:
+            model.slots["blue"] = SlotRow("blue", "old", "warm", 1.0, None)
+        model.releases = [record("new"), record("old", runtime=old_spec.to_json())]
+        model.history = [deployment("new", id="d2"), deployment("old", id="d1")]
+
+
+def test_a_cold_rollback_boots_and_checks_the_spec_recorded_with_the_release(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_API_KEY", "s3cret-value")
+    config = fleet_config(repo, "python3 new.py", "/healthz")
+    fleet = FakeFleet()
+    serving_old(fleet, config)
+    lines = Lines()
+    runtime = pipeline.Runtime(reporter=lines, hosts=fleet.factory)
+    result = asyncio.run(pipeline.rollback(config, "staging", runtime, release="old"))
+    assert result.release_id == "old" and not result.warm
+    assert len(fleet.calls("boot")) == 2
+    for boot in fleet.calls("boot"):
+        assert boot.request.start == "python3 old.py"
+        assert boot.request.env_values == {"LOG_LEVEL": "info", "API_KEY": "s3cret-value"}
+    assert {c.request.health.path for c in fleet.calls("check")} == {"/old-health"}
+    started = fleet.calls("record-start")[0].request.deployment
+    assert started.runtime["source"] == "recorded"
+    assert "start" in started.runtime["differs"] and "s3cret" not in json.dumps(started.runtime)
+    assert any("start: working tree 'python3 new.py', release 'python3 old.py'" in line
+               for line in lines.lines)  # fmt: skip
+
+
+def test_converging_judges_the_active_release_by_its_own_recorded_health(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_API_KEY", "s3cret-value")
+    config = fleet_config(repo, "python3 new.py", "/new-health")
+    fleet = FakeFleet()
+    serving_old(fleet, config)
+    for host in (H1, H2):  # the active one is `old` now, recorded with /old-health
+        model = fleet.model("staging", host)
+        model.active_slot, model.active_release = "blue", "old"
+        model.slots = {"blue": SlotRow("blue", "old", "active", 1.0, None)}
+    runtime = pipeline.Runtime(reporter=Lines(), hosts=fleet.factory)
+    asyncio.run(pipeline.deploy(config, "staging", runtime))
+    assert {c.request.health.path for c in fleet.calls("repair")} == {"/old-health"}
+    # the new release boots and is checked with its own
+    assert {c.request.health.path for c in fleet.calls("check")} == {"/new-health"}
+    prepared = fleet.calls("prepare")[0].request
+    assert prepared.runtime["health"]["path"] == "/new-health"
+    assert "s3cret" not in json.dumps(prepared.runtime)
