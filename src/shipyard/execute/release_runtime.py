@@ -8,7 +8,7 @@ the operator's file still says where (hosts, SSH, paths, nginx) and by which rul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shipyard.config.errors import ConfigError
@@ -59,8 +59,17 @@ def release_spec(config: ConfigFile, artifact: Artifact, env_name: str) -> Runti
             f"the release has no {config.path.name}, so it does not say how it runs",
             hint=f"commit {config.path.name} next to the app, then deploy that commit",
         )
-    committed = ConfigFile.parse(text, config.path, label)
-    return spec_of(committed.environment(env_name))
+    try:
+        committed = ConfigFile.parse(text, config.path, label)
+        return spec_of(committed.environment(env_name))
+    except ConfigError as error:
+        if error.hint:
+            raise
+        raise replace(
+            error,
+            hint=f"this release's own {config.path.name} says how it runs, and it cannot be "
+            "used: commit a fixed file and deploy that commit (no host was touched)",
+        ) from None
 
 
 def choose_runtime(
