@@ -322,3 +322,19 @@ def test_converging_judges_the_active_release_by_its_own_recorded_health(
     prepared = fleet.calls("prepare")[0].request
     assert prepared.runtime["health"]["path"] == "/new-health"
     assert "s3cret" not in json.dumps(prepared.runtime)
+
+
+def test_the_working_tree_runtime_can_ship_a_release_whose_own_file_is_unusable_on_the_record(
+    repo: Path, tmp_path: Path
+) -> None:
+    broken = commit_config(repo, RELEASE.replace("health: {path: /healthz}", "health: {pth: /x}"))
+    commit_config(repo, RELEASE)
+    config = ConfigFile.load(repo / "shipyard.yml")
+    artifact = build_artifact(repo, broken, allow_dirty=False, cache_dir=tmp_path / "cache")
+    lines = Lines()
+    chosen = choose_runtime(
+        config, config.environment("staging"), artifact, lines, use_working_tree=True
+    )
+    assert chosen.resolved.source == "working-tree" and chosen.env.health.path == "/healthz"
+    assert chosen.record["release_file_unusable"].startswith(f"shipyard.yml at {broken[:12]}:8")
+    assert any("cannot be used" in line for line in lines.lines)

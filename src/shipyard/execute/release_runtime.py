@@ -27,6 +27,7 @@ WORKING_TREE_FLAG = "--runtime-from-working-tree"
 class ChosenRuntime:
     resolved: ResolvedRuntime
     differs: list[str]  # keys on which the working tree's file disagrees with the release's
+    unusable: str | None = None  # why the release's own file could not be read (override)
 
     @property
     def env(self) -> Environment:
@@ -38,7 +39,8 @@ class ChosenRuntime:
 
     @property
     def record(self) -> dict[str, Any]:
-        return self.resolved.record(self.differs)
+        record = self.resolved.record(self.differs)
+        return record | {"release_file_unusable": self.unusable} if self.unusable else record
 
 
 def release_label(config: ConfigFile, artifact: Artifact) -> str:
@@ -81,14 +83,26 @@ def choose_runtime(
     use_working_tree: bool = False,
 ) -> ChosenRuntime:
     """The release's own runtime (or, deliberately, the working tree's), with `working`'s
-    where and rules. Prints what differs. Runs before any host is touched."""
-    release = release_spec(config, artifact, working.name)
+    where and rules. Prints what differs. Runs before any host is touched.
+
+    A release whose own file cannot be used is refused (ConfigError), unless the operator
+    asked for the working tree's runtime: then it is said, recorded, and goes on."""
     if use_working_tree and working.promotion.require_release_runtime:
         raise PromotionRefused(
             f"{working.name} runs only a release's own runtime "
             f"(promotion.require_release_runtime), so {WORKING_TREE_FLAG} is refused",
             hint=f"commit the change to {config.path.name}, test that commit, then deploy it",
         )
+    try:
+        release = release_spec(config, artifact, working.name)
+    except ConfigError as error:
+        if not use_working_tree:
+            raise
+        problem = str(error).splitlines()[0]
+        reporter.info(f"warning: the release's own file cannot be used: {problem}")
+        reporter.info(f"running the working tree's ({WORKING_TREE_FLAG}; recorded)")
+        own = ResolvedRuntime(working, spec_of(working), "working-tree")
+        return ChosenRuntime(own, [], unusable=problem)
     found = differences(spec_of(working), release)
     resolved = resolve(working, release, use_working_tree=use_working_tree)
     if found:
