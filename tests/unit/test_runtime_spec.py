@@ -338,3 +338,19 @@ def test_the_working_tree_runtime_can_ship_a_release_whose_own_file_is_unusable_
     assert chosen.resolved.source == "working-tree" and chosen.env.health.path == "/healthz"
     assert chosen.record["release_file_unusable"].startswith(f"shipyard.yml at {broken[:12]}:8")
     assert any("cannot be used" in line for line in lines.lines)
+
+
+def test_status_probes_each_host_active_release_on_its_own_recorded_health_path(
+    repo: Path,
+) -> None:
+    from shipyard.execute import queries
+
+    config = fleet_config(repo, "python3 new.py", "/new-health")
+    fleet = FakeFleet()
+    serving_old(fleet, config)
+    fleet.model("staging", H2).slots = {"blue": SlotRow("blue", "old", "active", 1.0, None)}
+    fleet.model("staging", H2).active_slot = "blue"
+    env = config.environment("staging")
+    asyncio.run(queries.status(env, Lines(), hosts=fleet.factory))
+    paths = {call.host: call.request.health_path for call in fleet.calls("status")}
+    assert paths == {H1: "/new-health", H2: "/old-health"}

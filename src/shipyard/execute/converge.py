@@ -17,7 +17,7 @@ about to deploy; where stays the session's.
 from __future__ import annotations
 
 from shipyard.config.model import Environment
-from shipyard.config.runtime import spec_from_json, with_spec
+from shipyard.execute.release_runtime import recorded_env
 from shipyard.execute.session import Session
 from shipyard.plan import requests
 from shipyard.plan.rollback import converge_target, warm_slot
@@ -64,13 +64,7 @@ async def converge(
 
     def running(label: str, release_id: str | None = None) -> Environment:
         """The session's where, with what `release_id` (default: the active one) runs."""
-        listing = listings[label]
-        if release_id is None:
-            row = listing.slots.get(listing.active_slot) if listing.active_slot else None
-            release_id = row.release_id if row else None
-        info = next((r for r in listing.releases if r.release_id == release_id), None)
-        spec = spec_from_json(info.runtime) if info else None
-        return with_spec(env, spec) if spec else env
+        return recorded_env(env, listings[label], release_id)
 
     repaired = await session.each(
         "repair", lambda h: h.call(REPAIR, requests.repair(running(h.label), h.entry)), quiet=True

@@ -15,6 +15,7 @@ from shipyard.config.model import Environment
 from shipyard.config.runtime import spec_from_json
 from shipyard.execute import locking
 from shipyard.execute.hostclient import Host, HostFactory, connect_host
+from shipyard.execute.release_runtime import recorded_env
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
 from shipyard.plan import requests
@@ -94,8 +95,12 @@ async def status(
     env: Environment, reporter: Reporter, hosts: HostFactory = connect_host
 ) -> EnvironmentStatus:
     async with _opened(env, reporter, hosts, primary_only=False) as session:
+        listings = await session.each("releases", lambda h: h.call(RELEASES, Empty()), quiet=True)
+        # each host's active release is probed on its own recorded health path
         replies = await session.each(
-            "status", lambda h: h.call(STATUS, requests.status(env)), quiet=True
+            "status",
+            lambda h: h.call(STATUS, requests.status(recorded_env(env, listings[h.label]))),
+            quiet=True,
         )
         history = await session.primary.call(HISTORY, HistoryRequest(limit=1))
     primary = replies[session.primary.label]

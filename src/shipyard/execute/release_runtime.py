@@ -14,10 +14,18 @@ from typing import Any
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import ConfigFile
 from shipyard.config.model import Environment
-from shipyard.config.runtime import ResolvedRuntime, RuntimeSpec, resolve, spec_of
+from shipyard.config.runtime import (
+    ResolvedRuntime,
+    RuntimeSpec,
+    resolve,
+    spec_from_json,
+    spec_of,
+    with_spec,
+)
 from shipyard.execute.promotion import PromotionRefused
 from shipyard.execute.reporter import Reporter
 from shipyard.plan.runtime_diff import differences
+from shipyard.protocol.records import ReleasesReply
 from shipyard.release.artifact import Artifact, read_member
 
 WORKING_TREE_FLAG = "--runtime-from-working-tree"
@@ -122,3 +130,16 @@ def choose_runtime(
     elif use_working_tree:
         reporter.info(f"{WORKING_TREE_FLAG}: the working tree's runtime is the release's own")
     return ChosenRuntime(resolved, [d.key for d in found])
+
+
+def recorded_env(
+    where: Environment, listing: ReleasesReply, release_id: str | None = None
+) -> Environment:
+    """`where`, running what `release_id` (default: the host's active release) was recorded
+    with on that host; `where` itself for a release recorded without a spec."""
+    if release_id is None:
+        row = listing.slots.get(listing.active_slot) if listing.active_slot else None
+        release_id = row.release_id if row else None
+    info = next((r for r in listing.releases if r.release_id == release_id), None)
+    spec = spec_from_json(info.runtime) if info else None
+    return with_spec(where, spec) if spec else where
