@@ -54,7 +54,7 @@ async def rollback_locked(
         raise RollbackFailed(f"release {release} is already active; nothing to roll back")
     target: str = release
     info = _info(listing.releases, target)
-    runtime, env_values = _recorded_runtime(session, info, env_values, secrets_for)
+    runtime, env_values = _use_recorded_runtime(session, info, env_values, secrets_for)
     env = session.env
     statuses = await session.each(
         "inspect", lambda h: h.call(STATUS, requests.status(env)), quiet=True
@@ -100,7 +100,7 @@ async def rollback_locked(
     return RollbackResult(deployment_id, target, active, warm, dict(session.timings))
 
 
-def _recorded_runtime(
+def _use_recorded_runtime(
     session: Session,
     info: ReleaseInfo | None,
     env_values: dict[str, str],
@@ -123,7 +123,7 @@ def _recorded_runtime(
         session.reporter.info("the working tree's file differs from what this release ran with:")
         for difference in found:
             session.reporter.info(f"  {difference.describe()}")
-        session.reporter.info("booting the release's recorded runtime")
+        session.reporter.info("using the runtime recorded with the release")
     session.env = with_spec(working, spec)
     values = dict(spec.env)
     if secrets_for is not None:
