@@ -32,6 +32,18 @@ def register(app: typer.Typer) -> None:
     app.command(name="approve")(approve_command)
 
 
+WorkingTreeRuntimeOption = Annotated[
+    bool,
+    typer.Option(
+        "--runtime-from-working-tree",
+        help="Run with what the working tree's shipyard.yml says runs (start, build, "
+        "workers, health, checks, env, hooks...) instead of the release's own committed "
+        "file. Recorded in the history; refused where promotion.require_release_runtime "
+        "is set.",
+    ),
+]
+
+
 def _runtime(ctx: typer.Context) -> pipeline.Runtime:
     return pipeline.Runtime(
         reporter=make_reporter(),
@@ -60,11 +72,12 @@ def deploy_command(
     allow_dirty: Annotated[
         bool, typer.Option(help="Deploy uncommitted changes (the release is marked dirty).")
     ] = False,
+    runtime_from_working_tree: WorkingTreeRuntimeOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Build REF and deploy it to ENV with zero downtime.
 
-    The quality gates run first, on exactly the code that ships. An environment with `promotion.requires` only takes releases that passed that environment (see `shipyard promote`), and one with `promotion.approval` waits for a person's approval.
+    What runs (start, build, workers, health, checks, env) comes from the release's own shipyard.yml at REF; where (hosts, SSH, paths, nginx) and the environment's rules from the current file. The quality gates run first, on exactly the code that ships. An environment with `promotion.requires` only takes releases that passed that environment (see `shipyard promote`), and one with `promotion.approval` waits for a person's approval.
     """  # noqa: E501
     loaded = failures.guard(lambda: ConfigFile.load(config))
     runtime = _runtime(ctx)
@@ -78,6 +91,7 @@ def deploy_command(
                 message=message,
                 lock_wait=lock_wait,
                 allow_dirty=allow_dirty,
+                runtime_from_working_tree=runtime_from_working_tree,
             )
         )
     finally:
@@ -91,6 +105,7 @@ def hotfix_command(
     ref: Annotated[str, typer.Option(help="Git ref with the fix.")],
     reason: Annotated[str, typer.Option(help="Why this cannot wait: recorded.")],
     lock_wait: LockWaitOption = 0.0,
+    runtime_from_working_tree: WorkingTreeRuntimeOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """The emergency lane: deploy REF now, skipping the promotion path.
@@ -104,7 +119,15 @@ def hotfix_command(
     runtime = _runtime(ctx)
     try:
         result = failures.run(
-            pipeline.hotfix(loaded, env_name, runtime, ref=ref, reason=reason, lock_wait=lock_wait)
+            pipeline.hotfix(
+                loaded,
+                env_name,
+                runtime,
+                ref=ref,
+                reason=reason,
+                lock_wait=lock_wait,
+                runtime_from_working_tree=runtime_from_working_tree,
+            )
         )
     finally:
         runtime.reporter.close()
@@ -123,11 +146,12 @@ def promote_command(
     ] = False,
     reason: Annotated[str, typer.Option(help="Why: recorded in the history.")] = "",
     lock_wait: LockWaitOption = 0.0,
+    runtime_from_working_tree: WorkingTreeRuntimeOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Deploy to TO the identical artifact (same sha256) that FROM ran successfully.
 
-    TO's quality gates run on the commit first; `--force --reason` overrides FROM's verdict, and the override is recorded.
+    TO runs what the release's own shipyard.yml says for TO (what was tested), whatever the working tree has; the differences are printed. TO's quality gates run on the commit first; `--force --reason` overrides FROM's verdict, and the override is recorded.
     """  # noqa: E501
     loaded = failures.guard(lambda: ConfigFile.load(config))
     failures.guard(lambda: (loaded.environment(source), loaded.environment(target)))
@@ -143,6 +167,7 @@ def promote_command(
                 force=force,
                 reason=reason,
                 lock_wait=lock_wait,
+                runtime_from_working_tree=runtime_from_working_tree,
             )
         )
     finally:

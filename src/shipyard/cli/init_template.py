@@ -4,6 +4,8 @@ from __future__ import annotations
 
 TEMPLATE = """\
 # shipyard.yml: how Shipyard deploys this app. Reference: docs/configuration.md
+# Commit it with the code: what runs (build, start, workers, health, checks, env) is read
+# from the release's own committed copy; where (hosts, ssh, root, nginx) from this file.
 app: {app}
 
 # Run on each host in the new release directory, before it boots (optional).
@@ -63,6 +65,7 @@ environments:
     promotion:
       requires: staging        # production only takes releases that passed staging
       soak: 0                  # seconds they must have run there first
+      require_release_runtime: true  # only a release's own committed runtime runs here
 """
 
 

@@ -29,7 +29,10 @@ def rollback_command(
     lock_wait: LockWaitOption = 0.0,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Go back to RELEASE (default: the previous good release)."""
+    """Go back to RELEASE (default: the previous good release).
+
+    One switch while its slot is still warm; otherwise it boots with exactly the runtime it was recorded with (start, workers, health, env; see `shipyard releases`), secret values read here now, and where (hosts, paths, nginx) from the current file.
+    """  # noqa: E501
     loaded = failures.guard(lambda: ConfigFile.load(config))
     runtime = pipeline.Runtime(reporter=make_reporter(), observers=state_of(ctx).observers)
     try:

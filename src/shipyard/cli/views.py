@@ -65,14 +65,37 @@ def print_history(deployments: list[Deployment]) -> None:
                 d.actor,
                 d.outcome,
                 duration,
+                runs(d.runtime),
                 (d.error or d.message or "")[:80],
             ]
         )
     table(
         "",
-        ["started", "kind", "release", "commit", "trigger", "actor", "outcome", "took", "note"],
+        [
+            "started",
+            "kind",
+            "release",
+            "commit",
+            "trigger",
+            "actor",
+            "outcome",
+            "took",
+            "runs",
+            "note",
+        ],
         rows,
     )
+
+
+def runs(record: object) -> str:
+    """Where what ran came from: the release's file, the working tree's, the recorded one."""
+    if not isinstance(record, dict):
+        return "-"
+    source = {"release": "release's", "working-tree": "WORKING TREE's", "recorded": "recorded"}
+    name = str(record.get("source"))
+    text = f"{source.get(name, name)} {record.get('digest')}"
+    differs = record.get("differs") or []
+    return text + (f" ({len(differs)} differ)" if differs else "")
 
 
 def print_releases(releases: list[ReleaseView]) -> None:
@@ -88,10 +111,27 @@ def print_releases(releases: list[ReleaseView]) -> None:
                 r.last_outcome or "-",
                 mark,
                 "yes" if r.rollback_target else "no",
+                _start(r.runtime),
+                r.runtime_digest or "-",
             ]
         )
     table(
         "",
-        ["release", "commit", "committed", "status", "last outcome", "slot", "rollback target"],
+        [
+            "release",
+            "commit",
+            "committed",
+            "status",
+            "last outcome",
+            "slot",
+            "rollback target",
+            "start",
+            "runtime",
+        ],
         rows,
     )
+
+
+def _start(spec: object) -> str:
+    start = spec.get("start") if isinstance(spec, dict) else None
+    return str(start)[:40] if start else "-"

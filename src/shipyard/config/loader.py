@@ -13,7 +13,13 @@ from pydantic import ValidationError
 from shipyard.config.errors import ConfigError
 from shipyard.config.model import Document, Environment, SecretRef
 from shipyard.config.safe_values import PATH_CHARACTERS, check_path
-from shipyard.config.source import SourceError, read_config_text, read_secret_text
+from shipyard.config.source import (
+    MAX_CONFIG_BYTES,
+    SourceError,
+    check_printable,
+    read_config_text,
+    read_secret_text,
+)
 from shipyard.config.yaml_reader import BoundedLoader, KeyPath
 
 DEFAULT_FILE = "shipyard.yml"
@@ -24,10 +30,17 @@ _NOT_SETTINGS = {"name": "an environment is named by its key under `environments
 class ConfigFile:
     """A parsed shipyard.yml: the document plus where each key was written."""
 
-    def __init__(self, path: Path, data: dict[str, Any], lines: dict[KeyPath, int]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        data: dict[str, Any],
+        lines: dict[KeyPath, int],
+        name: str | None = None,
+    ) -> None:
         self.path = path
         self.data = data
         self.lines = lines
+        self.name = name or str(path)  # how errors name the file
 
     @classmethod
     def load(cls, path: Path) -> ConfigFile:
@@ -38,6 +51,23 @@ class ConfigFile:
             raise ConfigError(
                 name, "file not found", hint="run `shipyard init` or pass --config PATH"
             ) from None
+        except SourceError as exc:
+            raise ConfigError(name, exc.problem, line=exc.line, hint=exc.hint) from None
+        return cls.parse(text, path)
+
+    @classmethod
+    def parse(cls, text: str, path: Path, name: str | None = None) -> ConfigFile:
+        """Parse `text` as the file at `path` (relative roots are anchored there); errors
+        call it `name` (e.g. `shipyard.yml at 3f2a9c1b7d0e` for a release's own file).
+        Text not read by `load` (a release's own file) gets the same bounds and checks."""
+        name = name or str(path)
+        try:
+            if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+                raise SourceError(
+                    f"larger than {MAX_CONFIG_BYTES // 1024} KiB",
+                    hint="a shipyard.yml is a few KiB; is this the right file?",
+                )
+            check_printable(text)
         except SourceError as exc:
             raise ConfigError(name, exc.problem, line=exc.line, hint=exc.hint) from None
         loader = BoundedLoader(text)
@@ -56,7 +86,7 @@ class ConfigFile:
             loader.dispose()
         if not isinstance(data, dict):
             raise ConfigError(name, "must be a mapping with `app:` and `environments:`", line=1)
-        config = cls(path, data, loader.lines)
+        config = cls(path, data, loader.lines, name)
         config.document()  # validates the outline early
         return config
 
@@ -75,7 +105,7 @@ class ConfigFile:
         if name not in document.environments:
             known = ", ".join(document.environments) or "none"
             raise ConfigError(
-                str(self.path),
+                self.name,
                 f"no environment named {name!r} (defined: {known})",
                 key_path="environments",
                 line=self.lines.get(("environments",)),
@@ -84,7 +114,7 @@ class ConfigFile:
         override = document.environments[name] or {}
         if not isinstance(override, Mapping):
             raise ConfigError(
-                str(self.path),
+                self.name,
                 "an environment must be a mapping of settings",
                 key_path=f"environments.{name}",
                 line=self.lines.get(("environments", name)),
@@ -197,7 +227,7 @@ class ConfigFile:
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         return ConfigError(
-            str(self.path),
+            self.name,
             message,
             key_path=".".join(str(part) for part in where),
             line=line,

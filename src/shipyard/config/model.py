@@ -154,6 +154,8 @@ class Promotion(Strict):
     soak: float = Field(default=0.0, ge=0, le=30 * 86400)  # seconds live there first
     approval: bool = False  # a person approves (TTY prompt, or `shipyard approve`)
     approval_timeout: PositiveSeconds = 3600.0
+    # refuse `--runtime-from-working-tree`: only the release's own (tested) runtime runs here
+    require_release_runtime: bool = False
 
 
 class Hotfix(Strict):

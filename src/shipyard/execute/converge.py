@@ -8,17 +8,30 @@ Run under the lock at the start of every deploy and rollback, and by `shipyard r
    `repair`);
 3. hosts that disagree about the active release (a switch cut short) are all put on one:
    the newest release that deployed successfully, else the primary's.
+
+Each host's active release is repaired, and a release booted again, with the runtime spec
+recorded with it (its health path, workers, start command), not the one the command is
+about to deploy; where stays the session's.
 """
 
 from __future__ import annotations
 
+from shipyard.config.model import Environment
+from shipyard.execute.release_runtime import recorded_env
 from shipyard.execute.session import Session
 from shipyard.plan import requests
 from shipyard.plan.rollback import converge_target, warm_slot
 from shipyard.protocol.boot import BOOT, CHECK
 from shipyard.protocol.inspect import STATUS
 from shipyard.protocol.maintenance import REPAIR
-from shipyard.protocol.records import HISTORY, RECORD_UPDATE, HistoryRequest, RecordUpdateRequest
+from shipyard.protocol.op import Empty
+from shipyard.protocol.records import (
+    HISTORY,
+    RECORD_UPDATE,
+    RELEASES,
+    HistoryRequest,
+    RecordUpdateRequest,
+)
 from shipyard.protocol.switch import SWITCH
 
 HISTORY_DEPTH = 50
@@ -47,8 +60,14 @@ async def converge(
                 ),
             )
             actions.append(f"marked {record.kind} {record.id} interrupted")
+    listings = await session.each("inspect", lambda h: h.call(RELEASES, Empty()), quiet=True)
+
+    def running(label: str, release_id: str | None = None) -> Environment:
+        """The session's where, with what `release_id` (default: the active one) runs."""
+        return recorded_env(env, listings[label], release_id)
+
     repaired = await session.each(
-        "repair", lambda h: h.call(REPAIR, requests.repair(env, h.entry)), quiet=True
+        "repair", lambda h: h.call(REPAIR, requests.repair(running(h.label), h.entry)), quiet=True
     )
     for label, reply in repaired.items():
         actions += [f"{label}: {action}" for action in reply.actions]
@@ -63,13 +82,15 @@ async def converge(
         "inspect", lambda h: h.call(STATUS, requests.status(env)), hosts=behind, quiet=True
     )
     for host in behind:
+        runs = running(session.primary.label, target)
         slot = warm_slot(statuses[host.label], target)
         if slot is None:
-            booted = await host.call(BOOT, requests.boot(env, target, env_values))
+            values = runs.env | {k: v for k, v in env_values.items() if k in runs.secrets}
+            booted = await host.call(BOOT, requests.boot(runs, target, values))
             slot = booted.slot
             await host.call(
-                CHECK, requests.check(env, slot, target), timeout=requests.check_timeout(env)
+                CHECK, requests.check(runs, slot, target), timeout=requests.check_timeout(runs)
             )
-        await host.call(SWITCH, requests.switch(env, host.entry, slot, target, retreat=True))
+        await host.call(SWITCH, requests.switch(runs, host.entry, slot, target, retreat=True))
         actions.append(f"{host.label}: switched to {target} (was {actives[host.label]})")
     return actions

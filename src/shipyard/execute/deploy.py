@@ -51,6 +51,8 @@ class Shipment:
     gates: dict[str, Any] | None
     build_seconds: float  # how long building the artifact took (recorded as a phase)
     app_dir: Path  # where hooks and smoke-test commands run
+    runtime_spec: dict[str, Any] | None = None  # what runs (recorded with the release)
+    runtime_record: dict[str, Any] | None = None  # where it came from (in the history)
 
 
 async def deploy_locked(
@@ -78,6 +80,7 @@ async def deploy_locked(
             hosts=[h.label for h in session.hosts],
             started_at=time.time(),
             promoted_from=shipment.promoted_from,
+            runtime=shipment.runtime_record,
         )
     )
     slots: phases.Slots = {}
@@ -86,7 +89,7 @@ async def deploy_locked(
     try:
         for action in await converge(session, env_values, deployment_id):
             session.reporter.info(f"repaired: {action}")
-        await phases.prepare(session, artifact, manifest, env_values)
+        await phases.prepare(session, artifact, manifest, env_values, shipment.runtime_spec)
         await recorder.update()
         if env.release_command:
             await phases.release_command(session, release_id, env_values)

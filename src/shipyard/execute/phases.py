@@ -8,6 +8,7 @@ and keeps what is needed to undo it: `slots` records the slot each host booted,
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from shipyard.execute.hostclient import Host
 from shipyard.execute.session import PhaseFailed, Session
@@ -35,14 +36,24 @@ RELEASE_COMMAND_MARGIN = 60.0
 
 
 async def prepare(
-    session: Session, artifact: Artifact, manifest: ReleaseManifest, env_values: dict[str, str]
+    session: Session,
+    artifact: Artifact,
+    manifest: ReleaseManifest,
+    env_values: dict[str, str],
+    runtime: dict[str, Any] | None = None,
 ) -> None:
-    """PREPARE: upload, verify, unpack, build; then supervisord and nginx configured."""
+    """PREPARE: upload, verify, unpack, build; then supervisord and nginx configured.
+    `runtime` (the spec it runs with) is recorded with the release on every host."""
     env = session.env
 
     async def one(host: Host) -> tuple[PrepareReply, ProxyReply]:
         request = requests.prepare(
-            env, host.entry, manifest=manifest, digest=artifact.digest, env_values=env_values
+            env,
+            host.entry,
+            manifest=manifest,
+            digest=artifact.digest,
+            env_values=env_values,
+            runtime=runtime,
         )
         await host.upload(artifact.path, request.artifact)
         prepared = await host.call(PREPARE, request, timeout=env.build_timeout + PREPARE_MARGIN)

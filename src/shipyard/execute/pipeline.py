@@ -5,9 +5,9 @@ caller (`shipyard serve`, drills, `recover`) call these functions, and nothing e
 change an environment. Each runs the whole sequence in order, so no caller can skip a
 gate, a promotion rule, the approval, the lock or the record:
 
-    secrets -> quality gates -> build -> promotion rules -> approval -> pre_deploy hooks
-    -> connect (versions checked) -> lock -> record -> converge -> phases -> record
-    -> post_deploy hooks
+    build -> what runs (the release's own shipyard.yml) -> secrets -> quality gates
+    -> promotion rules -> approval -> pre_deploy hooks -> connect (versions checked)
+    -> lock -> record -> converge -> phases -> record -> post_deploy hooks
 
 A forced override (`promote --force --reason`) stays explicit and is recorded with the
 deployment; the hotfix lane skips the promotion path and optional gates, never the
@@ -36,6 +36,7 @@ from shipyard.execute.observers import PhaseObserver
 from shipyard.execute.outcomes import DeployResult, RollbackResult
 from shipyard.execute.progress import ProgressRecorder
 from shipyard.execute.promotion import PromotionRefused, primary_view, verdict_on
+from shipyard.execute.release_runtime import choose_runtime
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.rollback import rollback_locked
 from shipyard.execute.session import Session
@@ -78,12 +79,18 @@ async def deploy(
     message: str = "",
     lock_wait: float = 0.0,
     allow_dirty: bool = False,
+    runtime_from_working_tree: bool = False,
 ) -> DeployResult:
-    """Build `ref` and deploy it to the environment, if its rules accept it."""
-    env = config.environment(env_name)
+    """Build `ref` and deploy it to the environment, if its rules accept it. What runs
+    comes from the release's own shipyard.yml unless `runtime_from_working_tree`."""
+    working = config.environment(env_name)
+    artifact, build_seconds = _build(config, ref, allow_dirty=allow_dirty)
+    chosen = choose_runtime(
+        config, working, artifact, runtime.reporter, use_working_tree=runtime_from_working_tree
+    )
+    env = chosen.env
     secrets = resolve_secrets(env, config.path)
     gates = _gates(config, env, ref, runtime, secrets, include_optional=True)
-    artifact, build_seconds = _build(config, ref, allow_dirty=allow_dirty)
     required = env.promotion.requires
     promoted_from = None
     if required:
@@ -109,6 +116,8 @@ async def deploy(
         gates=gates,
         build_seconds=build_seconds,
         app_dir=config.path.parent,
+        runtime_spec=chosen.spec_json,
+        runtime_record=chosen.record,
     )
     return await _ship(env, runtime, shipment, secrets, lock_wait)
 
@@ -121,6 +130,7 @@ async def hotfix(
     ref: str,
     reason: str,
     lock_wait: float = 0.0,
+    runtime_from_working_tree: bool = False,
 ) -> DeployResult:
     """The emergency lane: deploy `ref` now, skipping the promotion path and optional
     gates; never the required gates, approval, health check, lock, digest or rollback."""
@@ -129,10 +139,14 @@ async def hotfix(
             "a hotfix needs a reason: it is recorded",
             "e.g. --reason 'payments failing since 10:02'",
         )
-    env = config.environment(env_name)
+    working = config.environment(env_name)
+    artifact, build_seconds = _build(config, ref, allow_dirty=False)
+    chosen = choose_runtime(
+        config, working, artifact, runtime.reporter, use_working_tree=runtime_from_working_tree
+    )
+    env = chosen.env
     secrets = resolve_secrets(env, config.path)
     gates = _gates(config, env, ref, runtime, secrets, include_optional=False)
-    artifact, build_seconds = _build(config, ref, allow_dirty=False)
     shipment = Shipment(
         artifact=artifact,
         kind="hotfix",
@@ -143,6 +157,8 @@ async def hotfix(
         gates=gates,
         build_seconds=build_seconds,
         app_dir=config.path.parent,
+        runtime_spec=chosen.spec_json,
+        runtime_record=chosen.record,
     )
     return await _ship(env, runtime, shipment, secrets, lock_wait)
 
@@ -157,8 +173,10 @@ async def promote(
     force: bool = False,
     reason: str = "",
     lock_wait: float = 0.0,
+    runtime_from_working_tree: bool = False,
 ) -> DeployResult:
-    """Deploy to the target the identical artifact (same sha256) the source ran."""
+    """Deploy to the target the identical artifact (same sha256) the source ran, with the
+    runtime its own shipyard.yml gives the target (unless `runtime_from_working_tree`)."""
     source, target = config.environment(source_name), config.environment(target_name)
     if force and not reason.strip():
         raise PromotionRefused("--force needs --reason: it is recorded in the history")
@@ -167,7 +185,6 @@ async def promote(
             f"{target_name} takes releases from {target.promotion.requires}, not {source_name}",
             hint=f"shipyard promote {target.promotion.requires} {target_name}",
         )
-    secrets = resolve_secrets(target, config.path)
     async with primary_session(runtime, source) as session:
         view = await primary_view(session)
     release_id = release or view.active
@@ -193,7 +210,6 @@ async def promote(
             f"release {release_id} was built from uncommitted changes and cannot be promoted",
             hint="commit the change, deploy it to the first environment, then promote",
         )
-    gates = _gates(config, target, manifest.commit, runtime, secrets, include_optional=True)
     artifact, build_seconds = _build(config, manifest.commit, ignore_working_tree=True)
     if artifact.digest != info.digest:
         raise PromotionRefused(
@@ -202,6 +218,12 @@ async def promote(
             hint="the app directory or Shipyard's packing changed between the two; "
             f"deploy {manifest.commit[:12]} to {source_name} again, then promote",
         )
+    chosen = choose_runtime(
+        config, target, artifact, runtime.reporter, use_working_tree=runtime_from_working_tree
+    )
+    target = chosen.env
+    secrets = resolve_secrets(target, config.path)
+    gates = _gates(config, target, manifest.commit, runtime, secrets, include_optional=True)
     promoted_from: dict[str, Any] = (verdict.evidence or {}) | {"environment": source_name}
     if force and not verdict.allowed:
         promoted_from |= {"forced": True, "reason": reason, "refused_because": verdict.reasons}
@@ -215,6 +237,8 @@ async def promote(
         gates=gates,
         build_seconds=build_seconds,
         app_dir=config.path.parent,
+        runtime_spec=chosen.spec_json,
+        runtime_record=chosen.record,
     )
     return await _ship(target, runtime, shipment, secrets, lock_wait)
 
@@ -229,7 +253,9 @@ async def rollback(
     lock_wait: float = 0.0,
 ) -> RollbackResult:
     """Go back to `release` (default: the previous good one): one switch while its slot
-    is warm, else boot, check, switch. `env` and `secrets` are what a cold one boots with."""
+    is warm, else boot, check, switch. A cold one boots the runtime spec recorded with
+    the release, with secret values read here now; `env` and `secrets` are the working
+    tree's, for converging and for a release recorded without a spec."""
     env = config.environment(env_name)
     secrets = resolve_secrets(env, config.path)
     deployment_id = new_deployment_id()
@@ -241,7 +267,13 @@ async def rollback(
         for action in await converge(session, env.env | secrets, deployment_id):
             runtime.reporter.info(f"repaired: {action}")
         return await rollback_locked(
-            session, release, deployment_id, message, "rollback", env.env | secrets
+            session,
+            release,
+            deployment_id,
+            message,
+            "rollback",
+            env.env | secrets,
+            secrets_for=lambda chosen: resolve_secrets(chosen, config.path),
         )
 
 

@@ -12,8 +12,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from shipyard.config.model import Environment
+from shipyard.config.runtime import spec_from_json
 from shipyard.execute import locking
 from shipyard.execute.hostclient import Host, HostFactory, connect_host
+from shipyard.execute.release_runtime import recorded_env
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
 from shipyard.plan import requests
@@ -73,6 +75,8 @@ class ReleaseView:
     active: bool
     warm: bool
     rollback_target: bool
+    runtime: object  # the runtime spec recorded with it here (None: recorded before specs)
+    runtime_digest: str | None
 
 
 @asynccontextmanager
@@ -91,8 +95,12 @@ async def status(
     env: Environment, reporter: Reporter, hosts: HostFactory = connect_host
 ) -> EnvironmentStatus:
     async with _opened(env, reporter, hosts, primary_only=False) as session:
+        listings = await session.each("releases", lambda h: h.call(RELEASES, Empty()), quiet=True)
+        # each host's active release is probed on its own recorded health path
         replies = await session.each(
-            "status", lambda h: h.call(STATUS, requests.status(env)), quiet=True
+            "status",
+            lambda h: h.call(STATUS, requests.status(recorded_env(env, listings[h.label]))),
+            quiet=True,
         )
         history = await session.primary.call(HISTORY, HistoryRequest(limit=1))
     primary = replies[session.primary.label]
@@ -157,6 +165,8 @@ async def releases(
                 active=slot == active_slot and slot is not None,
                 warm=slot_state == "warm",
                 rollback_target=item.status != "bad" and slot != active_slot,
+                runtime=item.runtime,
+                runtime_digest=spec.digest if (spec := spec_from_json(item.runtime)) else None,
             )
         )
     return result

@@ -4,7 +4,11 @@ check, switch. Called through the pipeline (`shipyard.execute.pipeline.rollback`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
+from shipyard.config.model import Environment
+from shipyard.config.runtime import spec_from_json, spec_of, with_spec
 from shipyard.execute import phases
 from shipyard.execute.identity import actor
 from shipyard.execute.outcomes import RollbackFailed, RollbackResult
@@ -12,6 +16,7 @@ from shipyard.execute.records import Recorder
 from shipyard.execute.session import PhaseFailed, Session
 from shipyard.plan import requests
 from shipyard.plan.rollback import previous_good_release, warm_slot
+from shipyard.plan.runtime_diff import differences
 from shipyard.protocol.common import DeploymentStart, ReleaseInfo
 from shipyard.protocol.inspect import STATUS
 from shipyard.protocol.op import Empty
@@ -27,8 +32,11 @@ async def rollback_locked(
     message: str,
     trigger: str,
     env_values: dict[str, str],
+    secrets_for: Callable[[Environment], dict[str, str]] | None = None,
 ) -> RollbackResult:
-    env, primary = session.env, session.primary
+    """`env_values` are the working tree's; a release recorded with its runtime spec
+    boots (or is checked) with that spec, and the secrets `secrets_for` reads for it."""
+    primary = session.primary
     listing = await primary.call(RELEASES, Empty())
     history = (await primary.call(HISTORY, HistoryRequest(limit=ROLLBACK_HISTORY))).deployments
     present = {r.release_id for r in listing.releases}
@@ -45,12 +53,14 @@ async def rollback_locked(
     if release == active:
         raise RollbackFailed(f"release {release} is already active; nothing to roll back")
     target: str = release
+    info = _info(listing.releases, target)
+    runtime, env_values = _use_recorded_runtime(session, info, env_values, secrets_for)
+    env = session.env
     statuses = await session.each(
         "inspect", lambda h: h.call(STATUS, requests.status(env)), quiet=True
     )
     warm_slots = {host: warm_slot(status, target) for host, status in statuses.items()}
     warm = all(slot is not None for slot in warm_slots.values())
-    info = _info(listing.releases, target)
     recorder = Recorder(session, deployment_id)
     await recorder.start(
         DeploymentStart(
@@ -66,6 +76,7 @@ async def rollback_locked(
             hosts=[h.label for h in session.hosts],
             started_at=time.time(),
             promoted_from=None,
+            runtime=runtime,
         )
     )
     slots: phases.Slots = {}
@@ -87,6 +98,42 @@ async def rollback_locked(
         raise RollbackFailed(f"rollback {failed}", failed.errors) from None
     await recorder.finish("succeeded")
     return RollbackResult(deployment_id, target, active, warm, dict(session.timings))
+
+
+def _use_recorded_runtime(
+    session: Session,
+    info: ReleaseInfo | None,
+    env_values: dict[str, str],
+    secrets_for: Callable[[Environment], dict[str, str]] | None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Point the session at the spec recorded with the release (where stays the
+    operator's); return the history's runtime record and the values to boot with."""
+    working = session.env
+    spec = spec_from_json(info.runtime) if info else None
+    if spec is None:
+        session.reporter.info(
+            f"warning: release {info.release_id if info else '?'} was recorded without its "
+            "runtime spec (older Shipyard); it boots with the working tree's"
+        )
+        return {"source": "working-tree", "digest": spec_of(working).digest, "differs": []}, (
+            env_values
+        )
+    found = differences(spec_of(working), spec)
+    if found:
+        session.reporter.info("the working tree's file differs from what this release ran with:")
+        for difference in found:
+            session.reporter.info(f"  {difference.describe()}")
+        session.reporter.info("using the runtime recorded with the release")
+    session.env = with_spec(working, spec)
+    values = dict(spec.env)
+    if secrets_for is not None:
+        secrets = secrets_for(session.env)
+        session.secrets += [v for v in secrets.values() if v not in session.secrets]
+        values |= secrets
+    else:
+        values |= {k: v for k, v in env_values.items() if k in spec.secrets}
+    record = {"source": "recorded", "digest": spec.digest, "differs": [d.key for d in found]}
+    return record, values
 
 
 def _info(releases: list[ReleaseInfo], release_id: str) -> ReleaseInfo | None:

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS releases (
     digest TEXT NOT NULL,
     manifest TEXT NOT NULL,
     prepared_at REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'prepared'
+    status TEXT NOT NULL DEFAULT 'prepared',
+    runtime TEXT
 );
 CREATE TABLE IF NOT EXISTS deployments (
     id TEXT PRIMARY KEY,
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     phases TEXT NOT NULL DEFAULT '{}',
     analysis TEXT,
     checks TEXT,
-    promoted_from TEXT
+    promoted_from TEXT,
+    runtime TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -98,10 +100,15 @@ class State:
         fresh = not path.exists()
         with state.connect() as db:
             db.executescript(SCHEMA)
-            columns = {row["name"] for row in db.execute("PRAGMA table_info(deployments)")}
-            for column in ("analysis", "checks", "promoted_from"):
-                if column not in columns:  # state.db written by an older Shipyard
-                    db.execute(f"ALTER TABLE deployments ADD COLUMN {column} TEXT")
+            added = {
+                "deployments": ("analysis", "checks", "promoted_from", "runtime"),
+                "releases": ("runtime",),
+            }
+            for table, wanted in added.items():
+                columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                for column in wanted:
+                    if column not in columns:  # state.db written by an older Shipyard
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         if fresh:
             path.chmod(0o600)
         return state
@@ -174,13 +181,28 @@ class State:
         )
 
     # releases ---------------------------------------------------------
-    def record_release(self, release_id: str, digest: str, manifest: ReleaseManifest) -> None:
+    def record_release(
+        self,
+        release_id: str,
+        digest: str,
+        manifest: ReleaseManifest,
+        runtime: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a prepared release and the runtime spec it is deployed with (kept when
+        a later request carries none)."""
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO releases (release_id, digest, manifest, prepared_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT(release_id) DO UPDATE SET "
-                "digest = excluded.digest, manifest = excluded.manifest",
-                (release_id, digest, json.dumps(encode(manifest)), time.time()),
+                "INSERT INTO releases (release_id, digest, manifest, prepared_at, runtime) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(release_id) DO UPDATE SET "
+                "digest = excluded.digest, manifest = excluded.manifest, "
+                "runtime = COALESCE(excluded.runtime, releases.runtime)",
+                (
+                    release_id,
+                    digest,
+                    json.dumps(encode(manifest)),
+                    time.time(),
+                    json.dumps(runtime) if runtime is not None else None,
+                ),
             )
 
     def set_release_status(self, release_id: str, status: str) -> None:
@@ -195,6 +217,7 @@ class State:
             item = dict(row)
             # manifests written before gate reports were recorded have no `gates`
             item["manifest"] = {"gates": None, **json.loads(item["manifest"])}
+            item["runtime"] = json.loads(item["runtime"]) if item.get("runtime") else None
             result.append(decode(ReleaseInfo, item, "releases"))
         return result
 
@@ -209,13 +232,15 @@ class State:
             db.execute(
                 "INSERT INTO deployments (id, kind, release_id, previous_release_id, "
                 "commit_sha, commit_time, trigger, actor, message, hosts, started_at, "
-                "promoted_from) "
+                "promoted_from, runtime) "
                 "VALUES (:id, :kind, :release_id, :previous_release_id, :commit_sha, "
-                ":commit_time, :trigger, :actor, :message, :hosts, :started_at, :promoted_from)",
+                ":commit_time, :trigger, :actor, :message, :hosts, :started_at, :promoted_from, "
+                ":runtime)",
                 {
                     **record,
                     "hosts": json.dumps(record["hosts"]),
                     "promoted_from": json.dumps(record.get("promoted_from")),
+                    "runtime": json.dumps(record.get("runtime")),
                 },
             )
 
@@ -267,7 +292,7 @@ class State:
             item = dict(row)
             item["phases"] = json.loads(item["phases"])
             item["hosts"] = json.loads(item["hosts"])
-            for column in ("analysis", "checks", "promoted_from"):
+            for column in ("analysis", "checks", "promoted_from", "runtime"):
                 item[column] = json.loads(item[column]) if item[column] else None
             result.append(decode(Deployment, item, "deployments"))
         return result

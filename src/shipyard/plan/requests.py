@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from shipyard.config.model import Environment, HostEntry, HttpCheck
 from shipyard.plan.layout import Layout
@@ -99,6 +100,7 @@ def prepare(
     manifest: ReleaseManifest,
     digest: str,
     env_values: dict[str, str],
+    runtime: dict[str, Any] | None = None,
 ) -> PrepareRequest:
     return PrepareRequest(
         release_id=manifest.release_id,
@@ -111,6 +113,7 @@ def prepare(
         build_timeout=env.build_timeout,
         min_free_disk_mb=env.resources.min_free_disk_mb,
         disk_per_artifact=env.resources.disk_per_artifact,
+        runtime=runtime,
     )
 
 

@@ -140,6 +140,9 @@ class ReleaseInfo:
     manifest: ReleaseManifest
     prepared_at: float
     status: Literal["prepared", "good", "bad"]
+    # what it runs with here (config.runtime.RuntimeSpec as JSON; never secret values);
+    # None for a release prepared by a Shipyard that did not record it
+    runtime: Json | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,9 @@ class DeploymentStart:
     hosts: list[str]
     started_at: float
     promoted_from: Json | None
+    # where what runs came from: {"source": release | working-tree | recorded,
+    # "digest": the spec's fingerprint, "differs": keys the working tree has otherwise}
+    runtime: Json | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,7 @@ class Deployment:
     analysis: Json | None
     checks: Json | None
     promoted_from: Json | None
+    runtime: Json | None = None  # as in DeploymentStart; None in older records
 
 
 @dataclass(frozen=True)

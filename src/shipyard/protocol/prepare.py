@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shipyard.protocol.codec import Json
 from shipyard.protocol.common import ProxySpec, ReleaseManifest
 from shipyard.protocol.op import Empty, Op
 
@@ -32,6 +33,7 @@ class PrepareRequest:
     build_timeout: float
     min_free_disk_mb: int
     disk_per_artifact: float  # the artifact, unpacked and built, takes this many times its size
+    runtime: Json | None = None  # what it runs with (RuntimeSpec as JSON), kept with the release
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,23 @@ def build_artifact(
     return Artifact(path=path, digest=digest, manifest=manifest)
 
 
+def read_member(artifact: Artifact, name: str) -> str | None:
+    """The text of file `name` (relative to the app directory) inside the artifact itself,
+    that is as the digest covers it; None if the release has no such file."""
+    try:
+        with tarfile.open(artifact.path, mode="r:gz") as tar:
+            for candidate in (name, f"./{name}"):
+                try:
+                    member = tar.getmember(candidate)
+                except KeyError:
+                    continue
+                handle = tar.extractfile(member) if member.isfile() else None
+                return handle.read().decode("utf-8") if handle else None
+    except (OSError, tarfile.TarError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"cannot read {name} from {artifact.path}: {exc}") from None
+    return None
+
+
 def artifact_cache() -> Path:
     """Where built artifacts are kept on the operator's machine (the deploy user's only)."""
     return Path.home() / ".cache" / "shipyard" / "artifacts"

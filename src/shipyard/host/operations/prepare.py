@@ -50,7 +50,7 @@ def _prepare(ctx: Context, request: proto.PrepareRequest, artifact: Path) -> pro
     layout, state = ctx.layout, ctx.open_state()
     release_dir = layout.release_dir(request.release_id)
     if is_prepared(release_dir, request.digest):
-        state.record_release(request.release_id, request.digest, request.manifest)
+        state.record_release(request.release_id, request.digest, request.manifest, request.runtime)
         return proto.PrepareReply(reused=True)
     check_disk(
         layout.base,
@@ -90,7 +90,7 @@ def _prepare(ctx: Context, request: proto.PrepareRequest, artifact: Path) -> pro
     except BaseException:
         shutil.rmtree(release_dir, ignore_errors=True)
         raise
-    state.record_release(request.release_id, request.digest, request.manifest)
+    state.record_release(request.release_id, request.digest, request.manifest, request.runtime)
     return proto.PrepareReply(reused=False)
 
 
