@@ -6,7 +6,6 @@ setting silently ignored.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,6 +18,7 @@ from shipyard.config.safe_values import (
     NginxSize,
     SafePath,
     WorkerUser,
+    check_server_name,
     check_shared_path,
     host_identity,
     is_env_key,
@@ -76,8 +76,7 @@ class Nginx(Strict):
     @classmethod
     def _names_nginx_can_read(cls, values: list[str]) -> list[str]:
         for name in values:
-            if name != "_" and not re.fullmatch(r"[A-Za-z0-9.*-]+", name):
-                raise ValueError(f"server name {name!r}: use letters, digits, '.', '-' or '*'")
+            check_server_name(name)
         return values or ["_"]
 
 

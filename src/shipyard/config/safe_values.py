@@ -85,6 +85,13 @@ def _is_ip(text: str, version: int) -> bool:
         return False
 
 
+def check_server_name(value: str) -> str:
+    """An nginx `server_name`: `_`, or letters, digits, `.`, `-` and `*`."""
+    if value != "_" and not re.fullmatch(r"[A-Za-z0-9.*-]{1,253}", value, re.ASCII):
+        raise ValueError(f"server name {shown(value)}: use letters, digits, '.', '-' or '*'")
+    return value
+
+
 def check_nginx_size(value: str) -> str:
     """nginx sizes: `10m`, `512k`, `1g`, `4096` (ASCII digits)."""
     if not re.fullmatch(r"[0-9]{1,12}[kKmMgG]?", value):
