@@ -11,7 +11,7 @@ seconds is killed and recorded as a hang; a child's address space is capped at 1
     .venv/bin/python bench/hostile_configs.py --ref 288100f   # before
     .venv/bin/python bench/hostile_configs.py                 # the working tree
 
-Writes bench/results/hostile_configs-<ref>-<time>.json and prints a Markdown table.
+Writes bench/results/hostile_configs[-before]-<commit12>-<time>.json and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from resultfiles import store_result  # noqa: E402
+
 GOOD = "app: a\nstart: run\nenvironments:\n  e:\n    hosts: [local]\n"
 
 CHILD = r"""
@@ -122,7 +125,7 @@ def main() -> None:
     parser.add_argument("--ref", help="a commit to measure (default: the working tree)")
     parser.add_argument("--timeout", type=float, default=15.0)
     parser.add_argument("--memory-mb", type=int, default=1024)
-    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--json-out", help="another path (never overwritten)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
@@ -137,21 +140,26 @@ def main() -> None:
                 f"{rows[-1]['peak_mb']} |",
                 flush=True,
             )
-    ref = args.ref or "worktree"
-    if ref == "worktree":
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        ref = f"worktree-{head}"
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    out = args.json_out or ROOT / "bench" / "results" / f"hostile_configs-{ref}-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    load = os.getloadavg()[0]
-    out.write_text(json.dumps({"ref": ref, "load_1min": load, "cases": rows}, indent=2) + "\n")
-    print(f"\nwritten {out} (load average {load:.1f})")
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", f"{args.ref or 'HEAD'}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    label = commit if args.ref else f"worktree at {commit}"
+    record = {
+        "ref": args.ref or "worktree",
+        "machine": {
+            "shipyard": label,
+            "nproc": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "cases": rows,
+    }
+    variant = "before" if args.ref else None
+    out = store_result("hostile_configs", record, variant=variant, out=args.json_out)
+    print(f"\nwritten {out} (load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
