@@ -27,7 +27,14 @@ from typing import Any
 import asyncssh
 
 from shipyard.core.ci import in_ci
-from shipyard.transport.base import Channel, CommandResult, TransportError
+from shipyard.protocol.op import MAX_REPLY_BYTES
+from shipyard.transport.base import (
+    Channel,
+    CommandResult,
+    TransportError,
+    reply_too_long_hint,
+)
+from shipyard.transport.lines import LineReader, LineTooLong
 from shipyard.transport.target import SshOptions, SshTarget
 
 log = logging.getLogger(__name__)
@@ -102,6 +109,7 @@ class _SshChannel:
         self.transport = transport
         self.process = process
         self.command = command
+        self.replies = LineReader(process.stdout.read, MAX_REPLY_BYTES)
 
     async def request(self, line: bytes, timeout: float | None = None) -> bytes:
         short = SshTransport._short(self.command)
@@ -109,7 +117,12 @@ class _SshChannel:
             async with asyncio.timeout(timeout):
                 self.process.stdin.write(line)
                 await self.process.stdin.drain()
-                reply: bytes = await self.process.stdout.readline()
+                reply = await self.replies.readline()
+        except LineTooLong as exc:
+            await self.close()
+            raise self.transport._error(
+                f"{short} answered with {exc}", reply_too_long_hint(exc.limit)
+            ) from None
         except TimeoutError:
             await self.close()
             raise self.transport._error(
