@@ -5,13 +5,20 @@ streamed to `cat` over an exec channel instead, with the same guarantees as over
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
+from support.apprepo import AppRepo, free_port, make_repo
 from support.sshd import SshFleet, TestHost
+from test_ssh_deploy import ssh_config
 
 from shipyard.transport.base import TransportError
 from shipyard.transport.ssh import SshTransport
@@ -108,3 +115,28 @@ def test_an_upload_without_sftp_into_a_missing_directory_names_the_path_and_the_
     error = with_transport(host, ssh_hosts, body)
     assert remote in error.message
     assert "parent directory must exist" in error.hint
+
+
+@pytest.fixture
+def no_sftp_repo(host: TestHost, ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, int]]:
+    for path in [host.root_dir, *host.root_dir.parents]:
+        if str(path).startswith("/tmp/"):
+            path.chmod(path.stat().st_mode | 0o005)  # nginx's workers reach the sockets
+    port = free_port()
+    work = Path(tempfile.mkdtemp(prefix="syn-", dir="/tmp"))
+    yield make_repo(work / "repo", ssh_config(ssh_hosts, [host], port)), port
+    request = json.dumps({"root": str(host.root_dir), "app": "reconcile", "env": "production"})
+    subprocess.run(
+        [sys.executable, "-m", "shipyard.host", "shutdown"], input=request, text=True, check=False
+    )
+    subprocess.run(["rm", "-rf", str(work), str(host.root_dir / "reconcile")], check=False)
+
+
+def test_a_deploy_to_a_host_without_sftp_uploads_through_ssh_and_serves(
+    host: TestHost, no_sftp_repo: tuple[AppRepo, int]
+) -> None:
+    repo, port = no_sftp_repo
+    result = repo.shipyard("deploy", "production")
+    assert result.returncode == 0, result.stderr + result.stdout
+    response = httpx.get(f"http://{host.target.host}:{port}/healthz", timeout=5)
+    assert (response.status_code, response.headers.get("X-App-Version")) == (200, "1.0.0")
