@@ -37,6 +37,21 @@ def test_a_history_reply_over_64_kib_reaches_the_operator_on_the_local_transport
     assert_whole_history(repo, "local")
 
 
+def test_logs_of_a_chatty_app_over_64_kib_reach_the_operator_on_the_local_transport(
+    repo: AppRepo, env_dir: Path
+) -> None:
+    root = env_dir / "hosts"
+    seed_history(root, "local", 1)  # the environment's tree exists, as after a deploy
+    log = root / "reconcile" / "local" / "logs" / "web-blue.log"
+    log.write_text("".join(f"request {i} " + "z" * 200 + "\n" for i in range(3000)))
+    result = repo.shipyard("logs", "local", "-n", "2000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if "request " in line]
+    assert len(lines) == 2000
+    assert "request 1000 " in lines[0]
+    assert "request 2999 " in lines[-1]
+
+
 @pytest.fixture
 def ssh_repo(ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, TestHost]]:
     host = ssh_hosts(1)[0]
