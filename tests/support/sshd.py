@@ -176,6 +176,7 @@ class TestHost:
         self.authorized_keys = self.dir / "authorized_keys"
         self.authorized_keys.write_text(client_public_key + "\n")
         self.config_file = self.dir / "sshd_config"
+        self.sftp = True  # False: an sshd without `Subsystem sftp` (restart to apply)
 
     def __repr__(self) -> str:
         return f"TestHost({self.address}:{self.port}, running={self.running})"
@@ -212,7 +213,7 @@ PrintMotd no
 PrintLastLog no
 PermitUserEnvironment no
 MaxStartups 50:30:100
-Subsystem sftp internal-sftp
+{"Subsystem sftp internal-sftp" if self.sftp else "# no SFTP subsystem"}
 SetEnv {MARKER_VAR}={self.dir}
 LogLevel INFO
 """

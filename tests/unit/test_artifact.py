@@ -77,8 +77,10 @@ def test_an_unknown_ref_is_an_error_naming_the_ref_and_how_to_find_one(
     with pytest.raises(ArtifactError) as raised:
         build_artifact(repo / "app", "no-such-branch", allow_dirty=False, cache_dir=tmp_path / "c")
     error = raised.value
-    assert error.message == f"no commit named 'no-such-branch' in {repo.resolve()}"
-    assert "git log" in error.hint and "git fetch" in error.hint
+    assert error.message == (
+        f"no commit named 'no-such-branch' in the git repository {repo.resolve()}"
+    )
+    assert "git log" in error.hint and "fetch it first" in error.hint
     assert error.exit_code == ExitCode.BUILD
 
 

@@ -228,6 +228,20 @@ def test_a_member_count_bomb_is_refused_at_the_first_member_over_the_cap(box: Pa
     assert "member 'f100': is one more than the 100 members allowed" in message
 
 
+def test_a_pax_header_bomb_is_refused_before_it_is_held_in_memory(box: Path) -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("ok.py")
+        info.pax_headers = {"comment": "x" * (8 * 1024 * 1024)}
+        tar.addfile(info, io.BytesIO(b""))
+    archive = box.parent / "a.tgz"
+    archive.write_bytes(gzip.compress(raw.getvalue()))
+    before = everything_outside(box)
+    with pytest.raises(HostOpError, match="tar headers are over 1024 KiB"):
+        safe_unpack(archive, box / "dest")
+    assert everything_outside(box) == before
+
+
 def test_a_file_that_is_not_a_tar_gz_is_refused_as_unreadable(box: Path) -> None:
     archive = box.parent / "a.tgz"
     archive.write_bytes(b"not gzip at all")

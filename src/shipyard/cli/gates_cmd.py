@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.markup import escape
+from rich.text import Text
 
 from shipyard.cli import output
 from shipyard.config.errors import ConfigError
@@ -50,7 +50,7 @@ def gates_command(
     try:
         gates = load_gates(config, env_name)
     except ConfigError as exc:
-        output.fail(escape(str(exc)), exc.hint)
+        output.fail(str(exc), exc.hint)
         raise typer.Exit(ExitCode.CONFIG) from None
     variables = {"SHIPYARD_ENV": env_name} if env_name else {}
     report = run_gates(
@@ -65,7 +65,7 @@ def gates_command(
     else:
         print_report(report)
     if not report.passed:
-        output.fail(escape(report.describe()))
+        output.fail(report.describe())
         raise typer.Exit(GATES)
 
 
@@ -93,13 +93,11 @@ def load_gates(config_path: Path, env_name: str | None) -> GatesConfig:
 
 
 def print_report(report: GatesReport) -> None:
-    rows = []
+    rows: list[list[str | Text]] = []
     for result in report.results:
         style = STATUS_STYLE[result.status]
-        status = f"[{style}]{result.status}[/]" + (" (warn)" if result.warning else "")
-        rows.append(
-            [escape(result.name), status, f"{result.duration_s:.1f}s", escape(result.summary)]
-        )
+        status = Text(result.status, style=style) + (" (warn)" if result.warning else "")
+        rows.append([result.name, status, f"{result.duration_s:.1f}s", result.summary])
     output.table("quality gates", ["gate", "status", "duration", "summary"], rows)
     for result in report.results:
         if result.ok and not result.warning:

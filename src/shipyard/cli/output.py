@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -38,10 +39,12 @@ def fail(message: str, hint: str = "", details: list[str] | None = None) -> None
         errors.print(f"  hint: {hint}", markup=False)
 
 
-def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    grid = Table(title=title, title_justify="left", show_edge=False)
+def table(title: str, columns: list[str], rows: Sequence[Sequence[str | Text]]) -> None:
+    """A table; str cells print literally (outside text is never markup), styled cells
+    come as rich Text."""
+    grid = Table(title=Text(title), title_justify="left", show_edge=False)
     for column in columns:
-        grid.add_column(column)
+        grid.add_column(Text(column))
     for row in rows:
-        grid.add_row(*(Text(cell) for cell in row))  # outside text: never markup
+        grid.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
     console.print(grid)

@@ -203,6 +203,7 @@ class Hooks(Strict):
 
     pre_deploy: list[str] = Field(default_factory=list)
     post_deploy: list[str] = Field(default_factory=list)
+    timeout: PositiveSeconds = 300.0  # per hook; then it and all it started are killed
 
 
 class Shared(Strict):

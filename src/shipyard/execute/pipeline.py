@@ -352,7 +352,7 @@ async def _ship(
         "SHIPYARD_RELEASE": artifact.release_id,
         "SHIPYARD_COMMIT": artifact.manifest.commit,
     }
-    run_hooks(env.hooks.pre_deploy, shipment.app_dir, hook_vars)
+    run_hooks(env.hooks.pre_deploy, shipment.app_dir, hook_vars, env.hooks.timeout)
     deployment_id = new_deployment_id()
     session = runtime.session(env, list(secrets.values()))
     session.timings["build"] = shipment.build_seconds
@@ -368,7 +368,7 @@ async def _ship(
         finally:
             await recorder.stop()
     try:
-        run_hooks(env.hooks.post_deploy, shipment.app_dir, hook_vars)
+        run_hooks(env.hooks.post_deploy, shipment.app_dir, hook_vars, env.hooks.timeout)
     except Exception as exc:
         runtime.reporter.info(f"warning: post_deploy hook failed (the release is live): {exc}")
     return result

@@ -9,6 +9,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 
 class Reporter(Protocol):
@@ -47,9 +48,9 @@ class PlainReporter:
 class LiveReporter:
     """A table of hosts x phases, redrawn in place on a terminal."""
 
-    def __init__(self) -> None:
-        self.console = Console()
-        self.rows: dict[str, dict[str, str]] = {}
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console()
+        self.rows: dict[str, dict[str, Text]] = {}
         self.phases: list[str] = []
         self.live = Live(self._table(), console=self.console, refresh_per_second=10)
         self.live.start()
@@ -58,18 +59,18 @@ class LiveReporter:
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("host")
         for phase in self.phases:
-            table.add_column(phase)
+            table.add_column(Text(phase))
         for host, cells in self.rows.items():
-            table.add_row(host, *(cells.get(phase, "") for phase in self.phases))
+            table.add_row(Text(host), *(cells.get(phase, Text("")) for phase in self.phases))
         return table
 
     def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
         if phase not in self.phases:
             self.phases.append(phase)
-        marks = {"start": "[yellow]…[/]", "ok": "[green]✓[/]", "failed": "[red]✗[/]"}
-        text = marks.get(status, status)
+        marks = {"start": ("…", "yellow"), "ok": ("✓", "green"), "failed": ("✗", "red")}
+        text = Text.assemble(marks.get(status, (status, "")))  # host text: never markup
         if detail:
-            text += f" {detail}"
+            text.append(f" {detail}")
         self.rows.setdefault(host, {})[phase] = text
         self.live.update(self._table())
 

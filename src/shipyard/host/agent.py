@@ -25,7 +25,7 @@ from shipyard.host.errors import HostOpError
 from shipyard.host.operations import HANDLERS
 from shipyard.protocol.codec import ProtocolError, decode, encode
 from shipyard.protocol.common import Probe
-from shipyard.protocol.op import MAX_REQUEST_BYTES, Failure, Scope
+from shipyard.protocol.op import MAX_REPLY_BYTES, MAX_REQUEST_BYTES, Failure, Scope
 
 SCOPE_FIELDS = ("root", "app", "env")
 
@@ -101,6 +101,23 @@ def _read_line(stream: IO[bytes]) -> bytes | None:
     return line
 
 
+def reply_line(reply: dict[str, Any]) -> str:
+    """The reply as one line, or a failure if it would pass MAX_REPLY_BYTES (which
+    the operator's transports would refuse to read)."""
+    text = json.dumps(reply) + "\n"
+    if len(text) > MAX_REPLY_BYTES // 4 and len(text.encode()) > MAX_REPLY_BYTES:
+        mib = MAX_REPLY_BYTES // (1024 * 1024)
+        text = json.dumps(
+            failure(
+                f"the reply is {len(text.encode()) // (1024 * 1024)} MiB, over the {mib} MiB "
+                "a reply may be",
+                hint="ask for less (fewer lines or records, e.g. a smaller -n)",
+            )
+        )
+        text += "\n"
+    return text
+
+
 def serve() -> int:
     """Answer one request per stdin line with one reply line, until EOF.
 
@@ -117,7 +134,7 @@ def serve() -> int:
             )
         else:
             reply = handle_line(line)
-        protocol.write(json.dumps(reply) + "\n")
+        protocol.write(reply_line(reply))
     return 0
 
 

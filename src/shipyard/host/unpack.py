@@ -29,6 +29,7 @@ from shipyard.host.errors import HostOpError
 MAX_UNPACK_RATIO = 100  # unpacked bytes per artifact byte; source compresses 3-10x
 MIN_UNPACK_BYTES = 64 * 1024 * 1024  # so a small artifact with one big data file still fits
 MAX_MEMBERS = 200_000  # files, directories and links in one artifact
+MAX_HEADER_BYTES = 1024 * 1024  # one member's headers (pax records, long names)
 
 _CHUNK = 1 << 20
 # what a member's own shape causes (a path too long, a file where a directory must be)
@@ -77,20 +78,33 @@ class _TooBig(Exception):
     pass
 
 
+class _HeaderTooBig(Exception):
+    pass
+
+
 class _CappedReader:
     """The decompressed archive, read-only, raising _TooBig past `limit` bytes (tar
-    headers included, so a huge pax header cannot get past the cap either)."""
+    headers included), and _HeaderTooBig past `next_limit`: what may be read before
+    tarfile hands over the next member (the current member's data, then a header of at
+    most MAX_HEADER_BYTES, which tarfile holds in memory whole)."""
 
     def __init__(self, raw: gzip.GzipFile, limit: int) -> None:
         self.raw = raw
         self.limit = limit
         self.count = 0
+        self.next_limit = MAX_HEADER_BYTES
+
+    def member_seen(self, member: tarfile.TarInfo) -> None:
+        blocks = -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+        self.next_limit = self.count + blocks + MAX_HEADER_BYTES
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size if size >= 0 else _CHUNK)
         self.count += len(data)
         if self.count > self.limit:
             raise _TooBig()
+        if self.count > self.next_limit:
+            raise _HeaderTooBig()
         return data
 
 
@@ -103,11 +117,17 @@ def safe_unpack(archive: Path, dest: Path, limits: UnpackLimits | None = None) -
         with gzip.open(archive, "rb") as raw:
             reader = _CappedReader(raw, max_bytes + _CHUNK)
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
-                _Unpacker(str(dest.resolve(strict=True)), tar, limits, max_bytes).run()
+                _Unpacker(str(dest.resolve(strict=True)), tar, reader, limits, max_bytes).run()
     except _Refused as exc:
         raise HostOpError(f"refused to unpack the artifact: {exc}", hint=_REFUSED_HINT) from None
     except _TooBig:
         raise _too_big(max_bytes, limits) from None
+    except _HeaderTooBig:
+        raise HostOpError(
+            "refused to unpack the artifact: a member's tar headers are over "
+            f"{MAX_HEADER_BYTES // 1024} KiB",
+            hint=_REFUSED_HINT,
+        ) from None
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise HostOpError(
             f"refused to unpack the artifact: it is not a readable .tar.gz ({exc})",
@@ -134,10 +154,16 @@ def _too_big(max_bytes: int, limits: UnpackLimits) -> HostOpError:
 
 class _Unpacker:
     def __init__(
-        self, root: str, tar: tarfile.TarFile, limits: UnpackLimits, max_bytes: int
+        self,
+        root: str,
+        tar: tarfile.TarFile,
+        reader: _CappedReader,
+        limits: UnpackLimits,
+        max_bytes: int,
     ) -> None:
         self.root = root
         self.tar = tar
+        self.reader = reader
         self.limits = limits
         self.max_bytes = max_bytes
         self.total = 0
@@ -146,6 +172,7 @@ class _Unpacker:
 
     def run(self) -> None:
         for count, member in enumerate(self.tar, start=1):
+            self.reader.member_seen(member)
             if count > self.limits.max_members:
                 raise _Refused(
                     member.name, f"is one more than the {self.limits.max_members} members allowed"

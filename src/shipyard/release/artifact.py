@@ -52,6 +52,32 @@ def _git(repo: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
+def _commit_of(top: Path, ref: str) -> str:
+    """The commit a branch, tag or sha names; a clear error for one that names none."""
+    result = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(top),
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            f"{ref}^{{commit}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        raise ArtifactError(
+            f"no commit named {ref!r} in the git repository {top}",
+            hint="pass a branch, tag or commit sha that exists there (`git log --oneline`); "
+            "fetch it first if it is only on a remote",
+        )
+    return result.stdout.strip()
+
+
 def release_id_for(commit: str, dirty: bool, digest: str) -> str:
     """Pure: a clean commit is its own release id; a dirty tree is marked and made unique."""
     short = commit[:12]
@@ -80,14 +106,7 @@ def build_artifact(
             hint="shipyard deploys commits: `git init && git add -A && git commit` first",
         ) from None
     subdir = app_dir.relative_to(top).as_posix()
-    try:
-        commit = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except ArtifactError:
-        raise ArtifactError(
-            f"no commit named {ref!r} in {top}",
-            hint=f"`git log --oneline -1 {ref}` shows what git finds; a branch or tag of a "
-            "remote must be fetched first (`git fetch`)",
-        ) from None
+    commit = _commit_of(top, ref)
     commit_time = _git(top, "show", "-s", "--format=%cI", commit)
     pathspec = subdir if subdir != "." else "."
     changes = _git(top, "status", "--porcelain", "--untracked-files=normal", "--", pathspec)

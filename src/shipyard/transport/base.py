@@ -44,6 +44,14 @@ class TransportError(ShipyardError):
         return f"{self.host}: {self.message}"
 
 
+def reply_too_long_hint(limit: int) -> str:
+    """What to do about a reply line over `limit` bytes (the channel was closed)."""
+    return (
+        f"replies are capped at {limit // (1024 * 1024)} MiB; ask for less "
+        "(fewer lines or records, e.g. a smaller -n)"
+    )
+
+
 class Channel(Protocol):
     """A long-running process on a host that answers one line with one line.
 

@@ -11,7 +11,14 @@ import signal
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
-from shipyard.transport.base import Channel, CommandResult, TransportError
+from shipyard.protocol.op import MAX_REPLY_BYTES
+from shipyard.transport.base import (
+    Channel,
+    CommandResult,
+    TransportError,
+    reply_too_long_hint,
+)
+from shipyard.transport.lines import LineReader, LineTooLong
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +47,22 @@ class _LocalChannel:
     def __init__(self, process: asyncio.subprocess.Process, name: str) -> None:
         self.process = process
         self.name = name
+        assert process.stdout is not None
+        self.replies = LineReader(process.stdout.read, MAX_REPLY_BYTES)
 
     async def request(self, line: bytes, timeout: float | None = None) -> bytes:
-        stdin, stdout = self.process.stdin, self.process.stdout
-        assert stdin is not None and stdout is not None
+        stdin = self.process.stdin
+        assert stdin is not None
         try:
             async with asyncio.timeout(timeout):
                 stdin.write(line)
                 await stdin.drain()
-                reply = await stdout.readline()
+                reply = await self.replies.readline()
+        except LineTooLong as exc:
+            await self._kill()  # out of step: whatever it says next answers nothing
+            raise TransportError(
+                LABEL, f"`{self.name}` answered with {exc}", reply_too_long_hint(exc.limit)
+            ) from None
         except TimeoutError:
             await self.close()
             raise TransportError(
@@ -70,8 +84,16 @@ class _LocalChannel:
                 async with asyncio.timeout(5):
                     await self.process.wait()
             except TimeoutError:
-                _kill_group(self.process)
-                await self.process.wait()
+                await self._kill()
+
+    async def _kill(self) -> None:
+        """Kill the process group and read what it left in the pipe, so the exit is
+        seen (asyncio waits for the pipe too, and a full pipe is not being read)."""
+        _kill_group(self.process)
+        assert self.process.stdout is not None
+        while await self.process.stdout.read(1 << 20):
+            pass
+        await self.process.wait()
 
 
 class LocalTransport:
@@ -182,8 +204,9 @@ class LocalTransport:
                 yield line
             return
         assert process.stdout is not None
+        lines = LineReader(process.stdout.read, MAX_REPLY_BYTES)
         try:
-            async for raw in process.stdout:
+            while raw := await lines.readline():
                 yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
             await process.wait()
         finally:

@@ -27,7 +27,14 @@ from typing import Any
 import asyncssh
 
 from shipyard.core.ci import in_ci
-from shipyard.transport.base import Channel, CommandResult, TransportError
+from shipyard.protocol.op import MAX_REPLY_BYTES
+from shipyard.transport.base import (
+    Channel,
+    CommandResult,
+    TransportError,
+    reply_too_long_hint,
+)
+from shipyard.transport.lines import LineReader, LineTooLong
 from shipyard.transport.target import SshOptions, SshTarget
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,20 @@ _LOST_HINT = (
     "the SSH connection broke while the command ran; it may or may not have finished "
     "on the host. Check the host and network, then run the step again."
 )
+
+
+_PUT_CHUNK = 256 * 1024
+# $1 the .part file, $2 the mode (octal), $3 the destination; refuses a directory there
+# (mv would move the file into it), removes the .part file when any step fails
+_EXEC_PUT = (
+    'umask 077; if [ -d "$3" ]; then echo "$3 is a directory" >&2; exit 1; fi; '
+    'if cat > "$1" && chmod "$2" "$1" && mv -f "$1" "$3"; then exit 0; fi; '
+    'rm -f "$1"; exit 1'
+)
+
+
+class _NoSftp(Exception):
+    """The host's sshd has no `sftp` subsystem (it refused the session request)."""
 
 
 def running_in_ci() -> bool:
@@ -102,6 +123,7 @@ class _SshChannel:
         self.transport = transport
         self.process = process
         self.command = command
+        self.replies = LineReader(process.stdout.read, MAX_REPLY_BYTES)
 
     async def request(self, line: bytes, timeout: float | None = None) -> bytes:
         short = SshTransport._short(self.command)
@@ -109,7 +131,12 @@ class _SshChannel:
             async with asyncio.timeout(timeout):
                 self.process.stdin.write(line)
                 await self.process.stdin.drain()
-                reply: bytes = await self.process.stdout.readline()
+                reply = await self.replies.readline()
+        except LineTooLong as exc:
+            await self.close()
+            raise self.transport._error(
+                f"{short} answered with {exc}", reply_too_long_hint(exc.limit)
+            ) from None
         except TimeoutError:
             await self.close()
             raise self.transport._error(
@@ -142,6 +169,7 @@ class SshTransport:
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(_MAX_CHANNELS)
+        self._sftp: bool | None = None  # None until the first upload finds out
 
     def __repr__(self) -> str:
         return f"SshTransport({self.label})"
@@ -420,13 +448,28 @@ class SshTransport:
         return _SshChannel(self, process, command)
 
     async def put(self, local_path: Path, remote_path: str) -> None:
+        """Copy via `remote_path.part`, then rename: over SFTP, or, on a host whose sshd
+        has no SFTP subsystem, streamed to `cat` over an exec channel."""
         if not remote_path.startswith("/"):
             raise ValueError(f"remote path must be absolute, not {remote_path!r}")
         mode = local_path.stat().st_mode & 0o7777  # FileNotFoundError: a local mistake
-        part = remote_path + ".part"
-        what = f"upload of {local_path} to {remote_path}"
         conn = await self._connection()
         log.debug("%s: put %s -> %s", self.label, local_path, remote_path)
+        if self._sftp is not False:
+            try:
+                await self._put_sftp(conn, local_path, remote_path, mode)
+                self._sftp = True
+                return
+            except _NoSftp:
+                self._sftp = False
+                log.info("%s: no SFTP subsystem; uploading through `cat`", self.label)
+        await self._put_exec(conn, local_path, remote_path, mode)
+
+    async def _put_sftp(
+        self, conn: asyncssh.SSHClientConnection, local_path: Path, remote_path: str, mode: int
+    ) -> None:
+        part = remote_path + ".part"
+        what = f"upload of {local_path} to {remote_path}"
         async with self._slots:
             try:
                 async with conn.start_sftp_client() as sftp:
@@ -445,8 +488,44 @@ class SshTransport:
                     f"{what} failed: {exc.reason}",
                     "the parent directory must exist and be writable by the SSH user",
                 ) from None
+            except asyncssh.ChannelOpenError as exc:
+                if self._sftp is None and not conn.is_closed():
+                    raise _NoSftp() from None  # the session opened; sshd refused `sftp`
+                raise self._error(f"{what} failed: {exc.reason}", _LOST_HINT) from None
             except (asyncssh.Error, ConnectionError) as exc:
                 raise self._error(f"{what} failed: {exc}", _LOST_HINT) from None
+
+    async def _put_exec(
+        self, conn: asyncssh.SSHClientConnection, local_path: Path, remote_path: str, mode: int
+    ) -> None:
+        """The same steps with POSIX tools: `cat` into the .part file (only the user can
+        read it meanwhile), chmod, rename into place; the .part file removed on failure."""
+        part = remote_path + ".part"
+        what = f"upload of {local_path} to {remote_path} (without SFTP)"
+        command = self._command(["sh", "-c", _EXEC_PUT, "sh", part, f"{mode:o}", remote_path])
+        async with self._slots:
+            process = await self._start(conn, command, encoding=None)
+            try:
+                with local_path.open("rb") as source:
+                    while chunk := await asyncio.to_thread(source.read, _PUT_CHUNK):
+                        process.stdin.write(chunk)
+                        await process.stdin.drain()
+                process.stdin.write_eof()
+                completed = await process.wait()
+            except (BrokenPipeError, ConnectionResetError):
+                completed = await process.wait()
+            except (asyncssh.DisconnectError, ConnectionError) as exc:
+                raise self._error(f"{what} failed: {exc}", _LOST_HINT) from None
+            finally:
+                self._abandon(process)
+        if completed.exit_status is None and completed.exit_signal is None:
+            raise self._error(f"{what}: connection lost", _LOST_HINT)
+        if completed.exit_status != 0:
+            detail = _text(completed.stderr).strip().splitlines()
+            raise self._error(
+                f"{what} failed: {detail[-1] if detail else f'exit {completed.exit_status}'}",
+                "the parent directory must exist and be writable by the SSH user",
+            )
 
     async def stream(self, argv: Sequence[str]) -> AsyncGenerator[str, None]:
         """Yield the command's stdout and stderr lines, as they come, until it exits.
