@@ -90,12 +90,6 @@ def test_tables_and_the_gates_report_print_cells_literally_and_keep_their_colour
     assert "[red]fail" not in shown and "fail" in shown  # the status is styled, not markup
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/loader.py drops every key path part containing '[' (meant for pydantic's "
-    "union tags), so the error points at environments.local.hosts; config is another "
-    "engineer's area (issue 8, items 12-13)",
-)
 def test_a_config_key_that_looks_like_markup_is_named_literally_by_config_check(
     tmp_path: Path,
 ) -> None:

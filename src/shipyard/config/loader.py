@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from shipyard.config.source import (
 from shipyard.config.yaml_reader import BoundedLoader, KeyPath
 
 DEFAULT_FILE = "shipyard.yml"
+_TYPE_TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]\Z", re.S)
 # keys the loader sets itself: written in an environment (or at the top) they would be lost
 _NOT_SETTINGS = {"name": "an environment is named by its key under `environments:`"}
 
@@ -142,7 +144,7 @@ class ConfigFile:
             else:
                 continue
             raise ConfigError(
-                str(self.path),
+                self.name,
                 f"`{key}` is not a setting: {reason}",
                 key_path=".".join(str(part) for part in where),
                 line=self.lines.get(where),
@@ -214,8 +216,9 @@ class ConfigFile:
     def _error(self, exc: ValidationError, locate: Any) -> ConfigError:
         first = exc.errors()[0]
         loc: KeyPath = tuple(part for part in first["loc"] if part != "__root__")
-        # pydantic tags union/wrapped locations with type names; keep real keys only
-        loc = tuple(part for part in loc if not (isinstance(part, str) and "[" in part))
+        # pydantic tags union/wrapped locations with type names (`list[str]`,
+        # `function-after[...]`); keep real keys only, even those with brackets in them
+        loc = tuple(part for part in loc if not (isinstance(part, str) and _TYPE_TAG.match(part)))
         where = locate(loc)
         line = self._line_of(where)
         message = first["msg"].removeprefix("Value error, ")
