@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from shipyard.config.errors import ConfigError
 from shipyard.config.model import Document, Environment, SecretRef
 
-DEFAULT_FILE = "shipyard.yml"
 KeyPath = tuple[str | int, ...]
 
 

@@ -23,9 +23,6 @@ from shipyard.protocol.inspect import LogsRequest
 from shipyard.protocol.op import Failure, Op, Rep, Req
 from shipyard.protocol.records import HELLO, HelloReply, HelloRequest
 from shipyard.transport.base import Channel, Transport, TransportError
-from shipyard.transport.local import LocalTransport
-from shipyard.transport.ssh import SshTransport
-from shipyard.transport.target import SshTarget
 
 Redactor = Callable[[str], str]
 
@@ -257,8 +254,14 @@ class HostClient:
 
 
 def transport_for(env: Environment, entry: HostEntry) -> Transport:
+    """The host's transport; the SSH library is imported only for an SSH host."""
     if entry.is_local:
+        from shipyard.transport.local import LocalTransport
+
         return LocalTransport()
+    from shipyard.transport.ssh import SshTransport
+    from shipyard.transport.target import SshTarget
+
     return SshTransport(SshTarget.parse(entry.address), env.ssh.options())
 
 
