@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shipyard.config.model import Environment, HostEntry
+from shipyard.core import timing
 from shipyard.errors import ExitCode, ShipyardError
 from shipyard.plan import requests
 from shipyard.protocol.codec import ProtocolError, decode, encode
@@ -110,7 +111,8 @@ class HostClient:
 
     async def connect(self) -> None:
         try:
-            await self.transport.connect()
+            with timing.span(f"{self.label} connected"):
+                await self.transport.connect()
         except TransportError as exc:
             raise self._error("connect", exc.message, exc.hint) from None
 
@@ -149,10 +151,15 @@ class HostClient:
         self, op: str, payload: dict[str, Any], timeout: float | None, *, oneshot: bool
     ) -> dict[str, Any]:
         try:
-            if oneshot:
-                text, exit_status, stderr = await self._run_once(op, payload, timeout)
-            else:
-                text, exit_status, stderr = await self._via_channel(op, payload, timeout), 0, ""
+            with timing.span(f"{self.label} op {op}" + (" (one-shot)" if oneshot else "")):
+                if oneshot:
+                    text, exit_status, stderr = await self._run_once(op, payload, timeout)
+                else:
+                    text, exit_status, stderr = (
+                        await self._via_channel(op, payload, timeout),
+                        0,
+                        "",
+                    )
         except TransportError as exc:
             raise self._error(op, exc.message, exc.hint) from None
         try:
@@ -207,9 +214,10 @@ class HostClient:
         async with self._lock:
             fresh = self._channel is None
             if self._channel is None:
-                self._channel = await self.transport.channel(
-                    requests.host_argv(self.env, self.entry, "serve")
-                )
+                with timing.span(f"{self.label} agent started"):
+                    self._channel = await self.transport.channel(
+                        requests.host_argv(self.env, self.entry, "serve")
+                    )
             line = json.dumps({"op": op, "request": payload}).encode() + b"\n"
             try:
                 return (await self._channel.request(line, timeout)).decode()
@@ -247,10 +255,11 @@ class HostClient:
             yield self.redact(line)
 
     async def close(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close()
-        await self.transport.close()
+        with timing.span(f"{self.label} closed"):
+            channel, self._channel = self._channel, None
+            if channel is not None:
+                await channel.close()
+            await self.transport.close()
 
 
 def transport_for(env: Environment, entry: HostEntry) -> Transport:

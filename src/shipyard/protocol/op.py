@@ -10,7 +10,7 @@ from shipyard.protocol.common import Probe
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # one request line; a build's env values fit easily
 
 
