@@ -128,3 +128,21 @@ def test_an_ssh_host_loads_the_ssh_library_when_its_transport_is_made(tmp_path: 
         tmp_path / "m.json",
     )
     assert loaded(modules, "asyncssh")
+
+
+def test_the_host_agent_starts_without_the_modules_of_the_deploy_phases(tmp_path: Path) -> None:
+    modules = modules_after("import shipyard.host.agent", tmp_path / "m.json")
+    for name in ("xmlrpc.client", "tarfile", "httpx", "shipyard.host.nginx", "pydantic"):
+        assert not loaded(modules, name), name
+
+
+def test_every_host_operation_is_found_by_name_in_the_module_listed_for_it() -> None:
+    from shipyard.host.operations import MODULE_OF, all_handlers, handler_for
+    from shipyard.protocol.catalog import CATALOG
+
+    handlers = all_handlers()
+    assert set(handlers) == set(MODULE_OF) == set(CATALOG)
+    for name, handler in handlers.items():
+        assert handler_for(name) is handler
+        assert handler.run.__module__.endswith("." + MODULE_OF[name])
+    assert handler_for("no-such-op") is None
