@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
 from shipyard.transport.base import Channel, CommandResult, TransportError
+from shipyard.transport.stream import StreamChannel
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,13 @@ class LocalTransport:
 
     async def close(self) -> None:
         pass
+
+    async def unix_channel(self, path: str) -> Channel:
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+        except OSError as exc:
+            raise TransportError(LABEL, f"nothing answers on {path}: {exc}") from None
+        return StreamChannel(reader, writer, LABEL, f"the agent on {path}")
 
     async def _spawn(
         self, argv: list[str], *, stdin: int, stderr: int
