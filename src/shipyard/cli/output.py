@@ -7,20 +7,45 @@ commands that print nothing through it never pay for it.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 
+# what rich would change in a literal line: tabs, control characters, :emoji: codes
+_NOT_PLAIN = re.compile(r"[\x00-\x1f\x7f]|:[a-z0-9_+-]+:")
+
+
 class LazyConsole:
-    """A rich Console made on the first `print` (same arguments as `Console`)."""
+    """A rich Console made on the first `print` that needs one (same arguments as
+    `Console`). A literal line (`markup=False`) that rich would print unchanged (it fits
+    the width; no tab, control character or :emoji: code) is written as it is, without
+    importing rich: most commands end with one such line."""
 
     def __init__(self, **options: Any) -> None:
         self._options = options
         self._console: Console | None = None
+
+    def _stream(self) -> IO[str]:
+        return sys.stderr if self._options.get("stderr") else sys.stdout
+
+    def _plain(self, objects: tuple[Any, ...], options: dict[str, Any]) -> str | None:
+        if self._console is not None or options.get("markup", True) is not False:
+            return None
+        if set(options) - {"markup", "soft_wrap"} or len(objects) != 1:
+            return None
+        (text,) = objects
+        if not isinstance(text, str) or _NOT_PLAIN.search(text):
+            return None
+        width = self._options.get("width")
+        soft = options.get("soft_wrap", self._options.get("soft_wrap", False))
+        if not soft and (width is None or len(text) > width):
+            return None  # rich would wrap it (or measure the terminal)
+        return text
 
     @property
     def rich(self) -> Console:
@@ -31,7 +56,13 @@ class LazyConsole:
         return self._console
 
     def print(self, *objects: Any, **options: Any) -> None:
-        self.rich.print(*objects, **options)
+        plain = self._plain(objects, options)
+        if plain is None:
+            self.rich.print(*objects, **options)
+            return
+        stream = self._stream()
+        stream.write(plain + "\n")
+        stream.flush()
 
 
 # pipes and CI logs get wide tables rather than ellipses
