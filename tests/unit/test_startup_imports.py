@@ -146,3 +146,25 @@ def test_every_host_operation_is_found_by_name_in_the_module_listed_for_it() -> 
         assert handler_for(name) is handler
         assert handler.run.__module__.endswith("." + MODULE_OF[name])
     assert handler_for("no-such-op") is None
+
+
+def test_help_still_lists_every_command_with_its_own_summary() -> None:
+    import typer.main
+
+    from shipyard.cli.main import app
+
+    group = typer.main.get_command(app)
+    shown = subprocess.run(
+        [sys.executable, "-m", "shipyard", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "TERM": "dumb"},
+    ).stdout
+    commands = group.commands  # type: ignore[attr-defined]
+    visible = {name: cmd for name, cmd in commands.items() if not cmd.hidden}
+    assert {"deploy", "rollback", "status", "gates", "lock", "config", "init"} <= set(visible)
+    for name, command in visible.items():
+        summary = (command.help or "").strip().splitlines()[0]
+        assert name in shown, name
+        assert summary[:40] in " ".join(shown.split()), (name, summary)
