@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.protocol import CATALOG
+from shipyard.protocol.catalog import CATALOG
 from shipyard.protocol.codec import ProtocolError, decode, encode
 from shipyard.protocol.common import HealthSpec, Probe
 

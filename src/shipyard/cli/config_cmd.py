@@ -9,7 +9,6 @@ import typer
 from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, JsonOption
 from shipyard.config.errors import ConfigError
-from shipyard.config.loader import ConfigFile, resolve_secrets
 from shipyard.errors import ExitCode
 
 config_app = typer.Typer(help="Inspect shipyard.yml.", no_args_is_help=True)
@@ -28,6 +27,8 @@ def config_check(
     json_output: JsonOption = False,
 ) -> None:
     """Validate shipyard.yml; print the resolved config with secrets redacted."""
+    from shipyard.config.loader import ConfigFile, resolve_secrets
+
     loaded = failures.guard(lambda: ConfigFile.load(config))
     names = [env_name] if env_name else loaded.environment_names
     resolved: dict[str, Any] = {}

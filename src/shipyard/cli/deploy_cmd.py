@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,12 +17,11 @@ from shipyard.cli.options import (
     load_env,
     state_of,
 )
-from shipyard.config.loader import ConfigFile
 from shipyard.errors import ExitCode
-from shipyard.execute import pipeline
-from shipyard.execute.approval import approve
-from shipyard.execute.outcomes import DeployResult
-from shipyard.execute.reporter import PlainReporter, make_reporter
+
+if TYPE_CHECKING:
+    from shipyard.execute import pipeline
+    from shipyard.execute.outcomes import DeployResult
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +44,9 @@ WorkingTreeRuntimeOption = Annotated[
 
 
 def _runtime(ctx: typer.Context) -> pipeline.Runtime:
+    from shipyard.execute import pipeline
+    from shipyard.execute.reporter import make_reporter
+
     return pipeline.Runtime(
         reporter=make_reporter(),
         approver=TerminalApprover(),
@@ -79,6 +81,9 @@ def deploy_command(
 
     What runs (start, build, workers, health, checks, env) comes from the release's own shipyard.yml at REF; where (hosts, SSH, paths, nginx) and the environment's rules from the current file. The quality gates run first, on exactly the code that ships. An environment with `promotion.requires` only takes releases that passed that environment (see `shipyard promote`), and one with `promotion.approval` waits for a person's approval.
     """  # noqa: E501
+    from shipyard.config.loader import ConfigFile
+    from shipyard.execute import pipeline
+
     loaded = failures.guard(lambda: ConfigFile.load(config))
     runtime = _runtime(ctx)
     try:
@@ -115,6 +120,9 @@ def hotfix_command(
     if not reason.strip():
         output.fail("--reason must say why", "e.g. --reason 'payments failing since 10:02'")
         raise typer.Exit(ExitCode.CONFIG)
+    from shipyard.config.loader import ConfigFile
+    from shipyard.execute import pipeline
+
     loaded = failures.guard(lambda: ConfigFile.load(config))
     runtime = _runtime(ctx)
     try:
@@ -153,6 +161,9 @@ def promote_command(
 
     TO runs what the release's own shipyard.yml says for TO (what was tested), whatever the working tree has; the differences are printed. TO's quality gates run on the commit first; `--force --reason` overrides FROM's verdict, and the override is recorded.
     """  # noqa: E501
+    from shipyard.config.loader import ConfigFile
+    from shipyard.execute import pipeline
+
     loaded = failures.guard(lambda: ConfigFile.load(config))
     failures.guard(lambda: (loaded.environment(source), loaded.environment(target)))
     runtime = _runtime(ctx)
@@ -186,6 +197,10 @@ def approve_command(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Approve RELEASE for ENV (who and when are recorded on ENV's primary host)."""
+    from shipyard.execute import pipeline
+    from shipyard.execute.approval import approve
+    from shipyard.execute.reporter import PlainReporter
+
     env = failures.guard(lambda: load_env(config, env_name))
 
     async def go() -> str:

@@ -25,6 +25,14 @@ def run() -> None:
         sys.exit(0)
     import logging
 
+    from shipyard.core import timing
+
+    if timing.enabled:
+        import atexit
+
+        timing.mark("entry point")
+        atexit.register(timing.mark, "exit")
+
     # asyncio warns once per write on a dead SSH socket ("socket.send() raised
     # exception."); the failure itself is reported, once, as a host error
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)

@@ -7,7 +7,6 @@ code. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -26,6 +25,8 @@ def report(exc: ShipyardError) -> typer.Exit:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run an async command; turn expected failures into messages and exit codes."""
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except ShipyardError as exc:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.text import Text
 
 from shipyard.cli import output
 from shipyard.config.errors import ConfigError
-from shipyard.config.gates import GatesConfig
-from shipyard.config.loader import DEFAULT_FILE, ConfigFile
+from shipyard.config.location import DEFAULT_FILE
 from shipyard.errors import ExitCode
-from shipyard.gates import GatesReport, explain, run_gates
+
+if TYPE_CHECKING:
+    from shipyard.config.gates import GatesConfig
+    from shipyard.gates import GatesReport
 
 GATES = ExitCode.GATES  # 6: a gate failed, or could not run and fails closed
 
@@ -47,6 +47,9 @@ def gates_command(
     Exit status 0 if every gate passed or was skipped; 6 if one failed or could not run
     (unknown fails closed unless the gate says on_unknown: warn); 2 for bad configuration.
     """
+
+    from shipyard.gates import run_gates
+
     try:
         gates = load_gates(config, env_name)
     except ConfigError as exc:
@@ -71,6 +74,11 @@ def gates_command(
 
 def load_gates(config_path: Path, env_name: str | None) -> GatesConfig:
     """ENV's gates, or (without ENV) the base `gates:` every environment starts from."""
+    from pydantic import ValidationError
+
+    from shipyard.config.gates import GatesConfig
+    from shipyard.config.loader import ConfigFile
+
     loaded = ConfigFile.load(config_path)
     if env_name is not None:
         return loaded.environment(env_name).gates
@@ -93,6 +101,10 @@ def load_gates(config_path: Path, env_name: str | None) -> GatesConfig:
 
 
 def print_report(report: GatesReport) -> None:
+    from rich.text import Text
+
+    from shipyard.gates import explain
+
     rows: list[list[str | Text]] = []
     for result in report.results:
         style = STATUS_STYLE[result.status]

@@ -10,7 +10,7 @@ import typer
 from shipyard import DISTRIBUTION, __version__
 from shipyard.cli import output
 from shipyard.config.errors import ConfigError
-from shipyard.config.loader import DEFAULT_FILE
+from shipyard.config.location import DEFAULT_FILE
 from shipyard.errors import ExitCode
 
 InstallFrom = Literal["auto", "pypi", "wheel"]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from shipyard.cli import failures, output, views
+from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, JsonOption, load_env
 from shipyard.errors import ExitCode
-from shipyard.execute import queries
-from shipyard.execute.reporter import PlainReporter
+
+if TYPE_CHECKING:
+    from shipyard.execute.reporter import PlainReporter
 
 T = TypeVar("T")
 
@@ -25,6 +26,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _quiet() -> PlainReporter:
+    from shipyard.execute.reporter import PlainReporter
+
     return PlainReporter(stream=sys.stderr)
 
 
@@ -42,6 +45,9 @@ def status(
     json_output: JsonOption = False,
 ) -> None:
     """Per host: active release, slots, health; and the lock."""
+    from shipyard.cli import views
+    from shipyard.execute import queries
+
     env = failures.guard(lambda: load_env(config, env_name))
     data = failures.run(queries.status(env, _quiet()))
     if json_output:
@@ -57,6 +63,9 @@ def history(
     json_output: JsonOption = False,
 ) -> None:
     """Deployments and rollbacks, newest first (kept on the primary host)."""
+    from shipyard.cli import views
+    from shipyard.execute import queries
+
     env = failures.guard(lambda: load_env(config, env_name))
     _show(failures.run(queries.history(env, limit, _quiet())), json_output, views.print_history)
 
@@ -67,6 +76,9 @@ def releases(
     json_output: JsonOption = False,
 ) -> None:
     """Releases on the hosts: what can be rolled back to, and each one's outcome."""
+    from shipyard.cli import views
+    from shipyard.execute import queries
+
     env = failures.guard(lambda: load_env(config, env_name))
     _show(failures.run(queries.releases(env, _quiet())), json_output, views.print_releases)
 
@@ -86,6 +98,8 @@ def logs(
     if slot not in (None, "blue", "green"):
         output.fail(f"--slot must be blue or green, not {slot!r}")
         raise typer.Exit(ExitCode.CONFIG)
+    from shipyard.execute import queries
+
     env = failures.guard(lambda: load_env(config, env_name))
     if follow:
 

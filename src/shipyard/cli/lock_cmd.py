@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, load_env
-from shipyard.execute import queries
-from shipyard.execute.locking import describe_lock
-from shipyard.execute.reporter import PlainReporter
+
+if TYPE_CHECKING:
+    from shipyard.execute.reporter import PlainReporter
 
 lock_app = typer.Typer(help="The environment's deploy lock (held on the primary host).")
 
@@ -21,12 +21,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _quiet() -> PlainReporter:
+    from shipyard.execute.reporter import PlainReporter
+
     return PlainReporter(stream=sys.stderr)
 
 
 @lock_app.command("status")
 def lock_status(env_name: EnvArgument, config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Who holds the lock, since when, why; whether it is stale."""
+    from shipyard.execute import queries
+    from shipyard.execute.locking import describe_lock
+
     env = failures.guard(lambda: load_env(config, env_name))
     lock = failures.run(queries.lock_status(env, _quiet()))
     output.console.print(describe_lock(lock) if lock else f"{env.name} is not locked", markup=False)
@@ -40,6 +45,9 @@ def lock_acquire(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Hold the lock by hand (e.g. during maintenance) until `lock release`."""
+    from shipyard.execute import queries
+    from shipyard.execute.locking import describe_lock
+
     env = failures.guard(lambda: load_env(config, env_name))
     lock = failures.run(queries.lock_acquire(env, _quiet(), reason=reason, force=force))
     output.console.print(describe_lock(lock) if lock else "", markup=False)
@@ -54,6 +62,9 @@ def lock_release(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Release the lock."""
+    from shipyard.execute import queries
+    from shipyard.execute.locking import describe_lock
+
     env = failures.guard(lambda: load_env(config, env_name))
     released = failures.run(queries.lock_release(env, _quiet(), force=force))
     output.console.print(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,7 +25,9 @@ from shipyard.cli.inspect_cmd import register as register_inspect
 from shipyard.cli.lock_cmd import register as register_lock
 from shipyard.cli.options import CliState
 from shipyard.cli.rollback_cmd import register as register_rollback
-from shipyard.execute.observers import PhaseObserver
+
+if TYPE_CHECKING:
+    from shipyard.execute.observers import PhaseObserver
 
 HELP = """Zero-downtime blue-green deploys behind nginx, to one server or a fleet over SSH.
 

@@ -1,18 +1,24 @@
-"""Options and arguments shared by the commands, and what every command needs to run."""
+"""Options and arguments shared by the commands, and what every command needs to run.
+
+Light on purpose: every command module imports it, so the configuration models
+(pydantic) and the execution layer load only when a command runs, never for `--help`.
+"""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.config.loader import DEFAULT_FILE, ConfigFile
-from shipyard.config.model import Environment
+from shipyard.config.location import DEFAULT_FILE
 from shipyard.core.ci import in_ci
-from shipyard.execute.observers import PhaseObserver
+
+if TYPE_CHECKING:
+    from shipyard.config.model import Environment
+    from shipyard.execute.observers import PhaseObserver
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to shipyard.yml.", envvar="SHIPYARD_CONFIG")
@@ -40,6 +46,8 @@ def state_of(ctx: typer.Context) -> CliState:
 
 
 def load_env(config: Path, env_name: str) -> Environment:
+    from shipyard.config.loader import ConfigFile
+
     return ConfigFile.load(config).environment(env_name)
 
 

@@ -9,9 +9,6 @@ import typer
 
 from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, LockWaitOption, state_of
-from shipyard.config.loader import ConfigFile
-from shipyard.execute import pipeline
-from shipyard.execute.reporter import PlainReporter, make_reporter
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +30,10 @@ def rollback_command(
 
     One switch while its slot is still warm; otherwise it boots with exactly the runtime it was recorded with (start, workers, health, env; see `shipyard releases`), secret values read here now, and where (hosts, paths, nginx) from the current file.
     """  # noqa: E501
+    from shipyard.config.loader import ConfigFile
+    from shipyard.execute import pipeline
+    from shipyard.execute.reporter import make_reporter
+
     loaded = failures.guard(lambda: ConfigFile.load(config))
     runtime = pipeline.Runtime(reporter=make_reporter(), observers=state_of(ctx).observers)
     try:
@@ -62,6 +63,10 @@ def repair_command(
 
     Restarts supervisord, nginx and the active release where they are down, points nginx back at the active slot, stops slots an interrupted deploy left booting, marks interrupted deployments, and puts every host on one release if a switch was cut short.
     """  # noqa: E501
+    from shipyard.config.loader import ConfigFile
+    from shipyard.execute import pipeline
+    from shipyard.execute.reporter import PlainReporter
+
     loaded = failures.guard(lambda: ConfigFile.load(config))
     runtime = pipeline.Runtime(
         reporter=PlainReporter(stream=sys.stderr), observers=state_of(ctx).observers

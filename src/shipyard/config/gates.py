@@ -65,6 +65,10 @@ class PipAuditGate(_Strict):
     osv_url: str | None = None
     resolve: bool = False
     timeout: float = Field(default=300.0, gt=0, le=86400)
+    # one request to the service before pip-audit runs: no answer within this -> unknown
+    connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    # seconds a report for the same lock-file digest is reused; 0: audit every run
+    cache_for: float = Field(default=0.0, ge=0, le=30 * 86400)
     optional: bool = False
     on_unknown: OnUnknown = "fail"
     # not a setting: here only so that writing it gets the reason, at its line

@@ -23,7 +23,6 @@ from shipyard.config.source import (
 )
 from shipyard.config.yaml_reader import BoundedLoader, KeyPath
 
-DEFAULT_FILE = "shipyard.yml"
 _TYPE_TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]\Z", re.S)
 # keys the loader sets itself: written in an environment (or at the top) they would be lost
 _NOT_SETTINGS = {"name": "an environment is named by its key under `environments:`"}

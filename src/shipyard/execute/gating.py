@@ -11,7 +11,6 @@ from typing import Any
 from shipyard.config.model import Environment
 from shipyard.core.redact import redact
 from shipyard.execute.reporter import Reporter
-from shipyard.gates import run_gates_for
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -36,6 +35,8 @@ def gate_release(
     at another ref they run in a temporary checkout of that commit, so what passed the
     gates is what ships. Raises GatesFailed.
     """
+    from shipyard.gates import run_gates_for  # the gate tooling: only for commands that gate
+
     app_dir = config_path.resolve().parent
     top = _git(app_dir, "rev-parse", "--show-toplevel")
     commit = _git(app_dir, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")

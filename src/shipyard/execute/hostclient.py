@@ -14,18 +14,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from shipyard import __version__
 from shipyard.config.model import Environment, HostEntry
+from shipyard.core import timing
 from shipyard.errors import ExitCode, ShipyardError
 from shipyard.plan import requests
 from shipyard.protocol.codec import ProtocolError, decode, encode
 from shipyard.protocol.common import Probe
 from shipyard.protocol.inspect import LogsRequest
-from shipyard.protocol.op import Failure, Op, Rep, Req
+from shipyard.protocol.op import PROTOCOL_VERSION, Failure, Op, Rep, Req
 from shipyard.protocol.records import HELLO, HelloReply, HelloRequest
 from shipyard.transport.base import Channel, Transport, TransportError
-from shipyard.transport.local import LocalTransport
-from shipyard.transport.ssh import SshTransport
-from shipyard.transport.target import SshTarget
 
 Redactor = Callable[[str], str]
 
@@ -106,6 +105,8 @@ class HostClient:
         self.redact = redact
         self._channel: Channel | None = None
         self._lock = asyncio.Lock()
+        self.resident = False  # the channel goes to the host's resident agent
+        self._try_resident = True
 
     @property
     def label(self) -> str:
@@ -113,14 +114,15 @@ class HostClient:
 
     async def connect(self) -> None:
         try:
-            await self.transport.connect()
+            with timing.span(f"{self.label} connected"):
+                await self.transport.connect()
         except TransportError as exc:
             raise self._error("connect", exc.message, exc.hint) from None
 
     async def hello(self, request: HelloRequest) -> HelloReply:
         """The first call: read leniently (only the fields this version knows), so any
         agent, older or newer, can tell its version before anything else is asked."""
-        reply = await self._exchange(HELLO.name, self._wire(request), None, oneshot=False)
+        reply = await self._hello_reply(request)
         known = {f.name for f in fields(HelloReply)}
         try:
             return decode(HelloReply, {k: v for k, v in reply.items() if k in known}, "hello")
@@ -128,6 +130,47 @@ class HostClient:
             raise self._error(
                 HELLO.name, f"unexpected hello reply: {exc.message}", exc.hint
             ) from None
+
+    async def _hello_reply(self, request: HelloRequest) -> dict[str, Any]:
+        """`hello`, first to the resident agent if the host has one; if it refuses (its
+        code changed on disk) or runs another version, to an agent of this command's own."""
+        wire = self._wire(request)
+        try:
+            reply = await self._exchange(HELLO.name, wire, None, oneshot=False)
+        except HostError:
+            if not self.resident:
+                raise
+            await self._drop_resident()
+            return await self._exchange(HELLO.name, wire, None, oneshot=False)
+        same = reply.get("version") == __version__ and reply.get("protocol") == PROTOCOL_VERSION
+        if self.resident and not same:
+            await self._drop_resident()
+            return await self._exchange(HELLO.name, wire, None, oneshot=False)
+        return reply
+
+    async def _drop_resident(self) -> None:
+        channel, self._channel = self._channel, None
+        self.resident, self._try_resident = False, False
+        if channel is not None:
+            await channel.close()
+        timing.mark(f"{self.label} resident agent not used")
+
+    async def _open_channel(self) -> Channel:
+        """The host's resident agent (a unix socket under its supervisord), else an agent
+        started for this command (`shipyard host serve`)."""
+        if self._try_resident:
+            path = str(requests.layout(self.env, self.entry).agent_socket)
+            try:
+                with timing.span(f"{self.label} resident agent reached"):
+                    channel = await self.transport.unix_channel(path)
+            except TransportError:
+                self._try_resident = False
+            else:
+                self.resident = True
+                return channel
+        self.resident = False
+        with timing.span(f"{self.label} agent started"):
+            return await self.transport.channel(requests.host_argv(self.env, self.entry, "serve"))
 
     async def call(
         self, op: Op[Req, Rep], request: Req, *, timeout: float | None = None, oneshot: bool = False
@@ -152,10 +195,15 @@ class HostClient:
         self, op: str, payload: dict[str, Any], timeout: float | None, *, oneshot: bool
     ) -> dict[str, Any]:
         try:
-            if oneshot:
-                text, exit_status, stderr = await self._run_once(op, payload, timeout)
-            else:
-                text, exit_status, stderr = await self._via_channel(op, payload, timeout), 0, ""
+            with timing.span(f"{self.label} op {op}" + (" (one-shot)" if oneshot else "")):
+                if oneshot:
+                    text, exit_status, stderr = await self._run_once(op, payload, timeout)
+                else:
+                    text, exit_status, stderr = (
+                        await self._via_channel(op, payload, timeout),
+                        0,
+                        "",
+                    )
         except TransportError as exc:
             raise self._error(op, exc.message, exc.hint) from None
         try:
@@ -210,9 +258,7 @@ class HostClient:
         async with self._lock:
             fresh = self._channel is None
             if self._channel is None:
-                self._channel = await self.transport.channel(
-                    requests.host_argv(self.env, self.entry, "serve")
-                )
+                self._channel = await self._open_channel()
             line = json.dumps({"op": op, "request": payload}).encode() + b"\n"
             try:
                 return (await self._channel.request(line, timeout)).decode()
@@ -250,15 +296,22 @@ class HostClient:
             yield self.redact(line)
 
     async def close(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close()
-        await self.transport.close()
+        with timing.span(f"{self.label} closed"):
+            channel, self._channel = self._channel, None
+            if channel is not None:
+                await channel.close()
+            await self.transport.close()
 
 
 def transport_for(env: Environment, entry: HostEntry) -> Transport:
+    """The host's transport; the SSH library is imported only for an SSH host."""
     if entry.is_local:
+        from shipyard.transport.local import LocalTransport
+
         return LocalTransport()
+    from shipyard.transport.ssh import SshTransport
+    from shipyard.transport.target import SshTarget
+
     return SshTransport(SshTarget.parse(entry.address), env.ssh.options())
 
 

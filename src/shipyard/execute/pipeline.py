@@ -38,7 +38,7 @@ from shipyard.execute.progress import ProgressRecorder
 from shipyard.execute.promotion import PromotionRefused, primary_view, verdict_on
 from shipyard.execute.release_runtime import choose_runtime
 from shipyard.execute.reporter import Reporter
-from shipyard.execute.rollback import rollback_locked
+from shipyard.execute.rollback import rollback_locked, warm_rollback_locked
 from shipyard.execute.session import Session
 from shipyard.release.artifact import Artifact, artifact_cache, build_artifact
 
@@ -255,7 +255,10 @@ async def rollback(
     """Go back to `release` (default: the previous good one): one switch while its slot
     is warm, else boot, check, switch. A cold one boots the runtime spec recorded with
     the release, with secret values read here now; `env` and `secrets` are the working
-    tree's, for converging and for a release recorded without a spec."""
+    tree's, for converging and for a release recorded without a spec.
+
+    A warm rollback whose safety the hosts' status proves moves traffic before anything
+    else (no converge, no history read); otherwise converge first, then decide."""
     env = config.environment(env_name)
     secrets = resolve_secrets(env, config.path)
     deployment_id = new_deployment_id()
@@ -264,6 +267,9 @@ async def rollback(
     async with locking.locked_session(
         session, command="rollback", reason=reason, deployment_id=deployment_id, lock_wait=lock_wait
     ):
+        warm = await warm_rollback_locked(session, release, deployment_id, message, "rollback")
+        if warm is not None:
+            return warm
         for action in await converge(session, env.env | secrets, deployment_id):
             runtime.reporter.info(f"repaired: {action}")
         return await rollback_locked(

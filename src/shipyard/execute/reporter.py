@@ -1,15 +1,19 @@
-"""What the operator sees: live per-host, per-phase progress, or plain lines in CI."""
+"""What the operator sees: live per-host, per-phase progress, or plain lines in CI.
+
+Plain lines are written as they are (no rich: a command that prints plain lines never
+imports it); the live table loads rich when it starts.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 
 class Reporter(Protocol):
@@ -29,17 +33,22 @@ def plain_output() -> bool:
 class PlainReporter:
     """One line per event; what CI logs and pipes get."""
 
-    def __init__(self, stream: object = None) -> None:
-        self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
         self.started = time.monotonic()
+
+    def _line(self, text: str) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
 
     def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
         elapsed = time.monotonic() - self.started
         tail = f" {detail}" if detail else ""
-        self.console.print(f"[{elapsed:6.2f}s] {host} {phase} {status}{tail}", markup=False)
+        self._line(f"[{elapsed:6.2f}s] {host} {phase} {status}{tail}")
 
     def info(self, message: str) -> None:
-        self.console.print(message, markup=False)
+        self._line(message)
 
     def close(self) -> None:
         pass
@@ -49,6 +58,9 @@ class LiveReporter:
     """A table of hosts x phases, redrawn in place on a terminal."""
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
         self.console = console or Console()
         self.rows: dict[str, dict[str, Text]] = {}
         self.phases: list[str] = []
@@ -56,6 +68,9 @@ class LiveReporter:
         self.live.start()
 
     def _table(self) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("host")
         for phase in self.phases:
@@ -67,6 +82,8 @@ class LiveReporter:
     def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
         if phase not in self.phases:
             self.phases.append(phase)
+        from rich.text import Text
+
         marks = {"start": ("…", "yellow"), "ok": ("✓", "green"), "failed": ("✗", "red")}
         text = Text.assemble(marks.get(status, (status, "")))  # host text: never markup
         if detail:

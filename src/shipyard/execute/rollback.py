@@ -1,5 +1,10 @@
 """Rollback, under the lock: one switch while the old slot is warm; otherwise boot,
-check, switch. Called through the pipeline (`shipyard.execute.pipeline.rollback`)."""
+check, switch. Called through the pipeline (`shipyard.execute.pipeline.rollback`).
+
+A warm rollback that the hosts' status proves safe (`plan.rollback.warm_rollback`)
+goes straight to the switch: no history read and no converge before traffic moves.
+Anything else takes the full path: converge, the history, maybe a cold boot.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,14 @@ from typing import Any
 
 from shipyard.config.model import Environment
 from shipyard.config.runtime import spec_from_json, spec_of, with_spec
+from shipyard.core import timing
 from shipyard.execute import phases
 from shipyard.execute.identity import actor
 from shipyard.execute.outcomes import RollbackFailed, RollbackResult
 from shipyard.execute.records import Recorder
 from shipyard.execute.session import PhaseFailed, Session
 from shipyard.plan import requests
-from shipyard.plan.rollback import previous_good_release, warm_slot
+from shipyard.plan.rollback import previous_good_release, warm_rollback, warm_slot
 from shipyard.plan.runtime_diff import differences
 from shipyard.protocol.common import DeploymentStart, ReleaseInfo
 from shipyard.protocol.inspect import STATUS
@@ -23,6 +29,36 @@ from shipyard.protocol.op import Empty
 from shipyard.protocol.records import HISTORY, RELEASES, HistoryRequest
 
 ROLLBACK_HISTORY = 200
+
+
+async def warm_rollback_locked(
+    session: Session, release: str | None, deployment_id: str, message: str, trigger: str
+) -> RollbackResult | None:
+    """The warm rollback, if every host's status proves it safe (see `warm_rollback`):
+    status (no probes) and the primary's release listing, then record, check, switch.
+    None: the caller takes the full path (`rollback_locked`, after converging)."""
+    env = session.env
+    statuses = await session.each(
+        "inspect", lambda h: h.call(STATUS, requests.status(env, probe=False)), quiet=True
+    )
+    listing = await session.primary.call(RELEASES, Empty())
+    decided = warm_rollback(statuses, listing.releases, release)
+    if decided is None:
+        return None
+    info = _info(listing.releases, decided.release_id)
+    runtime, _ = _use_recorded_runtime(session, info, {}, None)
+    return await _run(
+        session,
+        decided.release_id,
+        decided.previous_release,
+        decided.slots,
+        info,
+        deployment_id,
+        message,
+        trigger,
+        {},
+        runtime,
+    )
 
 
 async def rollback_locked(
@@ -60,7 +96,29 @@ async def rollback_locked(
         "inspect", lambda h: h.call(STATUS, requests.status(env)), quiet=True
     )
     warm_slots = {host: warm_slot(status, target) for host, status in statuses.items()}
-    warm = all(slot is not None for slot in warm_slots.values())
+    slots: phases.Slots | None = None
+    if all(slot is not None for slot in warm_slots.values()):
+        slots = {host: slot for host, slot in warm_slots.items() if slot}
+    return await _run(
+        session, target, active, slots, info, deployment_id, message, trigger, env_values, runtime
+    )
+
+
+async def _run(
+    session: Session,
+    target: str,
+    active: str | None,
+    warm_slots: phases.Slots | None,
+    info: ReleaseInfo | None,
+    deployment_id: str,
+    message: str,
+    trigger: str,
+    env_values: dict[str, str],
+    runtime: dict[str, Any],
+) -> RollbackResult:
+    """Record the start, then one switch (warm: `warm_slots`) or boot, check and switch;
+    verify; record the outcome. On failure traffic goes back to `active`."""
+    warm = warm_slots is not None
     recorder = Recorder(session, deployment_id)
     await recorder.start(
         DeploymentStart(
@@ -79,15 +137,15 @@ async def rollback_locked(
             runtime=runtime,
         )
     )
-    slots: phases.Slots = {}
+    slots: phases.Slots = dict(warm_slots or {})
     switched: phases.Switched = {}
     try:
         if warm:
-            slots = {host: slot for host, slot in warm_slots.items() if slot}
             await phases.check_warm(session, target, slots)
         else:
             await phases.boot_and_check(session, target, env_values, slots)
         await phases.switch_all(session, slots, target, switched, retreat=True)
+        timing.mark("traffic moved")
         await phases.verify(session, target)
     except PhaseFailed as failed:
         if not warm:

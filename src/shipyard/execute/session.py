@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from shipyard import __version__
 from shipyard.config.model import Environment
+from shipyard.core import timing
 from shipyard.core.redact import redact
 from shipyard.errors import ExitCode, ShipyardError
 from shipyard.execute.hostclient import Host, HostError, HostFactory, connect_host
@@ -141,6 +142,7 @@ class Session:
 
         outcomes = await asyncio.gather(*(one(h) for h in targets), return_exceptions=True)
         self.timings[phase] = round(self.timings.get(phase, 0.0) + time.monotonic() - started, 3)
+        timing.mark(f"phase {phase} {time.monotonic() - started:.3f}s")
         errors: list[HostError] = []
         results: dict[str, T] = {}
         for host, outcome in zip(targets, outcomes, strict=True):

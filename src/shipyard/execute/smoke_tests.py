@@ -6,16 +6,19 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from shipyard.config.model import Environment, HttpSmokeTest
 from shipyard.plan.checks import judge_response
 from shipyard.plan.requests import http_check
 
+if TYPE_CHECKING:
+    import httpx
+
 
 def _check_http(client: httpx.Client, base: str, test: HttpSmokeTest) -> dict[str, Any]:
+    import httpx
+
     started = time.monotonic()
     result: dict[str, Any] = {"check": f"GET {test.path}", "ok": False}
     try:
@@ -69,6 +72,8 @@ async def run_smoke_tests(env: Environment, app_dir: Path) -> dict[str, Any]:
     if env.smoke_tests.http:
 
         def http_checks() -> list[dict[str, Any]]:
+            import httpx  # only when a smoke test is configured
+
             with httpx.Client(verify=True, follow_redirects=False) as client:
                 return [_check_http(client, url, test) for test in env.smoke_tests.http]
 

@@ -1,11 +1,20 @@
-"""Run pip-audit on the app's requirements files."""
+"""Run pip-audit on the app's requirements files.
+
+Before pip-audit runs, one request checks that the vulnerability service answers
+(`reachability`): an unreachable service makes the gate unknown after one short
+timeout, not after pip-audit's retries for every package. With `cache_for`, a report
+for the same lock-file digest is reused for that long (`audit_cache`).
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from shipyard.config.gates import PipAuditGate
+from shipyard.gates import audit_cache, reachability
 from shipyard.gates.pipaudit_parse import parse_pip_audit
 from shipyard.gates.process import Outcome, run_process
 from shipyard.gates.result import GateResult, GateVerdict
@@ -62,20 +71,60 @@ def verdict_from_outcome(outcome: Outcome, config: PipAuditGate) -> GateVerdict:
     return parse_pip_audit(outcome.stdout, outcome.returncode, outcome.stderr, config.ignore)
 
 
-def run_pip_audit(app_dir: Path, config: PipAuditGate) -> GateResult:
+def run_pip_audit(app_dir: Path, config: PipAuditGate, cache_dir: Path | None = None) -> GateResult:
     requirements, early = plan_requirements(app_dir, config)
     if early is not None:
         return GateResult.from_verdict(NAME, "pip-audit", early, 0.0, config.on_unknown)
+    started = time.monotonic()
+    details: dict[str, Any] = {"requirements": requirements, "service": config.service}
+    key = audit_cache.lock_digest(app_dir, requirements, config)
+    cached = audit_cache.load(key, config.cache_for, cache_dir)
+    if cached is not None:
+        verdict = parse_pip_audit(cached.stdout, cached.returncode, cached.stderr, config.ignore)
+        age = time.time() - cached.audited_at
+        return _result(
+            verdict,
+            config,
+            time.monotonic() - started,
+            details | {"cached": True, "audited_at": cached.audited_at, "lock_digest": key},
+            suffix=f" (report of {age:.0f}s ago for the same lock files; cache_for)",
+        )
+    url = reachability.service_url(config)
+    problem = reachability.unreachable(url, config.connect_timeout)
+    if problem is not None:
+        verdict = GateVerdict(
+            "unknown",
+            f"the vulnerability service could not be reached: {url}: {problem} "
+            f"(one attempt, connect_timeout {config.connect_timeout:g}s; pip-audit not run)",
+            {"url": url, "error": problem},
+        )
+        return _result(verdict, config, time.monotonic() - started, details)
     argv = pip_audit_argv(config, requirements)
     outcome = run_process(argv, app_dir, config.timeout)
     verdict = verdict_from_outcome(outcome, config)
-    details = {"requirements": requirements, "service": config.service, **verdict.details}
+    conclusive = verdict.status in ("pass", "fail") and outcome.returncode is not None
+    if conclusive and config.cache_for > 0 and outcome.returncode is not None:
+        audit_cache.store(
+            key,
+            audit_cache.Cached(outcome.returncode, outcome.stdout, outcome.stderr, time.time()),
+            cache_dir,
+        )
+    return _result(verdict, config, time.monotonic() - started, details | {"lock_digest": key})
+
+
+def _result(
+    verdict: GateVerdict,
+    config: PipAuditGate,
+    duration_s: float,
+    details: dict[str, Any],
+    suffix: str = "",
+) -> GateResult:
     return GateResult(
         name=NAME,
         kind="pip-audit",
         status=verdict.status,
-        duration_s=outcome.duration_s,
-        summary=verdict.summary,
-        details=details,
+        duration_s=round(duration_s, 3),
+        summary=verdict.summary + suffix,
+        details={**details, **verdict.details},
         on_unknown=config.on_unknown,
     )

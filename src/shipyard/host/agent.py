@@ -22,7 +22,7 @@ from typing import IO, Any
 from shipyard import __version__
 from shipyard.host.context import Context
 from shipyard.host.errors import HostOpError
-from shipyard.host.operations import HANDLERS
+from shipyard.host.operations import handler_for
 from shipyard.protocol.codec import ProtocolError, decode, encode
 from shipyard.protocol.common import Probe
 from shipyard.protocol.op import MAX_REPLY_BYTES, MAX_REQUEST_BYTES, Failure, Scope
@@ -44,7 +44,7 @@ def failure(
 
 def run(name: str, wire_request: Any) -> dict[str, Any]:
     """Decode, run and encode one operation; always a reply, never an exception."""
-    handler = HANDLERS.get(name)
+    handler = handler_for(name)
     if handler is None:
         return failure(
             f"unknown host operation {name!r} (this host runs Shipyard {__version__})",

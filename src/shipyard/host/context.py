@@ -6,14 +6,17 @@ import getpass
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shipyard.host.nginx import Nginx
-from shipyard.host.slots import Slots
 from shipyard.host.state import State
-from shipyard.host.supervisor import Supervisor
 from shipyard.plan.layout import Layout
-from shipyard.protocol.common import ProxySpec
 from shipyard.protocol.op import Scope
+
+if TYPE_CHECKING:  # imported when first used: most operations need none of them
+    from shipyard.host.nginx import Nginx
+    from shipyard.host.slots import Slots
+    from shipyard.host.supervisor import Supervisor
+    from shipyard.protocol.common import ProxySpec
 
 
 class Context:
@@ -31,13 +34,19 @@ class Context:
 
     @cached_property
     def supervisor(self) -> Supervisor:
+        from shipyard.host.supervisor import Supervisor
+
         return Supervisor(self.layout)
 
     @cached_property
     def slots(self) -> Slots:
+        from shipyard.host.slots import Slots
+
         return Slots(self.layout, self.supervisor)
 
     def nginx(self, spec: ProxySpec) -> Nginx:
+        from shipyard.host.nginx import Nginx
+
         return Nginx(self.layout, reachable_sockets(self.layout, spec))
 
 

@@ -70,6 +70,11 @@ class Layout:
         return self.run / "supervisor.sock"
 
     @property
+    def agent_socket(self) -> Path:
+        """Where the resident host agent listens (0600: the deploy user's only)."""
+        return self.run / "agent.sock"
+
+    @property
     def current_socket(self) -> Path:
         """The fixed path nginx connects to: a symlink to the active slot's socket."""
         return self.run / "current.sock"
@@ -117,7 +122,8 @@ class Layout:
         return self.releases / release_id
 
     def too_long_socket_paths(self) -> list[Path]:
-        paths = [self.supervisor_socket, self.current_socket, self.previous_socket]
+        paths = [self.supervisor_socket, self.agent_socket, self.current_socket]
+        paths.append(self.previous_socket)
         paths += [self.slot_socket(slot) for slot in SLOTS]
         return [path for path in paths if len(str(path).encode()) > MAX_SOCKET_PATH]
 

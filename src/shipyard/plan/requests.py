@@ -254,8 +254,10 @@ def repair(env: Environment, host: HostEntry) -> RepairRequest:
     )
 
 
-def status(env: Environment) -> StatusRequest:
-    return StatusRequest(health_path=env.health.path)
+def status(env: Environment, *, probe: bool = True) -> StatusRequest:
+    """`probe`: also probe each running slot's health path (for people; a rollback
+    decides from the recorded states and checks its target slot itself)."""
+    return StatusRequest(health_path=env.health.path, probe=probe)
 
 
 def logs(slot: str | None, lines: int, follow: bool = False) -> LogsRequest:

@@ -70,6 +70,18 @@ stdout_logfile_backups=3
 """
             )
     sections.append(
+        f"""[program:agent]
+command={python} -m shipyard.host.resident {base}
+autostart=true
+autorestart=true
+startsecs=0
+redirect_stderr=true
+stdout_logfile={layout.logs}/agent.log
+stdout_logfile_maxbytes=1MB
+stdout_logfile_backups=1
+"""
+    )
+    sections.append(
         f"""[program:reaper]
 command={python} -m shipyard.host.reaper {base}
 autostart=true

@@ -11,6 +11,7 @@ from shipyard.protocol.op import Op
 @dataclass(frozen=True)
 class StatusRequest:
     health_path: str  # probed on each running slot
+    probe: bool  # False: no probes (every `probe` in the reply is None)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,11 @@ class Transport(Protocol):
         """Open the connection (a no-op where there is none); raise TransportError."""
         ...
 
+    async def unix_channel(self, path: str) -> Channel:
+        """A channel to a program already listening on the host's unix socket `path`
+        (the resident agent); raise TransportError if nothing answers there."""
+        ...
+
     async def run(
         self,
         argv: Sequence[str],

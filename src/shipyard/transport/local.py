@@ -19,6 +19,7 @@ from shipyard.transport.base import (
     reply_too_long_hint,
 )
 from shipyard.transport.lines import LineReader, LineTooLong
+from shipyard.transport.stream import StreamChannel
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,13 @@ class LocalTransport:
 
     async def close(self) -> None:
         pass
+
+    async def unix_channel(self, path: str) -> Channel:
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+        except OSError as exc:
+            raise TransportError(LABEL, f"nothing answers on {path}: {exc}") from None
+        return StreamChannel(reader, writer, LABEL, f"the agent on {path}")
 
     async def _spawn(
         self, argv: list[str], *, stdin: int, stderr: int

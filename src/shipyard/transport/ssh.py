@@ -35,6 +35,7 @@ from shipyard.transport.base import (
     reply_too_long_hint,
 )
 from shipyard.transport.lines import LineReader, LineTooLong
+from shipyard.transport.stream import StreamChannel
 from shipyard.transport.target import SshOptions, SshTarget
 
 log = logging.getLogger(__name__)
@@ -440,6 +441,16 @@ class SshTransport:
             with contextlib.suppress(Exception):
                 process.terminate()
         process.close()
+
+    async def unix_channel(self, path: str) -> Channel:
+        """The host's unix socket `path`, forwarded through this connection."""
+        conn = await self._connection()
+        try:
+            reader, writer = await conn.open_unix_connection(path)
+        except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError) as exc:
+            reason = getattr(exc, "reason", "") or str(exc) or type(exc).__name__
+            raise self._error(f"nothing answers on {path}: {reason}") from None
+        return StreamChannel(reader, writer, self.label, f"the agent on {path}")
 
     async def channel(self, argv: Sequence[str]) -> Channel:
         command = self._command(argv)

@@ -42,7 +42,7 @@ def status(ctx: Context, request: proto.StatusRequest) -> proto.StatusReply:
         row = rows.get(slot)
         process = ctx.slots.web_state(slot) if supervisor_up else "DOWN"
         probe = None
-        if process == "RUNNING":
+        if process == "RUNNING" and request.probe:
             probe = probe_once(
                 slot_files.target(layout, slot), request.health_path, PROBE_TIMEOUT, None
             )

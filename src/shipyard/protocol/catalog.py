@@ -1,0 +1,47 @@
+"""Every host operation, by name (`CATALOG`).
+
+Its own module so that importing one part of the protocol (the codec, a request type)
+does not import every operation's types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.protocol import boot, inspect, maintenance, observe, prepare, records, switch
+from shipyard.protocol.op import Op
+
+CATALOG: dict[str, Op[Any, Any]] = {
+    op.name: op
+    for op in (
+        records.HELLO,
+        records.LOCK_ACQUIRE,
+        records.LOCK_REFRESH,
+        records.LOCK_RELEASE,
+        records.LOCK_STATUS,
+        records.RECORD_START,
+        records.RECORD_UPDATE,
+        records.RECORD_PROGRESS,
+        records.HISTORY,
+        records.EVENTS,
+        records.APPROVAL_LIST,
+        records.APPROVAL_ADD,
+        records.RELEASES,
+        records.SET_RELEASE_STATUS,
+        inspect.STATUS,
+        inspect.LOGS,
+        prepare.PREPARE,
+        prepare.RELEASE_COMMAND,
+        prepare.PROXY,
+        boot.BOOT,
+        boot.CHECK,
+        switch.SWITCH,
+        switch.VERIFY,
+        observe.OBSERVE_SAMPLE,
+        maintenance.REPAIR,
+        maintenance.STOP_SLOT,
+        maintenance.RETIRE,
+        maintenance.CLEANUP,
+        maintenance.SHUTDOWN,
+    )
+}

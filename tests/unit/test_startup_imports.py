@@ -1,0 +1,170 @@
+"""Start-up: each command imports only what it needs (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+HEAVY_FOR_HELP = (
+    "asyncssh",
+    "pydantic",
+    "httpx",
+    "rich",
+    "yaml",
+    "shipyard.gates",
+    "shipyard.config.model",
+    "shipyard.execute.pipeline",
+)
+
+
+def modules_after(code: str, out: Path, *, argv: list[str] | None = None) -> set[str]:
+    """The modules loaded by `code` in a fresh interpreter, also when it exits."""
+    script = textwrap.dedent(
+        f"""
+        import atexit, json, sys
+        OUT = sys.argv[1]
+        def dump():
+            with open(OUT, "w") as out:
+                json.dump(sorted(sys.modules), out)
+        atexit.register(dump)
+        sys.argv = [sys.argv[0], *{argv or []!r}]
+        """
+    ) + textwrap.dedent(code)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(out)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return set(json.loads(out.read_text()))
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def loaded(modules: set[str], name: str) -> bool:
+    return any(m == name or m.startswith(name + ".") for m in modules)
+
+
+def test_importing_the_cli_entry_point_loads_no_ssh_gates_or_config_model(tmp_path: Path) -> None:
+    modules = modules_after("import shipyard.cli.entry", tmp_path / "m.json")
+    for name in HEAVY_FOR_HELP:
+        assert not loaded(modules, name), name
+
+
+def test_the_whole_cli_app_is_built_without_ssh_gates_pydantic_or_httpx(tmp_path: Path) -> None:
+    modules = modules_after("import shipyard.cli.main", tmp_path / "m.json")
+    for name in HEAVY_FOR_HELP:
+        assert not loaded(modules, name), name
+
+
+def test_help_runs_without_ssh_gates_config_model_or_http_client(tmp_path: Path) -> None:
+    modules = modules_after(
+        "from shipyard.cli.entry import run\nrun()\n", tmp_path / "m.json", argv=["--help"]
+    )
+    assert "typer" in modules  # it did build the help
+    for name in ("asyncssh", "pydantic", "httpx", "shipyard.gates", "shipyard.execute"):
+        assert not loaded(modules, name), name
+
+
+def test_a_local_environment_status_path_loads_no_ssh_library_and_no_gates(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "shipyard.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "app": "demo",
+                "start": "python3 app.py",
+                "nginx": {"listen": "127.0.0.1:18999"},
+                "environments": {"local": {"hosts": ["local"], "root": str(tmp_path)}},
+            }
+        )
+    )
+    modules = modules_after(
+        f"""
+        from shipyard.cli import inspect_cmd, views
+        from pathlib import Path
+        from shipyard.cli.options import load_env
+        from shipyard.execute import queries
+        from shipyard.execute.hostclient import transport_for
+        env = load_env(Path({str(config)!r}), "local")
+        transport_for(env, env.hosts[0])
+        """,
+        tmp_path / "m.json",
+    )
+    assert loaded(modules, "shipyard.config.model")  # the config was loaded
+    for name in ("asyncssh", "shipyard.transport.ssh", "shipyard.gates", "httpx", "rich"):
+        assert not loaded(modules, name), name
+
+
+def test_an_ssh_host_loads_the_ssh_library_when_its_transport_is_made(tmp_path: Path) -> None:
+    config = tmp_path / "shipyard.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "app": "demo",
+                "start": "python3 app.py",
+                "nginx": {"listen": "127.0.0.1:18999"},
+                "environments": {"prod": {"hosts": ["root@127.0.0.1:2222"], "root": "/srv"}},
+            }
+        )
+    )
+    modules = modules_after(
+        f"""
+        from pathlib import Path
+        from shipyard.cli.options import load_env
+        from shipyard.execute.hostclient import transport_for
+        env = load_env(Path({str(config)!r}), "prod")
+        transport_for(env, env.hosts[0])
+        """,
+        tmp_path / "m.json",
+    )
+    assert loaded(modules, "asyncssh")
+
+
+def test_the_host_agent_starts_without_the_modules_of_the_deploy_phases(tmp_path: Path) -> None:
+    modules = modules_after("import shipyard.host.agent", tmp_path / "m.json")
+    for name in ("xmlrpc.client", "tarfile", "httpx", "shipyard.host.nginx", "pydantic"):
+        assert not loaded(modules, name), name
+
+
+def test_every_host_operation_is_found_by_name_in_the_module_listed_for_it() -> None:
+    from shipyard.host.operations import MODULE_OF, all_handlers, handler_for
+    from shipyard.protocol.catalog import CATALOG
+
+    handlers = all_handlers()
+    assert set(handlers) == set(MODULE_OF) == set(CATALOG)
+    for name, handler in handlers.items():
+        assert handler_for(name) is handler
+        assert handler.run.__module__.endswith("." + MODULE_OF[name])
+    assert handler_for("no-such-op") is None
+
+
+def test_help_still_lists_every_command_with_its_own_summary() -> None:
+    import typer.main
+
+    from shipyard.cli.main import app
+
+    group = typer.main.get_command(app)
+    shown = subprocess.run(
+        [sys.executable, "-m", "shipyard", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "TERM": "dumb"},
+    ).stdout
+    commands = group.commands  # type: ignore[attr-defined]
+    visible = {name: cmd for name, cmd in commands.items() if not cmd.hidden}
+    assert {"deploy", "rollback", "status", "gates", "lock", "config", "init"} <= set(visible)
+    for name, command in visible.items():
+        summary = (command.help or "").strip().splitlines()[0]
+        assert name in shown, name
+        assert summary[:40] in " ".join(shown.split()), (name, summary)
