@@ -111,8 +111,10 @@ def config_for(root: Path, port: int) -> dict[str, Any]:
 
 
 def shutdown(root: Path) -> None:
-    if (root / APP / ENV / "run" / "supervisor.sock").exists():
-        run_op("shutdown", {"root": str(root), "app": APP, "env": ENV})
+    """Stop both environments: `local` under root, `staging` under root-staging."""
+    for env, env_root in ((ENV, root), ("staging", Path(f"{root}-staging"))):
+        if (env_root / APP / env / "run" / "supervisor.sock").exists():
+            run_op("shutdown", {"root": str(env_root), "app": APP, "env": env})
 
 
 def wait_quiet(limit: float, timeout: float) -> float:
@@ -259,6 +261,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     require_free(args.port)
+    require_free(args.port + 1)  # staging
     config = config_for(root, args.port)
     config_path = make_repo(workdir / "repo", config)
     repo = config_path.parent
@@ -276,6 +279,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         print("initial deploy of the good release ...", flush=True)
+        # `local` requires staging first (the promotion rule a hotfix may skip; deploy may not)
+        await deploy(config_path, "bench good", RecordingReporter(), env_name="staging")
         good = await deploy(config_path, "bench good", RecordingReporter(), env_name=ENV)
         results["first_release"] = good.release_id
         for index in range(1, args.runs + 1):
