@@ -88,7 +88,9 @@ PHASE_ORDER = (
     "retire",
     "cleanup",
 )
-_DEPLOYED = re.compile(r"^deployed (?P<release>\S+) to \S+ \(was (?P<was>[^)]*)\); (?P<rest>.*)$")
+_DEPLOYED = re.compile(
+    r"^(?:deployed|hotfixed) (?P<release>\S+) to \S+ \(was (?P<was>[^)]*)\); (?P<rest>.*)$"
+)
 _GATE = re.compile(r"^gate (?P<name>\S+): (?P<status>.+?) in (?P<secs>[\d.]+)s")
 
 
@@ -178,7 +180,7 @@ def parse_output(lines: list[tuple[float, str]], t_start: float, t_exit: float) 
     gate_lines = [t for t, s in lines if _GATE.match(s)]
     deployed = None
     for i, (t, s) in enumerate(lines):
-        if s.startswith("deployed "):
+        if s.startswith(("deployed ", "hotfixed ")):  # the CLI's summary line, old and new
             # the CLI's console wraps at 160 columns on a pipe: join the continuation
             end = next((j for j in range(i + 1, len(texts)) if texts[j].startswith("roll ")), i + 1)
             deployed = (t, _DEPLOYED.match(" ".join(texts[i:end])))
