@@ -48,8 +48,15 @@ class Results:
         return chosen[0] if chosen else None
 
     def before(self, key: str) -> Stored | None:
+        """The newest result of `key` measured at another commit than "now"."""
         chosen = latest(self.stored, key)
-        return chosen[1] if len(chosen) > 1 else None
+        older = [s for s in chosen[1:] if s.commit != chosen[0].commit]
+        return older[0] if older else None
+
+    def also_now(self, key: str) -> list[Stored]:
+        """Earlier results at the same commit as "now" (kept, not quoted)."""
+        chosen = latest(self.stored, key)
+        return [s for s in chosen[1:] if s.commit == chosen[0].commit]
 
     def all(self, key: str) -> list[Stored]:
         return list(reversed(latest(self.stored, key)))
@@ -75,7 +82,11 @@ def sources(pairs: list[tuple[str, Stored | None]]) -> str:
 
 def now_before(r: Results, key: str, what: str = "") -> str:
     prefix = f"{what}, " if what else ""
-    return sources([(prefix + "now", r.now(key)), (prefix + "before", r.before(key))])
+    pairs = [(prefix + "now", r.now(key)), (prefix + "before", r.before(key))]
+    pairs += [
+        (prefix + "an earlier run at the same commit (not quoted)", s) for s in r.also_now(key)
+    ]
+    return sources(pairs)
 
 
 def pair(now: str, before: str | None) -> str:
@@ -466,7 +477,8 @@ def safety_targets(r: Results) -> str:
 def _first(r: Results, key: str) -> Stored | None:
     """The oldest result, where it is neither "now" nor "before" (the first measurement)."""
     chosen = r.all(key)
-    return chosen[0] if len(chosen) > 2 else None
+    shown = {id(r.now(key)), id(r.before(key))}
+    return chosen[0] if chosen and id(chosen[0]) not in shown else None
 
 
 def _yes(ok: bool) -> str:
