@@ -88,7 +88,9 @@ PHASE_ORDER = (
     "retire",
     "cleanup",
 )
-_DEPLOYED = re.compile(r"^deployed (?P<release>\S+) to \S+ \(was (?P<was>[^)]*)\); (?P<rest>.*)$")
+_DEPLOYED = re.compile(
+    r"^(?:deployed|hotfixed) (?P<release>\S+) to \S+ \(was (?P<was>[^)]*)\); (?P<rest>.*)$"
+)
 _GATE = re.compile(r"^gate (?P<name>\S+): (?P<status>.+?) in (?P<secs>[\d.]+)s")
 
 
@@ -111,8 +113,10 @@ def config_for(root: Path, port: int) -> dict[str, Any]:
 
 
 def shutdown(root: Path) -> None:
-    if (root / APP / ENV / "run" / "supervisor.sock").exists():
-        run_op("shutdown", {"root": str(root), "app": APP, "env": ENV})
+    """Stop both environments: `local` under root, `staging` under root-staging."""
+    for env, env_root in ((ENV, root), ("staging", Path(f"{root}-staging"))):
+        if (env_root / APP / env / "run" / "supervisor.sock").exists():
+            run_op("shutdown", {"root": str(env_root), "app": APP, "env": env})
 
 
 def wait_quiet(limit: float, timeout: float) -> float:
@@ -176,7 +180,7 @@ def parse_output(lines: list[tuple[float, str]], t_start: float, t_exit: float) 
     gate_lines = [t for t, s in lines if _GATE.match(s)]
     deployed = None
     for i, (t, s) in enumerate(lines):
-        if s.startswith("deployed "):
+        if s.startswith(("deployed ", "hotfixed ")):  # the CLI's summary line, old and new
             # the CLI's console wraps at 160 columns on a pipe: join the continuation
             end = next((j for j in range(i + 1, len(texts)) if texts[j].startswith("roll ")), i + 1)
             deployed = (t, _DEPLOYED.match(" ".join(texts[i:end])))
@@ -259,6 +263,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     require_free(args.port)
+    require_free(args.port + 1)  # staging
     config = config_for(root, args.port)
     config_path = make_repo(workdir / "repo", config)
     repo = config_path.parent
@@ -276,6 +281,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         print("initial deploy of the good release ...", flush=True)
+        # `local` requires staging first (the promotion rule a hotfix may skip; deploy may not)
+        await deploy(config_path, "bench good", RecordingReporter(), env_name="staging")
         good = await deploy(config_path, "bench good", RecordingReporter(), env_name=ENV)
         results["first_release"] = good.release_id
         for index in range(1, args.runs + 1):

@@ -44,15 +44,39 @@ class Results:
     stored: list[Stored]
 
     def now(self, key: str) -> Stored | None:
+        """The newest result; for times (QUIETEST), the quietest run at the newest commit."""
         chosen = latest(self.stored, key)
-        return chosen[0] if chosen else None
+        if not chosen:
+            return None
+        if key in QUIETEST:
+            same = [s for s in chosen if s.commit == chosen[0].commit]
+            return min(same, key=lambda s: (_peak_load(s), chosen.index(s)))
+        return chosen[0]
 
     def before(self, key: str) -> Stored | None:
-        chosen = latest(self.stored, key)
-        return chosen[1] if len(chosen) > 1 else None
+        """The newest result of `key` measured at another commit than "now"."""
+        now = self.now(key)
+        older = [s for s in latest(self.stored, key) if now and s.commit != now.commit]
+        return older[0] if older else None
+
+    def also_now(self, key: str) -> list[Stored]:
+        """Other results at the same commit as "now" (kept and named, not quoted)."""
+        now = self.now(key)
+        return [
+            s for s in latest(self.stored, key) if now and s is not now and s.commit == now.commit
+        ]
 
     def all(self, key: str) -> list[Stored]:
         return list(reversed(latest(self.stored, key)))
+
+
+QUIETEST = {"speed"}  # times depend on the load far more than failure counts do
+
+
+def _peak_load(s: Stored) -> float:
+    """The highest 1-minute load average a speed result recorded around its scenarios."""
+    values = [x for pair in s.data.get("loadavg", {}).values() for x in pair]
+    return max(values, default=float(s.data.get("machine", {}).get("loadavg_at_start", [0])[0]))
 
 
 # -- provenance -----------------------------------------------------------------------
@@ -75,7 +99,9 @@ def sources(pairs: list[tuple[str, Stored | None]]) -> str:
 
 def now_before(r: Results, key: str, what: str = "") -> str:
     prefix = f"{what}, " if what else ""
-    return sources([(prefix + "now", r.now(key)), (prefix + "before", r.before(key))])
+    pairs = [(prefix + "now", r.now(key)), (prefix + "before", r.before(key))]
+    pairs += [(prefix + "another run at the same commit (not quoted)", s) for s in r.also_now(key)]
+    return sources(pairs)
 
 
 def pair(now: str, before: str | None) -> str:
@@ -466,7 +492,8 @@ def safety_targets(r: Results) -> str:
 def _first(r: Results, key: str) -> Stored | None:
     """The oldest result, where it is neither "now" nor "before" (the first measurement)."""
     chosen = r.all(key)
-    return chosen[0] if len(chosen) > 2 else None
+    shown = {id(r.now(key)), id(r.before(key))}
+    return chosen[0] if chosen and id(chosen[0]) not in shown else None
 
 
 def _yes(ok: bool) -> str:
