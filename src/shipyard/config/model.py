@@ -10,8 +10,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from shipyard.config.backup import Backup, backup_secrets_known
 from shipyard.config.gates import GatesConfig
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
@@ -297,6 +305,12 @@ class Settings(Strict):
     shipyard_command: str = "shipyard"
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list)
+    backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
+
+    @field_validator("backup")
+    @classmethod
+    def _backup_secrets(cls, value: Backup | None, info: ValidationInfo) -> Backup | None:
+        return backup_secrets_known(value, info.data.get("secrets"))
 
     @model_validator(mode="before")
     @classmethod

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.host.operations import boot, inspect, maintenance, observe, prepare, records, switch
+from shipyard.host.operations import (
+    backup,
+    boot,
+    inspect,
+    maintenance,
+    observe,
+    prepare,
+    records,
+    switch,
+)
 from shipyard.host.operations.handler import Handler
 
 HANDLERS: dict[str, Handler[Any, Any]] = {
     handler.op.name: handler
-    for module in (records, inspect, prepare, boot, switch, observe, maintenance)
+    for module in (records, inspect, prepare, boot, switch, observe, maintenance, backup)
     for handler in module.HANDLERS
 }
