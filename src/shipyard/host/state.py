@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     phases TEXT NOT NULL DEFAULT '{}',
     analysis TEXT,
     checks TEXT,
-    promoted_from TEXT
+    promoted_from TEXT,
+    backups TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -99,7 +100,7 @@ class State:
         with state.connect() as db:
             db.executescript(SCHEMA)
             columns = {row["name"] for row in db.execute("PRAGMA table_info(deployments)")}
-            for column in ("analysis", "checks", "promoted_from"):
+            for column in ("analysis", "checks", "promoted_from", "backups"):
                 if column not in columns:  # state.db written by an older Shipyard
                     db.execute(f"ALTER TABLE deployments ADD COLUMN {column} TEXT")
         if fresh:
@@ -230,6 +231,7 @@ class State:
         analysis: dict[str, Any] | None = None,
         checks: dict[str, Any] | None = None,
         finished: bool = False,
+        backups: list[Any] | None = None,
     ) -> None:
         with self.transaction() as db:
             row = db.execute(
@@ -243,6 +245,7 @@ class State:
                 "error = COALESCE(?, error), "
                 "previous_release_id = COALESCE(?, previous_release_id), "
                 "analysis = COALESCE(?, analysis), checks = COALESCE(?, checks), "
+                "backups = COALESCE(?, backups), "
                 "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
                 (
                     json.dumps(merged),
@@ -251,6 +254,7 @@ class State:
                     previous_release_id,
                     json.dumps(analysis) if analysis is not None else None,
                     json.dumps(checks) if checks is not None else None,
+                    json.dumps(backups) if backups is not None else None,
                     finished,
                     time.time(),
                     deployment_id,
@@ -267,7 +271,7 @@ class State:
             item = dict(row)
             item["phases"] = json.loads(item["phases"])
             item["hosts"] = json.loads(item["hosts"])
-            for column in ("analysis", "checks", "promoted_from"):
+            for column in ("analysis", "checks", "promoted_from", "backups"):
                 item[column] = json.loads(item[column]) if item[column] else None
             result.append(decode(Deployment, item, "deployments"))
         return result

@@ -182,6 +182,7 @@ class Deployment:
     analysis: Json | None
     checks: Json | None
     promoted_from: Json | None
+    backups: Json | None = None  # pre-migration backups: [{snapshot_id, source, ...}]
 
 
 @dataclass(frozen=True)
