@@ -104,11 +104,14 @@ class Restic:
         return True
 
     def backup(self, directory: Path, tags: dict[str, str]) -> Stored:
-        """Store `directory`'s contents (as the snapshot's root) with `tags`."""
+        """Store `directory` (as the snapshot's one top-level entry, so that an empty
+        directory is a snapshot too) with `tags`."""
         flags = ["--host", self.host_tag, "--tag", self.env_tag]
         for key, value in tags.items():
             flags += ["--tag", f"{key}={value}"]
-        result = self.run("backup", "--json", *flags, ".", cwd=directory, what="restic backup")
+        result = self.run(
+            "backup", "--json", *flags, directory.name, cwd=directory.parent, what="restic backup"
+        )
         for line in reversed(result.stdout.splitlines()):
             try:
                 message = json.loads(line)

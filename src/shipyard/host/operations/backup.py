@@ -147,13 +147,14 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
     clock = time.monotonic()
     with _fresh(layout.backup_scratch(request.snapshot_id)) as scratch:
         restic.restore(request.snapshot_id, scratch)
+        restored = scratch / _entry(source)
         if source.kind == "postgres":
-            _postgres(source, request.timeout).restore(scratch, clean=True)
+            _postgres(source, request.timeout).restore(restored, clean=True)
         elif source.kind == "sqlite":
             name = Path(str(source.path)).name
-            _sqlite_copy(scratch / name, _live_path(layout, source), into_live=True)
+            _sqlite_copy(restored / name, _live_path(layout, source), into_live=True)
         else:
-            _swap_in(scratch, _live_path(layout, source))
+            _swap_in(restored, _live_path(layout, source))
     seconds = round(time.monotonic() - clock, 3)
     state = ctx.open_state()
     state.event("backup-restored", {"snapshot": request.snapshot_id, "source": source.name})
@@ -191,6 +192,12 @@ def _postgres(source: proto.SourceSpec, timeout: float) -> Postgres:
     if not source.url:
         raise HostOpError(f"backup source {source.name}: no connection URL")
     return Postgres(source.name, source.url, timeout)
+
+
+def _entry(source: proto.SourceSpec) -> str:
+    """The snapshot's top-level directory: the staging directory (named for the source),
+    or the backed-up directory itself."""
+    return Path(str(source.path)).name if source.kind == "directory" else source.name
 
 
 def _live_path(layout: Layout, source: proto.SourceSpec) -> Path:
@@ -236,10 +243,7 @@ def _swap_in(restored: Path, live: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
     if live.exists():
         live.rename(aside)
-    replacement = restored.with_name(restored.name + ".in")
-    restored.rename(replacement)
-    shutil.move(str(replacement), str(live))
-    restored.mkdir()  # for _fresh's clean-up
+    shutil.move(str(restored), str(live))
     shutil.rmtree(aside, ignore_errors=True)
 
 
@@ -290,6 +294,9 @@ def _verify_one(
     passed: list[str] = []
     with _fresh(layout.backup_scratch(snapshot_id)) as scratch:
         restic.restore(snapshot_id, scratch)
+        scratch = scratch / _entry(source)
+        if not scratch.is_dir():
+            raise HostOpError(f"snapshot {snapshot_id} does not hold {_entry(source)}/")
         record = records.get(state, snapshot_id)
         if record is not None and record.checksums:
             restored = _checksums(scratch)
