@@ -59,6 +59,13 @@ class RestoreRefused(ShipyardError):
 
     exit_code = ExitCode.REFUSED
 
+    def __init__(self, message: str, hint: str = "", evidence: Sequence[str] = ()) -> None:
+        super().__init__(message, hint)
+        self.evidence = list(evidence)
+
+    def details(self) -> list[str]:
+        return self.evidence
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -224,14 +231,15 @@ async def restore_locked(
     return await session.primary.call(BACKUP_RESTORE, request, timeout=p.backup.timeout + MARGIN)
 
 
-def confirm(question: str, approver: Approver, yes: bool) -> None:
+def confirm(question: str, approver: Approver, yes: bool, evidence: Sequence[str] = ()) -> None:
     """A restore goes ahead only if the person at the terminal says yes, or --yes."""
     if yes:
         return
     if not approver.interactive:
         raise RestoreRefused(
-            "a restore replaces live data and needs a confirmation",
+            "a restore replaces live data and needs a confirmation; nothing was changed",
             hint="run it on a terminal, or pass --yes",
+            evidence=evidence,
         )
     if not approver.confirm(question):
         raise RestoreRefused("restore cancelled: nothing was changed")
@@ -341,13 +349,14 @@ def confirm_restore(
     notice: PreMigrationNotice, env_name: str, approver: Approver, yes: bool
 ) -> None:
     """Asked before the rollback starts, so a "no" changes nothing."""
+    lines = notice.lines(env_name)[:-1]
     confirm(
-        "\n".join(notice.lines(env_name)[:-1])
-        + f"\nRoll back {env_name} and restore its pre-migration backup "
+        "\n".join(lines) + f"\nRoll back {env_name} and restore its pre-migration backup "
         f"({', '.join(b.source + ' ' + b.snapshot_id for b in notice.backups)})? "
         "Everything written since is lost.",
         approver,
         yes,
+        evidence=lines,
     )
 
 
