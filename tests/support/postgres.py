@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,13 @@ def _as_postgres() -> dict[str, object]:
 
 @pytest.fixture
 def pg_server() -> Iterator[PgServer]:
+    with postgres_server() as server:
+        yield server
+
+
+@contextmanager
+def postgres_server(settings: str = "") -> Iterator[PgServer]:
+    """Start a server (extra `-c name=value` options in `settings`); stop and remove it."""
     bindir = pg_bin()
     root = Path(tempfile.mkdtemp(prefix="sypg-", dir="/tmp"))
     data, pwfile = root / "data", root / "pw"
@@ -99,7 +107,7 @@ def pg_server() -> Iterator[PgServer]:
         capture_output=True,
         **run,  # type: ignore[arg-type]
     )
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off {settings}"
     subprocess.run(
         [
             str(bindir / "pg_ctl"),
