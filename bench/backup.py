@@ -91,7 +91,7 @@ def shipyard_config(work: Path, pg: PgServer) -> Path:
     for secret in ("db-url", "restic-pw"):
         (work / secret).chmod(0o600)
     repo = make_repo(work / "repo", config)
-    return repo / "shipyard.yml"
+    return repo
 
 
 class Yes(TerminalApprover):
