@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from shipyard.host.errors import HostOpError
 from shipyard.plan.pg_env import libpq_env
@@ -39,10 +39,18 @@ class Postgres:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         return env | self.conn | ({"PGDATABASE": database} if database else {})
 
-    def run(self, argv: list[str], *, database: str | None = None, what: str) -> str:
+    def run(
+        self,
+        argv: list[str],
+        *,
+        database: str | None = None,
+        what: str,
+        stdin: IO[bytes] | None = None,
+    ) -> str:
         try:
             result = subprocess.run(
                 argv,
+                stdin=stdin,
                 env=self.env(database),
                 capture_output=True,
                 text=True,
@@ -81,14 +89,24 @@ class Postgres:
                 what="pg_dumpall --globals-only",
             )
 
-    def restore(self, directory: Path, database: str | None = None, *, clean: bool) -> None:
-        """pg_restore the dump into `database` (default: the source's own), in one
-        transaction; `clean` drops the dump's objects first (a restore into the live one)."""
+    def restore(
+        self,
+        directory: Path | None,
+        database: str | None = None,
+        *,
+        clean: bool,
+        stdin: IO[bytes] | None = None,
+    ) -> None:
+        """pg_restore the dump (in `directory`, or read from `stdin`) into `database`
+        (default: the source's own), in one transaction; `clean` drops the dump's
+        objects first (a restore into the live one)."""
         argv = ["pg_restore", "--exit-on-error", "--single-transaction", "--no-owner"]
         if clean:
             argv += ["--clean", "--if-exists"]
-        argv += ["-d", database or self.database, str(directory / DUMP)]
-        self.run(argv, database=database, what="pg_restore")
+        argv += ["-d", database or self.database]
+        if directory is not None:
+            argv.append(str(directory / DUMP))
+        self.run(argv, database=database, what="pg_restore", stdin=stdin)
 
     def query(self, sql: str, database: str | None = None) -> str:
         """The first value of the first row, as text ('' for none)."""

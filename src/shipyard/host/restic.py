@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from shipyard.host.errors import HostOpError
 from shipyard.plan.layout import Layout
@@ -148,6 +150,34 @@ class Restic:
             str(target),
             what=f"restoring snapshot {snapshot_id}",
         )
+
+    def stream(self, snapshot_id: str, path: str, consume: Callable[[IO[bytes]], None]) -> None:
+        """`restic dump` one file of a snapshot into `consume` (which reads it as a pipe),
+        so a restore needs no copy of the file on disk."""
+        with tempfile.TemporaryFile() as errors:
+            producer = subprocess.Popen(
+                ["restic", "dump", snapshot_id, path],
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+            )
+            assert producer.stdout is not None
+            try:
+                consume(producer.stdout)
+            finally:
+                producer.stdout.close()
+                try:
+                    code = producer.wait(timeout=self.timeout)
+                except subprocess.TimeoutExpired:
+                    producer.kill()
+                    code = producer.wait()
+            if code != 0:
+                errors.seek(0)
+                text = errors.read().decode(errors="replace")
+                raise self.failed(
+                    f"restic dump {snapshot_id} {path}",
+                    subprocess.CompletedProcess([], code, "", text),
+                )
 
     def check(self, read_data_subset: str | None) -> None:
         args = ["check"] + ([f"--read-data-subset={read_data_subset}"] if read_data_subset else [])

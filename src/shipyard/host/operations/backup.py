@@ -23,7 +23,7 @@ from shipyard.host import backup_records as records
 from shipyard.host.context import Context
 from shipyard.host.errors import HostOpError
 from shipyard.host.operations.handler import Handler
-from shipyard.host.postgres import Postgres
+from shipyard.host.postgres import DUMP, Postgres
 from shipyard.host.restic import Restic, Snapshot
 from shipyard.plan.layout import Layout
 from shipyard.protocol import backup as proto
@@ -145,16 +145,23 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
             f"not of {source.name}"
         )
     clock = time.monotonic()
-    with _fresh(layout.backup_scratch(request.snapshot_id)) as scratch:
-        restic.restore(request.snapshot_id, scratch)
-        restored = scratch / _entry(source)
-        if source.kind == "postgres":
-            _postgres(source, request.timeout).restore(restored, clean=True)
-        elif source.kind == "sqlite":
-            name = Path(str(source.path)).name
-            _sqlite_copy(restored / name, _live_path(layout, source), into_live=True)
-        else:
-            _swap_in(restored, _live_path(layout, source))
+    if source.kind == "postgres":
+        # streamed: restic dump | pg_restore, no copy of the dump on disk
+        pg = _postgres(source, request.timeout)
+        restic.stream(
+            request.snapshot_id,
+            f"/{source.name}/{DUMP}",
+            lambda dump: pg.restore(None, clean=True, stdin=dump),
+        )
+    else:
+        with _fresh(layout.backup_scratch(request.snapshot_id)) as scratch:
+            restic.restore(request.snapshot_id, scratch)
+            restored = scratch / _entry(source)
+            if source.kind == "sqlite":
+                name = Path(str(source.path)).name
+                _sqlite_copy(restored / name, _live_path(layout, source), into_live=True)
+            else:
+                _swap_in(restored, _live_path(layout, source))
     seconds = round(time.monotonic() - clock, 3)
     state = ctx.open_state()
     state.event("backup-restored", {"snapshot": request.snapshot_id, "source": source.name})
