@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,22 @@ def shipyard_config(work: Path, pg: PgServer) -> Path:
     return repo
 
 
+def restic_dump_seconds(work: Path, snapshot_id: str) -> float:
+    """How long restic alone takes to read the dump back (to /dev/null): the part of
+    Shipyard's restore that plain pg_restore of a local file does not have."""
+    env = {
+        **os.environ,
+        "RESTIC_REPOSITORY": str(work / "hosts" / "reconcile" / "bench" / "backups" / "restic"),
+        "RESTIC_PASSWORD": PASSWORD,
+    }
+    started = time.monotonic()
+    with open(os.devnull, "wb") as null:
+        subprocess.run(
+            ["restic", "dump", snapshot_id, "/db/db.pgdump"], env=env, stdout=null, check=True
+        )
+    return round(time.monotonic() - started, 2)
+
+
 class Yes(TerminalApprover):
     """The benchmark confirms its own restore (as `--yes` does)."""
 
@@ -134,6 +151,7 @@ def run(mb: int) -> dict[str, Any]:
             )  # fmt: skip
             shipyard_restore = round(time.monotonic() - started, 2)
             rows_after = int(pg.psql("bench", "SELECT count(*) FROM orders"))
+            restic_read = restic_dump_seconds(work, record.snapshot_id)
     return {
         **data,
         "dump_bytes": dump.stat().st_size if dump.exists() else record.size_bytes,
@@ -146,6 +164,7 @@ def run(mb: int) -> dict[str, Any]:
         "plain_restore_s": plain_restore,
         "shipyard_restore_s": shipyard_restore,
         "restore_ratio": round(shipyard_restore / plain_restore, 3),
+        "restic_dump_to_null_s": restic_read,
         "rows_after_restore": rows_after,
         "restored_all_rows": rows_after == data["rows"],
     }
@@ -184,6 +203,7 @@ def main() -> None:
             ],
         )
     )  # fmt: skip
+    print(f"restic dump alone (to /dev/null): {fmt(r['restic_dump_to_null_s'])} s")
     print(f"written to {out}")
 
 

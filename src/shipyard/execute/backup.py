@@ -204,10 +204,7 @@ async def restore_locked(
     approver: Approver,
     yes: bool,
 ) -> BackupRestoreReply:
-    listing = await session.primary.call(
-        BACKUP_LIST, BackupListRequest(repository=plan.repository(p.backup, p.secrets))
-    )
-    found = next((b for b in listing.backups if b.snapshot_id == snapshot), None)
+    found = await _find(session, p, snapshot)
     if found is None:
         raise BackupFailed(
             f"no snapshot {snapshot} of {p.env.name} in its repository",
@@ -229,6 +226,17 @@ async def restore_locked(
         timeout=p.backup.timeout,
     )
     return await session.primary.call(BACKUP_RESTORE, request, timeout=p.backup.timeout + MARGIN)
+
+
+async def _find(session: Session, p: Plan, snapshot: str) -> BackupRecord | None:
+    """The snapshot's record on the primary; else what the repository says of it (a
+    snapshot made elsewhere). The host checks it against the repository again."""
+    for repository in (None, plan.repository(p.backup, p.secrets)):
+        listing = await session.primary.call(BACKUP_LIST, BackupListRequest(repository))
+        found = next((b for b in listing.backups if b.snapshot_id == snapshot), None)
+        if found is not None:
+            return found
+    return None
 
 
 def confirm(question: str, approver: Approver, yes: bool, evidence: Sequence[str] = ()) -> None:
