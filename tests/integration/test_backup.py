@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from support.backupenv import (
+    RESTIC_PASSWORD,
     backup_repo,
     backup_secrets,
     json_of,
@@ -16,7 +19,7 @@ from support.backupenv import (
     shared,
     uploads,
 )
-from support.postgres import PgServer, pg_server
+from support.postgres import PASSWORD, PgServer, pg_server
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +195,32 @@ def test_status_warns_and_check_fails_when_a_source_has_no_backup_within_max_age
     as_json = json_of(repo.shipyard("status", "local", "--json", env=secrets))
     assert as_json["backups_stale"] is True
     assert as_json["backups"][0]["stale"] is True
+
+
+def test_no_password_or_url_is_ever_in_the_arguments_of_restic_or_the_postgres_tools(
+    pg_server: PgServer, env_dir: Path, tmp_path: Path
+) -> None:
+    """Shims in PATH record every argv of the real tools, then run them."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    log = tmp_path / "argv.log"
+    for tool in ("restic", "pg_dump", "pg_dumpall", "pg_restore", "psql", "createdb", "dropdb"):
+        real = shutil.which(tool)
+        assert real, tool
+        shim = shims / tool
+        shim.write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\nexec {real} "$@"\n')
+        shim.chmod(0o755)
+    repo = backup_repo(env_dir)
+    secrets = backup_secrets(pg_server)
+    env = {**secrets, "PATH": f"{shims}:{os.environ['PATH']}"}
+    repo.shipyard("status", "local", env=env)
+    seed(pg_server, env_dir)
+    taken = json_of(repo.shipyard("backup", "run", "local", "--json", env=env))
+    assert repo.shipyard("backup", "verify", "local", env=env).returncode == 0
+    done = repo.shipyard("backup", "restore", "local", taken[0]["snapshot_id"], "--yes", env=env)
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text()
+    for tool in ("restic backup", "restic dump", "pg_dump -Fc", "pg_restore", "createdb"):
+        assert tool in calls
+    assert RESTIC_PASSWORD not in calls
+    assert PASSWORD not in calls and "postgresql://" not in calls
