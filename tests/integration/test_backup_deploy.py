@@ -90,3 +90,21 @@ def test_rollback_names_the_pre_migration_backup_and_restores_it_only_when_asked
     assert "pre-migration backup" in plain.stdout
     assert "NOT restored" in plain.stdout and "--restore-data" in plain.stdout
     assert pg_server.psql("app", "SELECT count(*) FROM t") == "101"
+
+
+def test_a_first_deploy_before_the_sqlite_file_exists_is_not_stopped_by_its_backup(
+    env_dir: Path,
+) -> None:
+    needs_restic()
+    repo = backup_repo(
+        env_dir, sources=[{"name": "notes", "type": "sqlite", "path": "notes.db"}], checks=[]
+    )
+    config = repo.config.read_text() + "release_command: 'true'\n"  # the file comes later
+    repo.config.write_text(config)
+    repo.commit_file("shipyard.yml", config, "release command")
+    secrets = {"TEST_DB_URL": "postgresql://unused@127.0.0.1:1/x", "TEST_RESTIC_PW": "pw"}
+    first = repo.shipyard("deploy", "local", env=secrets)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "notes does not exist yet; nothing to back up" in first.stdout + first.stderr
+    record = json_of(repo.shipyard("history", "local", "--json", env=secrets))[0]
+    assert record["outcome"] == "succeeded" and not record["backups"]

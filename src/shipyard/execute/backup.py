@@ -120,6 +120,7 @@ async def take(
     *,
     reason: str,
     deployment_id: str | None,
+    skip_missing: bool = False,
 ) -> list[BackupRecord]:
     request = BackupRunRequest(
         repository=plan.repository(p.backup, p.secrets),
@@ -127,8 +128,11 @@ async def take(
         reason=reason,
         deployment_id=deployment_id,
         timeout=p.backup.timeout,
+        skip_missing=skip_missing,
     )
     reply = await session.primary.call(BACKUP_RUN, request, timeout=p.backup.timeout + MARGIN)
+    for name in reply.skipped:
+        session.reporter.info(f"backup: {name} does not exist yet; nothing to back up")
     return reply.backups
 
 
@@ -284,7 +288,14 @@ async def before_migration(
     sources = p.sources(backup.database_sources())
     replies = await session.each(
         "backup",
-        lambda _: take(session, p, sources, reason="pre-migration", deployment_id=deployment_id),
+        lambda _: take(
+            session,
+            p,
+            sources,
+            reason="pre-migration",
+            deployment_id=deployment_id,
+            skip_missing=True,
+        ),
         hosts=[session.primary],
         detail=lambda taken: ", ".join(f"{b.source} {b.snapshot_id}" for b in taken),
     )

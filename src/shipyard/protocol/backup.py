@@ -9,7 +9,7 @@ PostgreSQL tools through their environment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from shipyard.protocol.codec import Json
@@ -82,11 +82,13 @@ class BackupRunRequest:
     reason: str
     deployment_id: str | None
     timeout: float
+    skip_missing: bool = False  # a SQLite file not there yet is skipped, not an error
 
 
 @dataclass(frozen=True)
 class BackupRunReply:
     backups: list[BackupRecord]
+    skipped: list[str] = field(default_factory=list)  # sources with nothing to back up yet
 
 
 BACKUP_RUN = Op("backup-run", BackupRunRequest, BackupRunReply)

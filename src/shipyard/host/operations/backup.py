@@ -36,7 +36,12 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
     restic = Restic(layout, request.repository, request.timeout)
     restic.ensure_initialised()
     done = []
+    skipped = []
     for source in request.sources:
+        missing = source.kind == "sqlite" and not (layout.shared / str(source.path)).exists()
+        if missing and request.skip_missing:
+            skipped.append(source.name)  # e.g. the first migration creates it
+            continue
         started, clock = time.time(), time.monotonic()
         stats: dict[str, Any] | None = None
         with _fresh(layout.backup_staging(source.name)) as staging:
@@ -81,7 +86,7 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
             "backup", {"snapshot": record.snapshot_id, "source": source.name}, request.deployment_id
         )
         done.append(record)
-    return proto.BackupRunReply(backups=done)
+    return proto.BackupRunReply(backups=done, skipped=skipped)
 
 
 def backup_list(ctx: Context, request: proto.BackupListRequest) -> proto.BackupListReply:
