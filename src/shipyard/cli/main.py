@@ -33,7 +33,8 @@ HELP = """Zero-downtime blue-green deploys behind nginx, to one server or a flee
 Exit codes: 0 ok; 1 deploy or rollback failed (the previous release still serves);
 2 bad configuration or usage; 3 the environment is locked by another deploy;
 4 a host could not be reached; 5 the release could not be built (git, hooks);
-6 a quality gate failed; 7 the environment refused the release (promotion, approval).
+6 a quality gate failed; 7 the environment refused the release (promotion, approval) or a
+restore was not confirmed.
 """
 
 app = typer.Typer(

@@ -1,5 +1,5 @@
 """Backups of an environment, from the operator's side: run, list, verify, restore,
-prune; the backup before a migration; what was written since; freshness for `status`.
+prune; freshness for `status`. The backup before a migration: `premigration`.
 
 Backups run on the primary host (the databases are reached from there, shared/ lives
 there). A restore changes the environment, so it holds the deploy lock.
@@ -26,7 +26,6 @@ from shipyard.protocol.backup import (
     BACKUP_PRUNE,
     BACKUP_RESTORE,
     BACKUP_RUN,
-    BACKUP_STATS,
     BACKUP_VERIFY,
     BackupListRequest,
     BackupPruneReply,
@@ -35,16 +34,13 @@ from shipyard.protocol.backup import (
     BackupRestoreReply,
     BackupRestoreRequest,
     BackupRunRequest,
-    BackupStatsRequest,
     BackupVerifyRequest,
     SourceSpec,
     VerifyResult,
 )
-from shipyard.protocol.codec import decode
-from shipyard.protocol.records import HISTORY, HistoryRequest
 
 MARGIN = 120.0  # on top of backup.timeout, for the operator's wait
-NOTICE_HISTORY = 100
+
 READ_DATA_SUBSET = "5%"  # of the pack files `backup verify` reads in full
 
 
@@ -270,134 +266,6 @@ async def prune(config: ConfigFile, env_name: str, reporter: Reporter) -> Backup
         return await session.primary.call(BACKUP_PRUNE, request, timeout=p.backup.timeout + MARGIN)
     finally:
         await session.close()
-
-
-# around deploys and rollbacks ------------------------------------------------------
-
-
-async def before_migration(
-    session: Session, secrets: dict[str, str], deployment_id: str
-) -> list[BackupRecord]:
-    """A backup of the database sources before a release command runs (none when the
-    environment has no databases configured, or turned it off)."""
-    env = session.env
-    backup = env.backup
-    if backup is None or not backup.before_migrations or not backup.database_sources():
-        return []
-    p = Plan(env, backup, secrets)
-    sources = p.sources(backup.database_sources())
-    replies = await session.each(
-        "backup",
-        lambda _: take(
-            session,
-            p,
-            sources,
-            reason="pre-migration",
-            deployment_id=deployment_id,
-            skip_missing=True,
-        ),
-        hosts=[session.primary],
-        detail=lambda taken: ", ".join(f"{b.source} {b.snapshot_id}" for b in taken),
-    )
-    return replies[session.primary.label]
-
-
-@dataclass(frozen=True)
-class PreMigrationNotice:
-    """What a rollback says about a deployment's pre-migration backup."""
-
-    deployment_id: str
-    backups: list[BackupRecord]
-    written: dict[str, plan.WrittenSince]  # postgres sources only
-
-    def lines(self, env_name: str) -> list[str]:
-        lines = [
-            f"deployment {self.deployment_id} took a pre-migration backup before its "
-            "release command:"
-        ]
-        for record in self.backups:
-            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.started_at))
-            line = f"  {record.source}: snapshot {record.snapshot_id} at {when}"
-            if record.source in self.written:
-                line += f"; written since: {self.written[record.source].describe()}"
-            lines.append(line)
-        lines.append(
-            "  the data was NOT restored. To go back to it (losing what was written since): "
-            f"shipyard rollback {env_name} --restore-data"
-        )
-        return lines
-
-
-async def pre_migration_notice(
-    session: Session, secrets: dict[str, str], release_id: str | None
-) -> PreMigrationNotice | None:
-    """The pre-migration backups of the newest deployment that brought `release_id`
-    (the release a rollback leaves), with what was written since."""
-    env = session.env
-    if env.backup is None or release_id is None:
-        return None
-    history = await session.primary.call(HISTORY, HistoryRequest(limit=NOTICE_HISTORY))
-    deployment = next(
-        (
-            d
-            for d in history.deployments
-            if d.release_id == release_id and d.kind != "rollback" and d.backups
-        ),
-        None,
-    )
-    if deployment is None:
-        return None
-    taken = [decode(BackupRecord, item, "deployment.backups") for item in deployment.backups or []]
-    p = Plan(env, env.backup, secrets)
-    configured = {s.name for s in env.backup.sources}
-    pg = [
-        s
-        for s in p.sources([b.source for b in taken if b.source in configured])
-        if s.kind == "postgres"
-    ]
-    now = (await session.primary.call(BACKUP_STATS, BackupStatsRequest(sources=pg))).stats
-    written = {
-        b.source: plan.written_since(b.stats or {}, now[b.source])
-        for b in taken
-        if b.source in now and b.stats
-    }
-    return PreMigrationNotice(deployment.id, taken, written)
-
-
-def confirm_restore(
-    notice: PreMigrationNotice, env_name: str, approver: Approver, yes: bool
-) -> None:
-    """Asked before the rollback starts, so a "no" changes nothing."""
-    lines = notice.lines(env_name)[:-1]
-    confirm(
-        "\n".join(lines) + f"\nRoll back {env_name} and restore its pre-migration backup "
-        f"({', '.join(b.source + ' ' + b.snapshot_id for b in notice.backups)})? "
-        "Everything written since is lost.",
-        approver,
-        yes,
-        evidence=lines,
-    )
-
-
-async def restore_pre_migration(
-    session: Session, secrets: dict[str, str], notice: PreMigrationNotice
-) -> list[BackupRestoreReply]:
-    env = session.env
-    assert env.backup is not None
-    p = Plan(env, env.backup, secrets)
-    done = []
-    for record in notice.backups:
-        (spec,) = p.sources([record.source])
-        request = BackupRestoreRequest(
-            repository=plan.repository(p.backup, p.secrets),
-            source=spec,
-            snapshot_id=record.snapshot_id,
-            timeout=p.backup.timeout,
-        )
-        done.append(
-            await session.primary.call(BACKUP_RESTORE, request, timeout=p.backup.timeout + MARGIN)
-        )
-    return done
 
 
 async def freshness(session: Session) -> list[plan.SourceFreshness]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from shipyard.execute import backup, phases
+from shipyard.execute import phases, premigration
 from shipyard.execute.converge import converge
 from shipyard.execute.identity import actor
 from shipyard.execute.observe import observe
@@ -90,7 +90,7 @@ async def deploy_locked(
         await phases.prepare(session, artifact, manifest, env_values)
         await recorder.update()
         if env.release_command:
-            taken = await backup.before_migration(session, env_values, deployment_id)
+            taken = await premigration.before_migration(session, env_values, deployment_id)
             if taken:
                 await recorder.update(backups=[encode(b) for b in taken])
             await phases.release_command(session, release_id, env_values)

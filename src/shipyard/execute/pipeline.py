@@ -24,7 +24,7 @@ from typing import Any
 
 from shipyard.config.loader import ConfigFile, resolve_secrets
 from shipyard.config.model import Environment
-from shipyard.execute import backup, locking
+from shipyard.execute import locking, premigration
 from shipyard.execute.approval import Approver, Nobody, approval_for
 from shipyard.execute.converge import converge
 from shipyard.execute.deploy import Shipment, deploy_locked
@@ -251,7 +251,9 @@ async def rollback(
         values = env.env | secrets
         notice = None
         if env.backup is not None:
-            notice = await backup.pre_migration_notice(session, values, await _active(session))
+            notice = await premigration.pre_migration_notice(
+                session, values, await _active(session)
+            )
         if restore_data:
             if notice is None:
                 raise RollbackFailed(
@@ -260,13 +262,13 @@ async def rollback(
                     hint="pick a snapshot from `shipyard backup list ENV` and "
                     "`shipyard backup restore ENV SNAPSHOT`",
                 )
-            backup.confirm_restore(notice, env.name, runtime.approver, yes)
+            premigration.confirm_restore(notice, env.name, runtime.approver, yes)
         result = await rollback_locked(session, release, deployment_id, message, "rollback", values)
         if notice is None:
             return result
         if not restore_data:
             return replace(result, notes=notice.lines(env.name))
-        restored = await backup.restore_pre_migration(session, values, notice)
+        restored = await premigration.restore_pre_migration(session, values, notice)
         return replace(
             result,
             notes=[
