@@ -10,8 +10,10 @@ own loopback port; tests/support/postgres.py), one database of about `--mb` MiB 
   restic backup into a new local repository, the record in state.db);
 - plain_restore_s: `pg_restore --clean --if-exists --single-transaction --no-owner -d DB`
   of the plain dump (the flags Shipyard's restore uses);
-- shipyard_restore_s: `shipyard backup restore --yes` (lock, restic restore into scratch
-  space, the same pg_restore).
+- plain_restore_from_pipe_s: the same pg_restore reading the dump from a pipe (`cat |`);
+- shipyard_restore_s: `shipyard backup restore --yes` (lock, agent, `restic dump` piped
+  into the same pg_restore); shipyard_restore_host_s: the host's part of it;
+- restic_dump_to_null_s: `restic dump` of the snapshot alone, to /dev/null.
 
 ratio = Shipyard / plain (1.0: no overhead). Writes a NEW file
 bench/results/backup-<commit12>-<UTCstamp>.json and prints Markdown.
@@ -142,8 +144,11 @@ def run(mb: int) -> dict[str, Any]:
                 "--clean", "--if-exists", "-d", "bench", str(dump),
             ]  # fmt: skip
             plain_restore = timed(restore_argv, env)
+            # $0 is the dump; "$@" pg_restore's arguments without the file
+            piped = ["sh", "-c", 'cat "$0" | "$@"', str(dump), *restore_argv[:-1]]
+            plain_pipe = timed(piped, env)
             started = time.monotonic()
-            asyncio.run(
+            restored = asyncio.run(
                 backup.restore(
                     config, "bench", reporter, record.snapshot_id, source=None,
                     approver=Yes(), yes=True,
@@ -165,6 +170,8 @@ def run(mb: int) -> dict[str, Any]:
         "shipyard_restore_s": shipyard_restore,
         "restore_ratio": round(shipyard_restore / plain_restore, 3),
         "restic_dump_to_null_s": restic_read,
+        "plain_restore_from_pipe_s": plain_pipe,
+        "shipyard_restore_host_s": restored.seconds,
         "rows_after_restore": rows_after,
         "restored_all_rows": rows_after == data["rows"],
     }
@@ -203,7 +210,11 @@ def main() -> None:
             ],
         )
     )  # fmt: skip
-    print(f"restic dump alone (to /dev/null): {fmt(r['restic_dump_to_null_s'])} s")
+    print(
+        f"restic dump alone (to /dev/null): {fmt(r['restic_dump_to_null_s'])} s; plain "
+        f"pg_restore from a pipe: {fmt(r['plain_restore_from_pipe_s'])} s; Shipyard's "
+        f"restore on the host: {fmt(r['shipyard_restore_host_s'])} s"
+    )
     print(f"written to {out}")
 
 
