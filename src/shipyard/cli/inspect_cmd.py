@@ -43,8 +43,14 @@ def status(
     env_name: EnvArgument,
     config: ConfigOption = DEFAULT_CONFIG,
     json_output: JsonOption = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Exit 1 when a backup source has no backup within backup.max_age."
+        ),
+    ] = False,
 ) -> None:
-    """Per host: active release, slots, health; and the lock."""
+    """Per host: active release, slots, health; the lock; each backup source's last backup."""
     from shipyard.cli import views
     from shipyard.execute import queries
 
@@ -54,6 +60,8 @@ def status(
         output.print_json(data.to_json())
     else:
         views.print_status(data)
+    if check and data.stale_backups:
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def history(

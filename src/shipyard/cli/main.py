@@ -1,7 +1,7 @@
 """The `shipyard` command: the app, its global options, and every command group.
 
 Each group of commands lives in its own module (`deploy_cmd`, `rollback_cmd`,
-`inspect_cmd`, `lock_cmd`, `config_cmd`, `gates_cmd`, `demo_cmd`, `host_cmd`) with a
+`inspect_cmd`, `lock_cmd`, `backup_cmd`, `config_cmd`, `gates_cmd`, `demo_cmd`, `host_cmd`) with a
 `register(app)`; expected failures become messages and exit codes in `failures`.
 """
 
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard import __version__
+from shipyard.cli.backup_cmd import register as register_backup
 from shipyard.cli.config_cmd import register as register_config
 from shipyard.cli.demo_cmd import register as register_demo
 from shipyard.cli.deploy_cmd import register as register_deploy
@@ -34,7 +35,8 @@ HELP = """Zero-downtime blue-green deploys behind nginx, to one server or a flee
 Exit codes: 0 ok; 1 deploy or rollback failed (the previous release still serves);
 2 bad configuration or usage; 3 the environment is locked by another deploy;
 4 a host could not be reached; 5 the release could not be built (git, hooks);
-6 a quality gate failed; 7 the environment refused the release (promotion, approval).
+6 a quality gate failed; 7 the environment refused the release (promotion, approval) or a
+restore was not confirmed.
 """
 
 app = typer.Typer(
@@ -58,6 +60,7 @@ register_rollback(app)
 register_inspect(app)
 register_lock(app)
 register_gates(app)
+register_backup(app)
 register_demo(app)
 register_host(app)
 

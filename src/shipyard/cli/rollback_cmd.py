@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from shipyard.cli import failures, output
-from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, LockWaitOption, state_of
+from shipyard.cli.options import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    EnvArgument,
+    LockWaitOption,
+    TerminalApprover,
+    state_of,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +30,18 @@ def rollback_command(
         str | None, typer.Argument(help="Release id; default: the previous good one.")
     ] = None,
     message: Annotated[str, typer.Option(help="Why: recorded in the lock and history.")] = "",
+    restore_data: Annotated[
+        bool,
+        typer.Option(
+            "--restore-data",
+            help="Also restore the pre-migration backup the deployment being rolled back "
+            "took (asks first on a terminal; --yes otherwise). Without it data is never "
+            "restored: the rollback only says that such a backup exists.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask before --restore-data replaces data.")
+    ] = False,
     lock_wait: LockWaitOption = 0.0,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
@@ -35,11 +54,20 @@ def rollback_command(
     from shipyard.execute.reporter import make_reporter
 
     loaded = failures.guard(lambda: ConfigFile.load(config))
-    runtime = pipeline.Runtime(reporter=make_reporter(), observers=state_of(ctx).observers)
+    runtime = pipeline.Runtime(
+        reporter=make_reporter(), approver=TerminalApprover(), observers=state_of(ctx).observers
+    )
     try:
         result = failures.run(
             pipeline.rollback(
-                loaded, env_name, runtime, release=release, message=message, lock_wait=lock_wait
+                loaded,
+                env_name,
+                runtime,
+                release=release,
+                message=message,
+                lock_wait=lock_wait,
+                restore_data=restore_data,
+                yes=yes,
             )
         )
     finally:
@@ -51,6 +79,8 @@ def rollback_command(
         f"was {result.previous_release}",
         markup=False,
     )
+    for note in result.notes:
+        output.console.print(note, markup=False)
 
 
 def repair_command(

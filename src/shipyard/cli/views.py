@@ -49,6 +49,15 @@ def print_status(data: EnvironmentStatus) -> None:
             f"by {last.actor} at {when(last.started_at)}",
             markup=False,
         )
+    for source in data.backups:
+        console.print(f"backup {source.describe()}", markup=False)
+    for source in data.stale_backups:
+        console.print(
+            f"warning: BACKUP OVERDUE: {source.source} has "
+            + ("never been backed up" if source.age is None else "no backup within backup.max_age")
+            + f": run `shipyard backup run {data.environment}` and find out why it did not run",
+            markup=False,
+        )
 
 
 def print_history(deployments: list[Deployment]) -> None:

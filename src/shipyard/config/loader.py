@@ -212,13 +212,30 @@ class ConfigFile:
                 return ("environments", env, *loc)
         return loc
 
+    def _without_tags(self, where: KeyPath) -> KeyPath:
+        """pydantic names the member of a tagged union (`sources.0.sqlite.path`); the file
+        has `sources.0.path` with `type: sqlite` in it: drop the tag."""
+        kept: list[str | int] = []
+        for part in where:
+            item = tuple(kept)
+            if (
+                isinstance(part, str)
+                and kept
+                and isinstance(kept[-1], int)
+                and (*item, "type") in self.lines
+                and (*item, part) not in self.lines
+            ):
+                continue
+            kept.append(part)
+        return tuple(kept)
+
     def _error(self, exc: ValidationError, locate: Any) -> ConfigError:
         first = exc.errors()[0]
         loc: KeyPath = tuple(part for part in first["loc"] if part != "__root__")
         # pydantic tags union/wrapped locations with type names (`list[str]`,
         # `function-after[...]`); keep real keys only, even those with brackets in them
         loc = tuple(part for part in loc if not (isinstance(part, str) and _TYPE_TAG.match(part)))
-        where = locate(loc)
+        where = self._without_tags(locate(loc))
         line = self._line_of(where)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":

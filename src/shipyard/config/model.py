@@ -9,8 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from shipyard.config.backup import Backup, backup_secrets_known
 from shipyard.config.gates import GatesConfig
 from shipyard.config.safe_values import (
     HostAddress,
@@ -285,6 +293,12 @@ class Settings(Strict):
     shipyard_command: str = "shipyard"
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
+    backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
+
+    @field_validator("backup")
+    @classmethod
+    def _backup_secrets(cls, value: Backup | None, info: ValidationInfo) -> Backup | None:
+        return backup_secrets_known(value, info.data.get("secrets"))
 
     @model_validator(mode="before")
     @classmethod

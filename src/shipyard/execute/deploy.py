@@ -1,4 +1,4 @@
-"""The deploy of a built release, under the lock: PREPARE, (release command), BOOT, CHECK,
+"""The deploy of a built release, under the lock: PREPARE, (BACKUP, release command), BOOT, CHECK,
 barrier, SWITCH, VERIFY, OBSERVE, SMOKE, RETIRE, CLEANUP.
 
 Every phase runs on all hosts at once and waits for all (a barrier). Until SWITCH,
@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from shipyard.execute import phases
+from shipyard.execute import phases, premigration
 from shipyard.execute.converge import converge
 from shipyard.execute.identity import actor
 from shipyard.execute.observe import observe
@@ -28,6 +28,7 @@ from shipyard.execute.records import Recorder
 from shipyard.execute.session import PhaseFailed, Session
 from shipyard.execute.smoke_tests import run_smoke_tests
 from shipyard.plan.blame import marks_release_bad
+from shipyard.protocol.codec import encode
 from shipyard.protocol.common import DeploymentStart
 from shipyard.protocol.records import SET_RELEASE_STATUS, SetReleaseStatusRequest
 from shipyard.release.artifact import Artifact
@@ -92,6 +93,9 @@ async def deploy_locked(
         await phases.prepare(session, artifact, manifest, env_values, shipment.runtime_spec)
         await recorder.update()
         if env.release_command:
+            taken = await premigration.before_migration(session, env_values, deployment_id)
+            if taken:
+                await recorder.update(backups=[encode(b) for b in taken])
             await phases.release_command(session, release_id, env_values)
         await phases.boot_and_check(session, release_id, env_values, slots)
         await recorder.update()

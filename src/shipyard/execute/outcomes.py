@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.errors import ExitCode, ShipyardError
@@ -72,3 +72,4 @@ class RollbackResult:
     previous_release: str | None
     warm: bool
     timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)  # for the user: the pre-migration backup

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shipyard.config.model import Environment
 from shipyard.config.runtime import spec_from_json
 from shipyard.execute import locking
+from shipyard.execute.backup import freshness as backup_freshness
 from shipyard.execute.hostclient import Host, HostFactory, connect_host
 from shipyard.execute.release_runtime import recorded_env
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
 from shipyard.plan import requests
+from shipyard.plan.backup import SourceFreshness
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event, LockInfo
 from shipyard.protocol.inspect import LOGS, STATUS, StatusReply
@@ -47,6 +49,12 @@ class EnvironmentStatus:
     lock: LockInfo | None
     last_deployment: Deployment | None
     hosts: list[HostStatus]
+    backups: list[SourceFreshness] = field(default_factory=list)  # per configured source
+
+    @property
+    def stale_backups(self) -> list[SourceFreshness]:
+        """Sources with no backup within `backup.max_age`."""
+        return [b for b in self.backups if b.stale]
 
     def to_json(self) -> dict[str, object]:
         """As `status --json` prints it: each host's status with its name beside it."""
@@ -55,6 +63,8 @@ class EnvironmentStatus:
             "lock": encode(self.lock),
             "last_deployment": encode(self.last_deployment),
             "hosts": [{"host": h.host, **encode(h.status)} for h in self.hosts],
+            "backups": encode(self.backups),
+            "backups_stale": bool(self.stale_backups),
         }
 
 
@@ -103,12 +113,14 @@ async def status(
             quiet=True,
         )
         history = await session.primary.call(HISTORY, HistoryRequest(limit=1))
+        backups = await backup_freshness(session)
     primary = replies[session.primary.label]
     return EnvironmentStatus(
         environment=env.name,
         lock=primary.lock,
         last_deployment=history.deployments[0] if history.deployments else None,
         hosts=[HostStatus(host, reply) for host, reply in replies.items()],
+        backups=backups,
     )
 
 

@@ -31,6 +31,7 @@ class Recorder:
         previous_release_id: str | None = None,
         analysis: dict[str, Any] | None = None,
         checks: dict[str, Any] | None = None,
+        backups: list[Any] | None = None,
         finished: bool = False,
     ) -> None:
         """Record the phase timings so far and any of the fields given."""
@@ -45,6 +46,7 @@ class Recorder:
                 analysis=analysis,
                 checks=checks,
                 finished=finished,
+                backups=backups,
             ),
         )
 

@@ -87,6 +87,7 @@ def create_tree(layout: Layout) -> None:
         layout.logs: 0o750,
         layout.uploads: 0o700,
         layout.supervisor_dir: 0o700,
+        layout.backups: 0o700,
     }
     for path, mode in modes.items():
         path.mkdir(parents=True, exist_ok=True, mode=mode)

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     analysis TEXT,
     checks TEXT,
     promoted_from TEXT,
-    runtime TEXT
+    runtime TEXT,
+    backups TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -101,7 +102,7 @@ class State:
         with state.connect() as db:
             db.executescript(SCHEMA)
             added = {
-                "deployments": ("analysis", "checks", "promoted_from", "runtime"),
+                "deployments": ("analysis", "checks", "promoted_from", "runtime", "backups"),
                 "releases": ("runtime",),
             }
             for table, wanted in added.items():
@@ -255,6 +256,7 @@ class State:
         analysis: dict[str, Any] | None = None,
         checks: dict[str, Any] | None = None,
         finished: bool = False,
+        backups: list[Any] | None = None,
     ) -> None:
         with self.transaction() as db:
             row = db.execute(
@@ -268,6 +270,7 @@ class State:
                 "error = COALESCE(?, error), "
                 "previous_release_id = COALESCE(?, previous_release_id), "
                 "analysis = COALESCE(?, analysis), checks = COALESCE(?, checks), "
+                "backups = COALESCE(?, backups), "
                 "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
                 (
                     json.dumps(merged),
@@ -276,6 +279,7 @@ class State:
                     previous_release_id,
                     json.dumps(analysis) if analysis is not None else None,
                     json.dumps(checks) if checks is not None else None,
+                    json.dumps(backups) if backups is not None else None,
                     finished,
                     time.time(),
                     deployment_id,
@@ -292,7 +296,7 @@ class State:
             item = dict(row)
             item["phases"] = json.loads(item["phases"])
             item["hosts"] = json.loads(item["hosts"])
-            for column in ("analysis", "checks", "promoted_from", "runtime"):
+            for column in ("analysis", "checks", "promoted_from", "runtime", "backups"):
                 item[column] = json.loads(item[column]) if item[column] else None
             result.append(decode(Deployment, item, "deployments"))
         return result

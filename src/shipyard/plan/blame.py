@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 # Phases that fail because of the hosts around a release, not the release itself:
-# converging the environment, reading its state, unpacking and building. A release that
+# converging the environment, reading its state, unpacking and building, and the
+# backup taken before the release command. A release that
 # failed there may be fine; one that failed to boot, check, switch, verify or observe is
 # marked bad, so it is never an automatic rollback target and never promoted.
-NOT_THE_RELEASE = frozenset({"connect", "repair", "inspect", "prepare"})
+NOT_THE_RELEASE = frozenset({"connect", "repair", "inspect", "prepare", "backup"})
 
 
 def marks_release_bad(phase: str) -> bool:

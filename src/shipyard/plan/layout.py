@@ -54,6 +54,24 @@ class Layout:
         return self.base / "supervisor"
 
     @property
+    def backups(self) -> Path:
+        """restic's default repository, its cache, and the staging and scratch space of
+        backups and verifies (the deploy user's alone)."""
+        return self.base / "backups"
+
+    @property
+    def default_repository(self) -> Path:
+        return self.backups / "restic"
+
+    def backup_staging(self, source: str) -> Path:
+        """Where a source's dump is written before restic stores it: a fixed path per
+        source, so restic sees one series of snapshots per source."""
+        return self.backups / "staging" / source
+
+    def backup_scratch(self, name: str) -> Path:
+        return self.backups / "scratch" / name
+
+    @property
     def state_db(self) -> Path:
         return self.base / "state.db"
 

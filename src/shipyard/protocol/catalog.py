@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.protocol import boot, inspect, maintenance, observe, prepare, records, switch
+from shipyard.protocol import (
+    backup,
+    boot,
+    inspect,
+    maintenance,
+    observe,
+    prepare,
+    records,
+    switch,
+)
 from shipyard.protocol.op import Op
 
 CATALOG: dict[str, Op[Any, Any]] = {
@@ -43,5 +52,11 @@ CATALOG: dict[str, Op[Any, Any]] = {
         maintenance.RETIRE,
         maintenance.CLEANUP,
         maintenance.SHUTDOWN,
+        backup.BACKUP_RUN,
+        backup.BACKUP_LIST,
+        backup.BACKUP_VERIFY,
+        backup.BACKUP_RESTORE,
+        backup.BACKUP_PRUNE,
+        backup.BACKUP_STATS,
     )
 }

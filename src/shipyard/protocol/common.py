@@ -189,6 +189,7 @@ class Deployment:
     checks: Json | None
     promoted_from: Json | None
     runtime: Json | None = None  # as in DeploymentStart; None in older records
+    backups: Json | None = None  # pre-migration backups: [{snapshot_id, source, ...}]
 
 
 @dataclass(frozen=True)

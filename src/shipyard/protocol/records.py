@@ -112,6 +112,7 @@ class RecordUpdateRequest:
     analysis: Json | None
     checks: Json | None
     finished: bool
+    backups: Json | None = None  # the pre-migration backups taken (BackupRecord each)
 
 
 @dataclass(frozen=True)

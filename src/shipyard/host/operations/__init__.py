@@ -36,6 +36,14 @@ MODULES: dict[str, tuple[str, ...]] = {
     "switch": ("switch", "verify"),
     "observe": ("observe-sample",),
     "maintenance": ("repair", "stop-slot", "retire", "cleanup", "shutdown"),
+    "backup": (
+        "backup-run",
+        "backup-list",
+        "backup-verify",
+        "backup-restore",
+        "backup-prune",
+        "backup-stats",
+    ),
 }
 MODULE_OF = {name: module for module, names in MODULES.items() for name in names}
 

@@ -96,6 +96,7 @@ def record_update(ctx: Context, request: proto.RecordUpdateRequest) -> Empty:
         analysis=request.analysis,
         checks=request.checks,
         finished=request.finished,
+        backups=request.backups,
     )
     if not request.finished:
         host_lock.refresh(state, request.deployment_id)

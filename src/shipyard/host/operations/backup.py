@@ -1,0 +1,228 @@
+"""BACKUP-RUN, -LIST, -VERIFY, -RESTORE, -PRUNE, -STATS. Requests and replies:
+`shipyard.protocol.backup`.
+
+A source is first made into files that are consistent on their own (pg_dump's
+snapshot, SQLite's online backup API, a directory as it is), then restic stores them:
+one snapshot per source, tagged with the environment, the source and the deployment.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shipyard.host import backup_records as records
+from shipyard.host import backup_verify as verifying
+from shipyard.host.backup_files import checksums, entry, fresh, live_path, sqlite_copy, swap_in
+from shipyard.host.backup_verify import postgres, verify_one
+from shipyard.host.context import Context
+from shipyard.host.errors import HostOpError
+from shipyard.host.operations.handler import Handler
+from shipyard.host.postgres import DUMP
+from shipyard.host.restic import Restic, Snapshot
+from shipyard.protocol import backup as proto
+
+
+def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRunReply:
+    layout, state = ctx.layout, ctx.open_state()
+    restic = Restic(layout, request.repository, request.timeout)
+    restic.ensure_initialised()
+    done = []
+    skipped = []
+    for source in request.sources:
+        missing = source.kind == "sqlite" and not (layout.shared / str(source.path)).exists()
+        if missing and request.skip_missing:
+            skipped.append(source.name)  # e.g. the first migration creates it
+            continue
+        started, clock = time.time(), time.monotonic()
+        stats: dict[str, Any] | None = None
+        with fresh(layout.backup_staging(source.name)) as staging:
+            if source.kind == "postgres":
+                pg = postgres(source, request.timeout)
+                stats = pg.stats()
+                pg.dump(staging)
+                directory = staging
+            elif source.kind == "sqlite":
+                sqlite_copy(live_path(layout, source), staging / Path(str(source.path)).name)
+                directory = staging
+            else:
+                directory = live_path(layout, source)
+                if not directory.is_dir():
+                    raise HostOpError(
+                        f"backup source {source.name}: {directory} is not a directory"
+                    )
+            sums = checksums(directory) if source.kind != "directory" else {}
+            tags = {"source": source.name, "kind": source.kind, "reason": request.reason}
+            if request.deployment_id:
+                tags["deployment"] = request.deployment_id
+            stored = restic.backup(directory, tags)
+        record = proto.BackupRecord(
+            snapshot_id=stored.snapshot_id,
+            source=source.name,
+            kind=source.kind,
+            reason=request.reason,
+            deployment_id=request.deployment_id,
+            started_at=started,
+            duration=round(time.monotonic() - clock, 3),
+            size_bytes=stored.bytes_processed,
+            added_bytes=stored.bytes_added,
+            checksums=sums,
+            stats=stats,
+            verified_at=None,
+            verify_ok=None,
+            verify_seconds=None,
+            verify_detail=None,
+        )
+        records.add(state, record)
+        state.event(
+            "backup", {"snapshot": record.snapshot_id, "source": source.name}, request.deployment_id
+        )
+        done.append(record)
+    return proto.BackupRunReply(backups=done, skipped=skipped)
+
+
+def backup_list(ctx: Context, request: proto.BackupListRequest) -> proto.BackupListReply:
+    state = ctx.read_state()
+    known = records.all_records(state) if state else []
+    if request.repository is None:
+        return proto.BackupListReply(backups=known, repository_checked=False)
+    restic = Restic(ctx.layout, request.repository, timeout=300)
+    if restic.run("cat", "config", check=False).returncode != 0 and not known:
+        return proto.BackupListReply(backups=[], repository_checked=True)
+    snapshots = restic.snapshots()
+    by_id = {r.snapshot_id: r for r in known}
+    listed = [by_id.get(s.snapshot_id) or _unrecorded(s) for s in snapshots]
+    listed.sort(key=lambda r: r.started_at, reverse=True)
+    return proto.BackupListReply(backups=listed, repository_checked=True)
+
+
+def backup_verify(ctx: Context, request: proto.BackupVerifyRequest) -> proto.BackupVerifyReply:
+    layout, state = ctx.layout, ctx.open_state()
+    restic = Restic(layout, request.repository, request.timeout)
+    snapshots = restic.snapshots()
+    sources = {s.name: s for s in request.sources}
+    targets = verifying.targets(snapshots, request.snapshot_id, list(sources))
+    try:
+        restic.check(request.read_data_subset)
+        broken = ""
+    except HostOpError as exc:
+        broken = f"the repository failed `restic check`: {exc.message}"
+    results = []
+    for snapshot_id, source_name in targets:
+        clock = time.monotonic()
+        source = sources.get(source_name)
+        try:
+            if broken:
+                raise HostOpError(broken)
+            if source is None:
+                raise HostOpError(f"snapshot {snapshot_id} is of {source_name}, not configured")
+            checks = [c for c in request.checks if c.source == source_name]
+            detail = verify_one(layout, restic, source, snapshot_id, checks, state, request)
+            ok = True
+        except HostOpError as exc:
+            ok, detail = False, exc.message
+        seconds = round(time.monotonic() - clock, 3)
+        records.verified(state, snapshot_id, ok, seconds, detail)
+        results.append(proto.VerifyResult(snapshot_id, source_name, ok, seconds, detail))
+    return proto.BackupVerifyReply(results=results)
+
+
+def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.BackupRestoreReply:
+    layout, source = ctx.layout, request.source
+    restic = Restic(layout, request.repository, request.timeout)
+    snapshot = next((s for s in restic.snapshots() if s.snapshot_id == request.snapshot_id), None)
+    if snapshot is None:
+        raise HostOpError(
+            f"no snapshot {request.snapshot_id} of this environment in the repository",
+            hint="see `shipyard backup list ENV`",
+        )
+    if snapshot.tags.get("source") != source.name:
+        raise HostOpError(
+            f"snapshot {request.snapshot_id} is of {snapshot.tags.get('source')}, "
+            f"not of {source.name}"
+        )
+    clock = time.monotonic()
+    if source.kind == "postgres":
+        # streamed: restic dump | pg_restore, no copy of the dump on disk
+        pg = postgres(source, request.timeout)
+        restic.stream(
+            request.snapshot_id,
+            f"/{source.name}/{DUMP}",
+            lambda dump: pg.restore(None, clean=True, stdin=dump),
+        )
+    else:
+        with fresh(layout.backup_scratch(request.snapshot_id)) as scratch:
+            restic.restore(request.snapshot_id, scratch)
+            restored = scratch / entry(source)
+            if source.kind == "sqlite":
+                name = Path(str(source.path)).name
+                sqlite_copy(restored / name, live_path(layout, source), into_live=True)
+            else:
+                swap_in(restored, live_path(layout, source))
+    seconds = round(time.monotonic() - clock, 3)
+    state = ctx.open_state()
+    state.event("backup-restored", {"snapshot": request.snapshot_id, "source": source.name})
+    return proto.BackupRestoreReply(request.snapshot_id, source.name, seconds)
+
+
+def backup_prune(ctx: Context, request: proto.BackupPruneRequest) -> proto.BackupPruneReply:
+    restic = Restic(ctx.layout, request.repository, timeout=3600)
+    kept: list[str] = []
+    removed: list[str] = []
+    for source in request.sources:
+        k, r = restic.forget(source, request.keep)
+        kept += k
+        removed += r
+    state = ctx.read_state()
+    if state is not None:
+        records.forget(state, removed)
+    return proto.BackupPruneReply(kept=kept, removed=removed)
+
+
+def backup_stats(ctx: Context, request: proto.BackupStatsRequest) -> proto.BackupStatsReply:
+    return proto.BackupStatsReply(
+        stats={
+            s.name: postgres(s, timeout=60).stats() for s in request.sources if s.kind == "postgres"
+        }
+    )
+
+
+# pieces ------------------------------------------------------------------------
+
+
+def _unrecorded(snapshot: Snapshot) -> proto.BackupRecord:
+    """A snapshot restic has but this host's state does not (made elsewhere)."""
+    when = datetime.fromisoformat(
+        re.sub(r"\.\d+", "", snapshot.time).replace("Z", "+00:00")
+    ).timestamp()
+    kind = snapshot.tags.get("kind", "directory")
+    return proto.BackupRecord(
+        snapshot_id=snapshot.snapshot_id,
+        source=snapshot.tags.get("source", "?"),
+        kind=kind if kind in ("postgres", "sqlite", "directory") else "directory",  # type: ignore[arg-type]
+        reason=snapshot.tags.get("reason", "?"),
+        deployment_id=snapshot.tags.get("deployment"),
+        started_at=when,
+        duration=0.0,
+        size_bytes=0,
+        added_bytes=0,
+        checksums={},
+        stats=None,
+        verified_at=None,
+        verify_ok=None,
+        verify_seconds=None,
+        verify_detail=None,
+    )
+
+
+HANDLERS: list[Handler[Any, Any]] = [
+    Handler(proto.BACKUP_RUN, backup_run),
+    Handler(proto.BACKUP_LIST, backup_list),
+    Handler(proto.BACKUP_VERIFY, backup_verify),
+    Handler(proto.BACKUP_RESTORE, backup_restore),
+    Handler(proto.BACKUP_PRUNE, backup_prune),
+    Handler(proto.BACKUP_STATS, backup_stats),
+]
