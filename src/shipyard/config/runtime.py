@@ -77,6 +77,7 @@ RULE_KEYS = frozenset(
         "auto_rollback",
         "keep_releases",
         "rollback_window",
+        "backup",  # what is backed up, where to, kept how long: a release cannot turn it off
     }
 )
 
