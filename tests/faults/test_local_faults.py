@@ -115,10 +115,10 @@ def test_an_nginx_config_that_fails_nginx_t_is_restored_and_the_old_one_keeps_se
     old = first_deploy(env)
     proxy = env.base() / "proxy"
     before = {p.name: p.read_text() for p in proxy.glob("*.conf")}
-    listen = env.config()["nginx"]["listen"]
-    env.configure(
-        lambda data: env.env_settings(data).update(nginx={"listen": "256.0.0.1:80"}),
-        "nginx cannot listen there",
+    size = env.config()["nginx"].get("client_max_body_size", "10m")
+    env.configure(  # valid for the config (digits and a unit), past what nginx can hold
+        lambda data: data["nginx"].update(client_max_body_size="999999999999g"),
+        "nginx cannot hold that size",
     )
     with Load(*env.urls) as load:
         result = env.deploy()
@@ -126,7 +126,7 @@ def test_an_nginx_config_that_fails_nginx_t_is_restored_and_the_old_one_keeps_se
     status, _ = assert_failed_cleanly(env, result, load, old, says=("nginx -t rejected",))
     assert status["hosts"][0]["nginx"] == "RUNNING"
 
-    env.configure(lambda data: env.env_settings(data).update(nginx={"listen": listen}), "fixed")
+    env.configure(lambda data: data["nginx"].update(client_max_body_size=size), "fixed")
     env.commit_version("2.0.0")
     env.assert_deploys("2.0.0")
 
