@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from resultfiles import store_result  # noqa: E402
+from resultfiles import facts, store_result  # noqa: E402
 
 GOOD = "app: a\nstart: run\nenvironments:\n  e:\n    hosts: [local]\n"
 
@@ -149,12 +149,7 @@ def main() -> None:
     label = commit if args.ref else f"worktree at {commit}"
     record = {
         "ref": args.ref or "worktree",
-        "machine": {
-            "shipyard": label,
-            "nproc": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": facts(label),
         "cases": rows,
     }
     variant = "before" if args.ref else None

@@ -17,6 +17,8 @@ read results without pinning a snapshot.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
 import subprocess
 import time
@@ -144,3 +146,26 @@ def latest(stored: list[Stored], key: str, *, legacy: bool | None = None) -> lis
 
 
 BENCH_AT_START = bench_label()  # when the benchmark started (its modules are loaded then)
+
+
+def facts(shipyard: str) -> dict[str, Any]:
+    """The `machine` record for a script that does not import benchlib (which pins a
+    snapshot): `shipyard` names the commit measured (a 40-hex sha last)."""
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=False)
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "shipyard": shipyard,
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "nginx": nginx.stderr.strip(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }

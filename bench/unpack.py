@@ -4,7 +4,7 @@ Builds one artifact like a real release (`git archive` of this repository's HEAD
 a generated tree of N small files, gzipped), then times, median of R runs each, a plain
 `tarfile.extractall(filter="data")` and `shipyard.host.unpack.safe_unpack`. Also times
 one reply line of M MiB through the local transport's channel. Writes
-bench/results/unpack.json; not part of the test suite.
+bench/results/unpack-<commit12>-<time>.json; not part of the test suite.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import gzip
 import io
-import json
 import shutil
 import statistics
 import subprocess
@@ -25,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from resultfiles import facts, store_result  # noqa: E402
 
 from shipyard.host.unpack import safe_unpack  # noqa: E402
 from shipyard.transport.local import LocalTransport  # noqa: E402
@@ -89,7 +91,7 @@ def main() -> None:
     parser.add_argument("--extra-files", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--reply-mib", type=int, default=32)
-    parser.add_argument("--json-out", type=Path, default=ROOT / "bench/results/unpack.json")
+    parser.add_argument("--json-out", help="another path (never overwritten)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="syb-") as tmp:
         work = Path(tmp)
@@ -104,7 +106,11 @@ def main() -> None:
         stock_times = time_runs(args.runs, work, stock)
         ours = time_runs(args.runs, work, lambda dest: safe_unpack(artifact, dest))
     replies = reply_seconds(args.reply_mib, args.runs)
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     result = {
+        "machine": facts(f"worktree at {commit}"),
         "python": sys.version.split()[0],
         "artifact": {
             "members": members,
@@ -120,8 +126,7 @@ def main() -> None:
             "all": replies,
         },
     }
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"stored {store_result('unpack', result, out=args.json_out)}")
     print(f"| unpack | median of {args.runs} |")
     print("|---|---|")
     print(f"| tarfile `data` filter | {result['tarfile_data_filter_s']['median']:.3f} s |")
