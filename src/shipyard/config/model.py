@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shipyard.config.build_cache import BuildCache
 from shipyard.config.gates import GatesConfig
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
@@ -268,6 +269,7 @@ class Settings(Strict):
     """Everything an environment can set; the file's top level sets the shared base."""
 
     build: str | None = None
+    build_cache: BuildCache = BuildCache()
     release_command: str | None = None
     start: str
     listen_mode: Literal["socket", "tcp"] = "socket"

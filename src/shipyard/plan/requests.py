@@ -111,6 +111,7 @@ def prepare(
         build_timeout=env.build_timeout,
         min_free_disk_mb=env.resources.min_free_disk_mb,
         disk_per_artifact=env.resources.disk_per_artifact,
+        build_cache=[product.spec() for product in env.build_cache.products],
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shipyard.protocol.common import ProxySpec, ReleaseManifest
 from shipyard.protocol.op import Empty, Op
@@ -14,6 +14,24 @@ class SharedPaths:
 
     dirs: list[str]
     files: list[str]
+
+
+@dataclass(frozen=True)
+class CachedProduct:
+    """A product of the build (`path` in the release) and what it depends on: its key is
+    the digest of the `inputs` files, the `key_command`'s output and the build's text."""
+
+    path: str
+    inputs: list[str]
+    key_command: str | None
+    key_timeout: float
+
+
+@dataclass(frozen=True)
+class CacheOutcome:
+    path: str
+    key: str  # the cache key (sha256 hex)
+    hit: bool  # a cached product was copied into the release
 
 
 @dataclass(frozen=True)
@@ -32,11 +50,15 @@ class PrepareRequest:
     build_timeout: float
     min_free_disk_mb: int
     disk_per_artifact: float  # the artifact, unpacked and built, takes this many times its size
+    # when every product has a cached copy for its key, the copies are put into the
+    # release and `build` is not run; otherwise it runs and the products are stored
+    build_cache: list[CachedProduct] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class PrepareReply:
     reused: bool  # the release was already prepared: nothing was unpacked or built
+    build_cache: list[CacheOutcome] = field(default_factory=list)
 
 
 PREPARE = Op("prepare", PrepareRequest, PrepareReply)
