@@ -60,7 +60,8 @@ CACHE = [{"path": ".venv", "inputs": ["requirements.txt"], "key": "python3 -V"}]
 
 
 def wheel_dir() -> Path:
-    path = source_root() / "tests" / "support" / "wheelhouse.py"
+    # from the repository, not the snapshot: it reads pyproject.toml next to it
+    path = REPO_ROOT / "tests" / "support" / "wheelhouse.py"
     spec = importlib.util.spec_from_file_location("shipyard_bench_wheelhouse", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
