@@ -50,7 +50,7 @@ from benchlib import (
     sshd_support,
     table,
 )
-from pin import REPO_ROOT, source_root
+from pin import REPO_ROOT
 
 REQUIREMENTS = ["httpx", "pydantic", "rich", "requests", "pyyaml"]
 # each dependency change adds or drops one of these (every set differs from the others)
