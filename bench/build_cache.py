@@ -53,8 +53,16 @@ from benchlib import (
 from pin import REPO_ROOT
 
 REQUIREMENTS = ["httpx", "pydantic", "rich", "requests", "pyyaml"]
-# each dependency change adds or drops one of these (every set differs from the others)
-EXTRAS = [["h11"], [], ["packaging"], ["platformdirs"], ["packaging", "platformdirs"], []]
+# run N's dependency change deploys EXTRAS[N + 1] on top: a set not deployed before
+EXTRAS = [
+    [],
+    ["h11"],
+    ["packaging"],
+    ["h11", "packaging"],
+    ["platformdirs"],
+    ["h11", "platformdirs"],
+    ["packaging", "platformdirs"],
+]
 UV_DIR = Path("/tmp/sybench/uv")
 CACHE = [{"path": ".venv", "inputs": ["requirements.txt"], "key": "python3 -V"}]
 
@@ -126,7 +134,7 @@ async def run_mode(
     for run in range(runs):
         commit_version(repo, f"1.{run + 1}.0")
         code_only.append(await timed(config_path, f"code {run}", echo))
-        write_requirements(repo, EXTRAS[(run + 1) % len(EXTRAS)], f"deps {run}")
+        write_requirements(repo, EXTRAS[run + 1], f"deps {run}")
         dependency.append(await timed(config_path, f"deps {run}", echo))
         print(f"    run {run + 1}: code-only {code_only[-1]}, deps {dependency[-1]}", flush=True)
     return {
@@ -239,6 +247,8 @@ def main() -> int:
     parser.add_argument("--json-out", help="default: bench/results/build_cache-<commit>-<UTC>")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
+    if not 1 <= args.runs < len(EXTRAS):
+        parser.error(f"--runs must be 1-{len(EXTRAS) - 1}")
     results = asyncio.run(main_async(args))
     commit = str(results["machine"]["shipyard"]).removeprefix("worktree at ")[:12]
     if not all(c in "0123456789abcdef" for c in commit):
