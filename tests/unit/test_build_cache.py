@@ -116,7 +116,13 @@ def test_a_copied_venv_has_its_scripts_and_config_point_at_the_new_place(
     pip.chmod(0o755)
     (tmp_path / ".venv" / "bin" / "python3").symlink_to("/usr/bin/python3")
     (tmp_path / ".venv" / "pyvenv.cfg").write_text(f"home = /usr/bin\ncommand = x -m venv {old}\n")
+    site = tmp_path / ".venv" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "app.pth").write_text(f"{old}/../src\n")
+    (site / "idna.py").write_text(f"# {old}\n")
     relocate(tmp_path / ".venv", old=old, new=new)
+    assert (site / "app.pth").read_text() == f"{new}/../src\n"
+    assert (site / "idna.py").read_text() == f"# {old}\n"  # module files are left as built
     assert pip.read_text() == f"#!{new}/bin/python3\nimport pip\n"
     assert pip.stat().st_mode & 0o777 == 0o755
     assert (tmp_path / ".venv" / "bin" / "python3").readlink() == Path("/usr/bin/python3")

@@ -26,6 +26,8 @@ RECORD = ".shipyard-build-cache.json"  # in a release: {product path: key} it wa
 PRODUCT = "product"
 ORIGIN = "origin"
 RELOCATED = ("bin", "pyvenv.cfg")  # where a venv keeps the absolute path it was made at
+# path entries and editable-install finders, which may name the release that built it
+RELOCATED_GLOBS = ("lib/python*/site-packages/*.pth", "lib/python*/site-packages/__editable__*")
 MAX_RELOCATED_FILE = 4 * 1024 * 1024
 
 
@@ -138,7 +140,8 @@ def restore(entry: Path, product: Path) -> None:
 
 
 def relocate(product: Path, *, old: str, new: str) -> None:
-    """Rewrite `old` to `new` in the product's venv scripts and `pyvenv.cfg`."""
+    """Rewrite `old` to `new` in the product's venv scripts, `pyvenv.cfg` and
+    site-packages' `.pth` and editable-install files."""
     if old == new or not product.is_dir():
         return
     candidates: list[Path] = []
@@ -148,6 +151,8 @@ def relocate(product: Path, *, old: str, new: str) -> None:
             candidates += [p for p in path.iterdir() if p.is_file() and not p.is_symlink()]
         elif path.is_file() and not path.is_symlink():
             candidates.append(path)
+    for pattern in RELOCATED_GLOBS:
+        candidates += [p for p in product.glob(pattern) if p.is_file() and not p.is_symlink()]
     before, after = old.encode(), new.encode()
     for path in candidates:
         if path.stat().st_size > MAX_RELOCATED_FILE:
