@@ -127,3 +127,18 @@ def test_a_copied_venv_has_its_scripts_and_config_point_at_the_new_place(
     assert pip.stat().st_mode & 0o777 == 0o755
     assert (tmp_path / ".venv" / "bin" / "python3").readlink() == Path("/usr/bin/python3")
     assert old not in (tmp_path / ".venv" / "pyvenv.cfg").read_text()
+
+
+def test_the_prepare_progress_line_says_whether_the_build_cache_hit() -> None:
+    from shipyard.execute.phases import _prepare_detail
+    from shipyard.protocol.prepare import CacheOutcome, PrepareReply
+
+    def reply(*hits: bool) -> PrepareReply:
+        paths = [".venv", "node_modules"]
+        outcomes = [CacheOutcome(path=paths[i], key="k", hit=h) for i, h in enumerate(hits)]
+        return PrepareReply(reused=False, build_cache=outcomes)
+
+    assert _prepare_detail(reply(True)) == "build cache hit: .venv"
+    assert _prepare_detail(reply(True, False)) == "build cache miss: .venv, node_modules"
+    assert _prepare_detail(PrepareReply(reused=True)) == "reused"
+    assert _prepare_detail(PrepareReply(reused=False)) == ""
