@@ -163,10 +163,11 @@ class SlotGuard:
         return found
 
     def wait_for_agent(self, timeout: float = 60) -> None:
-        """Until a host agent (`shipyard host serve`, not the reaper) waits for the mutex:
+        """Until a host agent (`shipyard host serve` or the resident agent, not the reaper)
+        waits for the mutex:
         its request has arrived and the host is working on it."""
         deadline = time.monotonic() + timeout
-        while not any("host serve" in argv for argv in self.waiters()):
+        while not any(_is_agent(argv) for argv in self.waiters()):
             if time.monotonic() > deadline:
                 raise AssertionError(f"no host agent waited for {self.path}: {self.waiters()}")
             time.sleep(0.02)
@@ -674,3 +675,8 @@ def assert_failed_cleanly(
     assert (newest["kind"], newest["outcome"]) == ("deploy", "failed"), newest
     assert newest["release_id"] == release_of(result), newest
     return status, newest
+
+
+def _is_agent(argv: str) -> bool:
+    """A host agent's command line: one a command started, or the resident one."""
+    return "host serve" in argv or "shipyard.host.resident" in argv

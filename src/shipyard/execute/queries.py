@@ -264,4 +264,7 @@ async def follow_logs(
     finally:
         for task in tasks:
             task.cancel()
+        # let each stream end (its process killed and waited for) before the loop closes;
+        # otherwise Ctrl-C leaves a subprocess transport for the garbage collector
+        await asyncio.gather(*tasks, return_exceptions=True)
         await session.close()
