@@ -146,7 +146,7 @@ def main() -> None:
         text=True,
         check=True,
     ).stdout.strip()
-    label = commit if args.ref else f"worktree at {commit}"
+    label = commit  # the tree is the commit: run it on a clean checkout
     record = {
         "ref": args.ref or "worktree",
         "machine": facts(label),

@@ -110,7 +110,7 @@ def main() -> None:
         ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
     result = {
-        "machine": facts(f"worktree at {commit}"),
+        "machine": facts(commit),  # run on a clean checkout: the tree is HEAD
         "python": sys.version.split()[0],
         "artifact": {
             "members": members,

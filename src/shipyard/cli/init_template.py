@@ -10,6 +10,12 @@ app: {app}
 
 # Run on each host in the new release directory, before it boots (optional).
 build: python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt
+# Reuse the venv an earlier deploy built while requirements.txt and the Python version
+# stay the same (copied into the release, never shared with it): `build` is skipped.
+build_cache:
+  - path: .venv
+    inputs: [requirements.txt]
+    key: python3 -V
 
 # Run once per deploy on the primary host, before traffic moves (optional).
 # release_command: .venv/bin/python manage.py migrate --noinput

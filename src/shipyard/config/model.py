@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from shipyard.config.backup import Backup, backup_secrets_known
+from shipyard.config.build_cache import BuildCache
 from shipyard.config.gates import GatesConfig
 from shipyard.config.safe_values import (
     HostAddress,
@@ -264,6 +265,7 @@ class Settings(Strict):
     """Everything an environment can set; the file's top level sets the shared base."""
 
     build: str | None = None
+    build_cache: BuildCache = BuildCache()
     release_command: str | None = None
     start: str
     listen_mode: Literal["socket", "tcp"] = "socket"

@@ -20,8 +20,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
+from shipyard.config.build_cache import BuildCache
 from shipyard.config.model import (
     Environment,
     HealthCheck,
@@ -41,6 +42,7 @@ RUNTIME_KEYS = frozenset(
     {
         "build",
         "build_timeout",
+        "build_cache",
         "release_command",
         "release_command_timeout",
         "start",
@@ -89,6 +91,7 @@ class RuntimeSpec(Strict):
 
     build: str | None
     build_timeout: float
+    build_cache: BuildCache = Field(default_factory=BuildCache)  # absent in older records
     release_command: str | None
     release_command_timeout: float
     start: str

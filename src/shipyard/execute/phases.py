@@ -20,6 +20,7 @@ from shipyard.protocol.maintenance import (
     CLEANUP,
     RETIRE,
     STOP_SLOT,
+    CleanupReply,
     CleanupRequest,
     RetireRequest,
     StopSlotRequest,
@@ -59,7 +60,25 @@ async def prepare(
         prepared = await host.call(PREPARE, request, timeout=env.build_timeout + PREPARE_MARGIN)
         return prepared, await host.call(PROXY, requests.proxy(env, host.entry))
 
-    await session.each("prepare", one, detail=lambda r: "reused" if r[0].reused else "")
+    await session.each("prepare", one, detail=lambda r: _prepare_detail(r[0]))
+
+
+def _prepare_detail(reply: PrepareReply) -> str:
+    """`reused`, or the build cache's outcome: `build cache hit: .venv`."""
+    if reply.reused:
+        return "reused"
+    if not reply.build_cache:
+        return ""
+    paths = ", ".join(outcome.path for outcome in reply.build_cache)
+    hit = all(outcome.hit for outcome in reply.build_cache)
+    return f"build cache {'hit' if hit else 'miss'}: {paths}"
+
+
+def _cleanup_detail(reply: CleanupReply) -> str:
+    parts = [f"removed {len(reply.removed)}"] if reply.removed else []
+    if reply.cache_removed:
+        parts.append(f"{len(reply.cache_removed)} cached build products")
+    return ", ".join(parts)
 
 
 async def release_command(session: Session, release_id: str, env_values: dict[str, str]) -> None:
@@ -219,8 +238,15 @@ async def housekeeping(session: Session, protect: list[str], observe_window: flo
             )
         await session.each(
             "cleanup",
-            lambda h: h.call(CLEANUP, CleanupRequest(keep=env.keep_releases, protect=protect)),
-            detail=lambda r: f"removed {len(r.removed)}" if r.removed else "",
+            lambda h: h.call(
+                CLEANUP,
+                CleanupRequest(
+                    keep=env.keep_releases,
+                    protect=protect,
+                    build_cache_keep=env.build_cache.keep,
+                ),
+            ),
+            detail=_cleanup_detail,
         )
     except PhaseFailed as failed:
         text = f"{failed.phase} failed (the release is live): {failed.error_text()}"

@@ -34,6 +34,11 @@ class Layout:
         return self.base / "shared"
 
     @property
+    def cache(self) -> Path:
+        """Cached build products: `cache/<product>/<key>/`."""
+        return self.base / "cache"
+
+    @property
     def proxy(self) -> Path:
         return self.base / "proxy"
 

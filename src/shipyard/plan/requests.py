@@ -114,6 +114,7 @@ def prepare(
         min_free_disk_mb=env.resources.min_free_disk_mb,
         disk_per_artifact=env.resources.disk_per_artifact,
         runtime=runtime,
+        build_cache=[product.spec() for product in env.build_cache.products],
     )
 
 

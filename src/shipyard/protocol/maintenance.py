@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shipyard.protocol.common import HealthSpec, ProxySpec
 from shipyard.protocol.op import Empty, Op
@@ -61,11 +61,15 @@ class CleanupRequest:
 
     keep: int
     protect: list[str]
+    # cached build products: those a kept release uses stay, and the newest
+    # `build_cache_keep` of the others, per product
+    build_cache_keep: int = 3
 
 
 @dataclass(frozen=True)
 class CleanupReply:
     removed: list[str]
+    cache_removed: list[str] = field(default_factory=list)  # `<product>/<key>` entries
 
 
 CLEANUP = Op("cleanup", CleanupRequest, CleanupReply)

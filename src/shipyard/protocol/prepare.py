@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shipyard.protocol.codec import Json
 from shipyard.protocol.common import ProxySpec, ReleaseManifest
@@ -15,6 +15,24 @@ class SharedPaths:
 
     dirs: list[str]
     files: list[str]
+
+
+@dataclass(frozen=True)
+class CachedProduct:
+    """A product of the build (`path` in the release) and what it depends on: its key is
+    the digest of the `inputs` files, the `key_command`'s output and the build's text."""
+
+    path: str
+    inputs: list[str]
+    key_command: str | None
+    key_timeout: float
+
+
+@dataclass(frozen=True)
+class CacheOutcome:
+    path: str
+    key: str  # the cache key (sha256 hex)
+    hit: bool  # a cached product was copied into the release
 
 
 @dataclass(frozen=True)
@@ -34,11 +52,15 @@ class PrepareRequest:
     min_free_disk_mb: int
     disk_per_artifact: float  # the artifact, unpacked and built, takes this many times its size
     runtime: Json | None = None  # what it runs with (RuntimeSpec as JSON), kept with the release
+    # when every product has a cached copy for its key, the copies are put into the
+    # release and `build` is not run; otherwise it runs and the products are stored
+    build_cache: list[CachedProduct] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class PrepareReply:
     reused: bool  # the release was already prepared: nothing was unpacked or built
+    build_cache: list[CacheOutcome] = field(default_factory=list)
 
 
 PREPARE = Op("prepare", PrepareRequest, PrepareReply)

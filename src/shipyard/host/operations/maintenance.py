@@ -7,6 +7,7 @@ import shutil
 import time
 from typing import Any
 
+from shipyard.host import build_cache
 from shipyard.host import slots as slot_files
 from shipyard.host.context import Context
 from shipyard.host.errors import HostOpError
@@ -146,7 +147,8 @@ def cleanup(ctx: Context, request: proto.CleanupRequest) -> proto.CleanupReply:
         shutil.rmtree(stale, ignore_errors=True)
     for part in layout.uploads.glob("*.part"):  # uploads cut short by a dropped link
         part.unlink(missing_ok=True)
-    return proto.CleanupReply(removed=removed)
+    cache_removed = build_cache.prune(layout, request.build_cache_keep)
+    return proto.CleanupReply(removed=removed, cache_removed=cache_removed)
 
 
 def shutdown(ctx: Context, request: Empty) -> Empty:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.core.files import atomic_write
+from shipyard.host import build_cache
 from shipyard.host.context import Context, reachable_sockets, untraversable_parent
 from shipyard.host.errors import HostOpError
 from shipyard.host.operations.handler import Handler
@@ -72,18 +73,11 @@ def _prepare(ctx: Context, request: proto.PrepareRequest, artifact: Path) -> pro
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    cached: list[proto.CacheOutcome] = []
     try:
         link_shared(layout, release_dir, request.shared.dirs, request.shared.files)
         if request.build:
-            run_step(
-                layout,
-                "build",
-                request.build,
-                release_dir,
-                request.release_id,
-                request.build_timeout,
-                request.env_values,
-            )
+            cached = build_cache.build(layout, request, release_dir)
         manifest = encode(request.manifest) | {"digest": request.digest}
         atomic_write(release_dir / "release.json", json.dumps(manifest, indent=2) + "\n")
         (release_dir / INCOMPLETE).unlink()
@@ -91,7 +85,7 @@ def _prepare(ctx: Context, request: proto.PrepareRequest, artifact: Path) -> pro
         shutil.rmtree(release_dir, ignore_errors=True)
         raise
     state.record_release(request.release_id, request.digest, request.manifest, request.runtime)
-    return proto.PrepareReply(reused=False)
+    return proto.PrepareReply(reused=False, build_cache=cached)
 
 
 def _refuse_if_running(state: State, layout: Layout, release_id: str) -> None:
