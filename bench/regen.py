@@ -853,6 +853,159 @@ def unpack(r: Results) -> str:
     return text
 
 
+# -- the build cache (benchmarks-build-cache.md) --------------------------------------
+BC_HOSTS = [("local", "local"), ("ssh1", "1 SSH host")]
+BC_MODES = [
+    ("pip", "pip (before)"),
+    ("pip+cache", "pip + build cache"),
+    ("uv", "uv"),
+    ("uv+cache", "uv + build cache"),
+]
+BC_TARGET = 5.0  # code-only deploy to one SSH host with the cache, seconds (issue 12)
+
+
+def build_cache_runs(r: Results) -> str:
+    """Every stored build cache result, oldest first: where, when, how busy, what with."""
+    rows = []
+    for s in r.all("build_cache"):
+        m = s.data["machine"]
+        rows.append(
+            [
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                str(s.data["runs"]),
+                f"{m['nproc']} x {m['cpu']}",
+                m["nginx"].replace("nginx version: ", ""),
+                m["python"],
+                s.data.get("uv") or "-",
+            ]
+        )
+    headers = ["result file", "commit", "date (UTC)", "load average at start", "runs"]
+    headers += ["cores x CPU", "nginx", "Python", "uv"]
+    return table(headers, rows) + "\n" if rows else "no stored build_cache result\n"
+
+
+def _bc_times(runs: list[dict[str, Any]], field: str, median_value: float) -> str:
+    each = ", ".join(fmt(x[field]) for x in runs)
+    return f"{fmt(median_value)} ({each})"
+
+
+def _bc_cache(runs: list[dict[str, Any]]) -> str:
+    """hit / miss / no cache, from what each deploy reported."""
+    kinds = [("hit" if " hit" in x["cache"] else "miss") if x["cache"] else "" for x in runs]
+    if not any(kinds):
+        return "no cache"
+    counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    if len(counts) == 1:
+        return f"all {next(iter(counts))}"
+    return ", ".join(f"{n} {k or 'no cache'}" for k, n in counts.items())
+
+
+def build_cache(r: Results) -> str:
+    """Whole deploys (pipeline call to return), medians of the newest result's runs."""
+    now = r.now("build_cache")
+    if now is None:
+        return "no stored build_cache result: run `bench/build_cache.py`\n"
+    headers = ["host", "mode", "first deploy", "code-only: median (each run)"]
+    headers += ["dependency change: median (each run)", "code-only vs pip (medians)"]
+    rows = []
+    for host, where in BC_HOSTS:
+        modes = now.data["scenarios"].get(host, {})
+        base = modes.get("pip")
+        for mode, what in BC_MODES:
+            x = modes.get(mode)
+            if x is None:
+                continue
+            ratio = "" if base is None or mode == "pip" else _bc_ratio(x, base)
+            rows.append(
+                [
+                    where,
+                    what,
+                    fmt(x["first"]["total"]),
+                    _bc_times(x["code_only"], "total", x["code_only_median"]),
+                    _bc_times(x["dependency_change"], "total", x["dependency_change_median"]),
+                    ratio,
+                ]
+            )
+    intro = f"Seconds, from {label(now)}:\n\n"
+    return intro + table(headers, rows) + "\n"
+
+
+def _bc_ratio(x: dict[str, Any], base: dict[str, Any]) -> str:
+    return f"{x['code_only_median'] / base['code_only_median']:.2f}"
+
+
+def build_cache_prepare(r: Results) -> str:
+    """The PREPARE phase alone (unpack, key, build or copy), and whether the cache hit."""
+    now = r.now("build_cache")
+    if now is None:
+        return "no stored build_cache result\n"
+    headers = ["host", "mode", "first deploy", "code-only: median (each run)", "cache"]
+    headers += ["dependency change: median (each run)", "cache"]
+    rows = []
+    for host, where in BC_HOSTS:
+        modes = now.data["scenarios"].get(host, {})
+        for mode, what in BC_MODES:
+            x = modes.get(mode)
+            if x is None:
+                continue
+            code, dep = x["code_only"], x["dependency_change"]
+            rows.append(
+                [
+                    where,
+                    what,
+                    fmt(x["first"]["prepare"]) + (" (miss)" if x["first"]["cache"] else ""),
+                    _bc_times(code, "prepare", median([y["prepare"] for y in code])),
+                    _bc_cache(code),
+                    _bc_times(dep, "prepare", median([y["prepare"] for y in dep])),
+                    _bc_cache(dep),
+                ]
+            )
+    intro = f"Seconds, from {label(now)}:\n\n"
+    return intro + table(headers, rows) + "\n"
+
+
+def build_cache_notes(r: Results) -> str:
+    """The comparisons the prose talks about, from the newest result."""
+    now = r.now("build_cache")
+    if now is None:
+        return "no stored build_cache result\n"
+    sc = now.data["scenarios"]
+    lines = []
+    ssh = sc.get("ssh1", {})
+    if "pip+cache" in ssh:
+        got = ssh["pip+cache"]["code_only_median"]
+        met = "**met**" if got < BC_TARGET else "**not met**"
+        lines.append(
+            f"- code-only deploy to one SSH host with the cache (pip): median {fmt(got)} s; "
+            f"target under {BC_TARGET:g} s: {met}"
+        )
+    for host, where in BC_HOSTS:
+        modes = sc.get(host, {})
+        if {"pip", "pip+cache"} <= set(modes):
+            before = [x["prepare"] for x in modes["pip"]["code_only"]]
+            after = [x["prepare"] for x in modes["pip+cache"]["code_only"]]
+            lines.append(
+                f"- {where}, code-only, PREPARE: {fmt(min(before))}-{fmt(max(before))} s "
+                f"without the cache, {fmt(min(after))}-{fmt(max(after))} s with it (pip)"
+            )
+        if {"pip", "uv"} <= set(modes):
+            pip_dep = modes["pip"]["dependency_change_median"]
+            uv_dep = modes["uv"]["dependency_change_median"]
+            lines.append(
+                f"- {where}, dependency change, whole deploy: uv {fmt(uv_dep)} s against pip "
+                f"{fmt(pip_dep)} s (medians; pip / uv {pip_dep / uv_dep:.1f}x)"
+            )
+        if {"uv", "uv+cache"} <= set(modes):
+            lines.append(
+                f"- {where}, code-only, whole deploy: uv {fmt(modes['uv']['code_only_median'])} s"
+                f", uv + build cache {fmt(modes['uv+cache']['code_only_median'])} s (medians)"
+            )
+    return f"From {label(now)}:\n\n" + "\n".join(lines) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -877,6 +1030,10 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "backup": backup_runs,
     "backup-restore": backup_restore_parts,
     "unpack": unpack,
+    "build_cache-runs": build_cache_runs,
+    "build_cache": build_cache,
+    "build_cache-prepare": build_cache_prepare,
+    "build_cache-notes": build_cache_notes,
 }
 
 
