@@ -34,7 +34,7 @@ from benchlib import fmt, median, table
 from resultfiles import RESULTS, Stored, latest, load_all
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-DOC_FILES = ("benchmarks.md", "benchmarks-safety.md")
+DOC_GLOB = "benchmarks*.md"  # every benchmark page; a page without markers is left alone
 BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end -->)", re.S)
 BUSY = 2.0  # 1-minute load average at or above the core count: "busy"
 
@@ -604,6 +604,408 @@ def rerun(r: Results) -> str:
     return intro + table(headers, rows) + "\n"
 
 
+# -- start-up and the host agent (benchmarks-speed.md) --------------------------------
+STARTUP_ROWS = [
+    ("help", "`shipyard --help`, wall"),
+    ("help: CPU seconds", "`shipyard --help`, CPU"),
+    ("local status", "`status` local, wall"),
+    ("local status: CPU seconds", "`status` local, CPU"),
+    ("local rollback, to traffic moved", "warm rollback local, start to traffic moved"),
+    ("local rollback, to exit", "warm rollback local, start to exit"),
+    ("local rollback: CPU seconds", "warm rollback local, CPU of the command"),
+    ("ssh1 rollback, to traffic moved", "warm rollback, 1 SSH host, start to traffic moved"),
+    ("ssh1 rollback, to exit", "warm rollback, 1 SSH host, start to exit"),
+    ("ssh1 rollback: CPU seconds", "warm rollback, 1 SSH host, operator's CPU"),
+]
+
+
+def startup(r: Results) -> str:
+    """Every stored start-up comparison, newest first: before and after, median of runs."""
+    parts = []
+    for s in reversed(r.all("startup")):
+        sides = s.data["sides"]
+        before, after = sides.get("before", {}), sides["after"]
+        old, new = before.get("median", {}), after["median"]
+        rows = [
+            [what, _secs(old.get(key)), _secs(new.get(key)), _times(old.get(key), new.get(key))]
+            for key, what in STARTUP_ROWS
+        ]
+        sides_text = f"before `{before.get('commit', '-')[:12]}`, after `{after['commit'][:12]}`"
+        headers = [f"median of {s.data['runs']}", "before", "after", "before / after"]
+        parts.append(f"{label(s)}; {sides_text}\n\n" + table(headers, rows))
+    return "\n\n".join(parts) + "\n" if parts else "no stored startup result\n"
+
+
+def _secs(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{fmt(value, digits)} s"
+
+
+def _times(old: float | None, new: float | None) -> str:
+    return f"{old / new:.1f}x" if old and new else "-"
+
+
+STARTUP_TARGETS = [  # from issue 12: (what, CPU key, wall key, target seconds)
+    ("`--help`", "help: CPU seconds", "help", 0.25),
+    ("`status` local", "local status: CPU seconds", "local status", 0.4),
+    ("warm rollback local", "local rollback: CPU seconds", "local rollback, to exit", 0.5),
+    ("warm rollback, 1 SSH host", "ssh1 rollback: CPU seconds", "ssh1 rollback, to exit", 1.0),
+]
+
+
+def startup_targets(r: Results) -> str:
+    """The issue's targets against the "after" side of the newest start-up result."""
+    now = r.now("startup")
+    if now is None:
+        return "no stored startup result\n"
+    new = now.data["sides"]["after"]["median"]
+    rows = []
+    for what, cpu, wall, target in STARTUP_TARGETS:
+        got = new.get(cpu)
+        met = "-" if got is None else ("**yes**" if got <= target else "**no**")
+        rows.append([what, f"< {target:g} s", _secs(new.get(cpu)), _secs(new.get(wall)), met])
+    headers = ["target (issue 12)", "target", "CPU, median", "wall, median", "met on CPU?"]
+    return f"{label(now)}, the after side\n\n" + table(headers, rows) + "\n"
+
+
+TIMING = re.compile(r"\[timing\s+(?P<t>[\d.]+)s\] (?P<what>.*?)(?: (?P<d>[\d.]+)s)?$")
+TIMELINE = [  # (step, the mark that ends it)
+    ("process start to the connection being open (imports, config)", "connected"),
+    ("reach the resident agent, `hello`", "op hello"),
+    ("lock, status, releases, record start", "op record-start"),
+    ("check the warm slot", "phase check"),
+    ("switch (**traffic moved**)", "traffic moved"),
+    ("verify, record, release the lock, close", "closed"),
+    ("close to exit", "exit"),
+]
+
+
+def _marks(lines: list[str]) -> list[tuple[float, str, float | None]]:
+    found = []
+    for line in lines:
+        m = TIMING.match(line)
+        if m:
+            found.append((float(m["t"]), m["what"], float(m["d"]) if m["d"] else None))
+    return found
+
+
+def _timeline(lines: list[str]) -> dict[str, str]:
+    """Each step's share of the last rollback, from the marks' times since process start."""
+    marks = _marks(lines)
+    cells: dict[str, str] = {}
+    previous = 0.0
+    for step, ending in TIMELINE:
+        at = next(
+            (t for t, what, _ in marks if what == ending or what.endswith(" " + ending)), None
+        )
+        cells[step] = "-" if at is None else f"{at - previous:.3f} s"
+        previous = at if at is not None else previous
+    connected = next(((t, d) for t, w, d in marks if w.endswith(" connected")), None)
+    closed = next((t for t, w, _ in marks if w.endswith(" closed")), None)
+    cells["ssh"] = f"{connected[1]:.3f} s" if connected and connected[1] else "-"
+    cells["after"] = f"{closed - connected[0]:.3f} s" if connected and closed else "-"
+    cells["ops"] = str(sum(1 for _, w, _ in marks if " op " in f" {w}"))
+    return cells
+
+
+def startup_timeline(r: Results) -> str:
+    now = r.now("startup")
+    if now is None:
+        return "no stored startup result\n"
+    results = now.data["sides"]["after"]["results"]
+    local = _timeline(results.get("local rollback: timing marks of the last run", []))
+    ssh = _timeline(results.get("ssh1 rollback: timing marks of the last run", []))
+    rows = []
+    for step, _ in TIMELINE:
+        rows.append([step, local[step], ssh[step]])
+        if step.startswith("process start"):
+            rows.append(["of which the SSH connection itself", "-", ssh["ssh"]])
+    rows.append(["from the connection being open to closed", local["after"], ssh["after"]])
+    rows.append(["host operations in the command", local["ops"], ssh["ops"]])
+    intro = f"The last rollback of {label(now)}, after side, from `SHIPYARD_TIMING=1`:\n\n"
+    return intro + table(["step", "local", "1 SSH host"], rows) + "\n"
+
+
+AGENT_ROWS = [
+    ("per-command agent", "a per-command agent: start `shipyard host serve`, ask `hello`"),
+    ("resident agent", "a resident agent behind a unix socket: connect, ask `hello`"),
+    ("round trip", "one more round trip on an agent already answering (the floor)"),
+    ("ssh connect", "the SSH connection itself (key exchange, authentication)"),
+]
+
+
+def agent_options(r: Results) -> str:
+    now = r.now("agent_options")
+    if now is None:
+        return "no stored agent_options result\n"
+    medians = now.data["median"]
+    local, ssh = medians.get("local", {}), medians.get("ssh, 1 host", {})
+    rows = [[what, _secs(local.get(k), 3), _secs(ssh.get(k), 3)] for k, what in AGENT_ROWS]
+    headers = [f"median of {now.data['runs']}", "local", "1 SSH host"]
+    return now_before(r, "agent_options") + "\n" + table(headers, rows) + "\n"
+
+
+# -- backup and restore (benchmarks-backup.md) ----------------------------------------
+BACKUP_TARGET = 1.1  # Shipyard / plain, from issue 11
+
+
+def backup_runs(r: Results) -> str:
+    """Every stored backup run, oldest first: what it backed up, and both sides' times."""
+    rows = []
+    for i, s in enumerate(r.all("backup"), 1):
+        x = s.data["result"]
+        rows.append(
+            [
+                str(i),
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                f"{s.data.get('target_mb', '-')} MiB asked; {x['rows']:,} rows, "
+                f"{x['database_bytes'] / 2**20:.0f} MiB, dump {x['dump_bytes'] / 2**20:.0f} MiB "
+                f"({x['database_bytes'] / x['dump_bytes']:.1f}:1)",
+                _secs(x["plain_dump_s"], 1),
+                _secs(x["shipyard_backup_s"], 1),
+                _ratio_cell(x["backup_ratio"]),
+                _secs(x["plain_restore_s"], 1),
+                _secs(x["shipyard_restore_s"], 1),
+                _ratio_cell(x["restore_ratio"]),
+                "yes" if x["restored_all_rows"] else "**no**",
+                f"fill {fmt(x['fill_s'], 0)} s; {fmt(s.data.get('wall_s'), 0)} s in all",
+            ]
+        )
+    headers = ["run", "result file", "commit", "date (UTC)", "load average at start"]
+    headers += ["database", "backup: plain", "backup: Shipyard", "ratio", "restore: plain"]
+    headers += ["restore: Shipyard", "ratio", "all rows restored", "run took"]
+    intro = f"Ratio = Shipyard / plain; the target (issue 11) is {BACKUP_TARGET:g} or less.\n\n"
+    return intro + table(headers, rows) + "\n"
+
+
+def _load(s: Stored) -> str:
+    start = s.data.get("machine", {}).get("loadavg_at_start") or []
+    return "-" if not start else f"{start[0]:g}" + (" (busy)" if start[0] >= BUSY else "")
+
+
+def _ratio_cell(ratio: float) -> str:
+    return f"{ratio:.2f}" + (" (met)" if ratio <= BACKUP_TARGET else " (not met)")
+
+
+def backup_restore_parts(r: Results) -> str:
+    """Where a restore's time goes, for every run that timed the pieces."""
+    rows = []
+    for i, s in enumerate(r.all("backup"), 1):
+        x = s.data["result"]
+        if "restic_dump_to_null_s" not in x:
+            continue
+        pipe = x.get("plain_restore_from_pipe_s")
+        host = x.get("shipyard_restore_host_s")
+        rows.append(
+            [
+                str(i),
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _secs(x["shipyard_restore_s"] - x["plain_restore_s"], 1),
+                _secs(x["restic_dump_to_null_s"], 1),
+                "-" if pipe is None else f"{_secs(pipe, 1)} ({pipe - x['plain_restore_s']:+.1f} s)",
+                "-" if host is None else _secs(host, 1),
+                "-" if host is None else _secs(x["shipyard_restore_s"] - host, 1),
+            ]
+        )
+    headers = ["run", "result file", "commit", "date (UTC)", "Shipyard's restore minus plain"]
+    headers += ["`restic dump` alone, to /dev/null"]
+    headers += ["plain pg_restore from a pipe (against from the file)"]
+    headers += ["Shipyard's restore on the host", "the command around it"]
+    return table(headers, rows) + "\n" if rows else "no run timed the pieces of a restore\n"
+
+
+# -- unpacking (benchmarks.md) --------------------------------------------------------
+def unpack(r: Results) -> str:
+    now = r.now("unpack")
+    if now is None:
+        return "no stored unpack result: run `bench/unpack.py` (see bench/README.md)\n"
+    d = now.data
+    art = d["artifact"]
+    rows = []
+    for key, what in (
+        ("tarfile_data_filter_s", '`tarfile.extractall(filter="data")`'),
+        (
+            "safe_unpack_s",
+            "`shipyard.host.unpack.safe_unpack` (every destination resolved "
+            "through the links already unpacked, each link checked again at the end)",
+        ),
+    ):
+        runs = d[key]["all"]
+        rows.append([what, _secs(d[key]["median"], 1), f"{min(runs):.1f} to {max(runs):.1f} s"])
+    stock, ours = d["tarfile_data_filter_s"]["median"], d["safe_unpack_s"]["median"]
+    reply = d["local_reply"]
+    text = now_before(r, "unpack") + "\n"
+    text += (
+        f"Python {d.get('python', '-')}; an artifact of {art['members']:,} members, "
+        f"{art['unpacked_bytes'] / 1e6:.1f} MB unpacked, {art['compressed_bytes'] / 1e6:.2f} MB "
+        f"compressed; {d['runs']} runs each.\n\n"
+    )
+    text += table(["unpacker", "median", "runs"], rows) + "\n\n"
+    text += f"`safe_unpack` / `tarfile`: {ours / stock:.2f}x (medians). "
+    text += (
+        f"One {reply['mib']} MiB reply line through the local transport's channel "
+        f"(`transport/lines.py`): median {reply['median_s']:.2f} s.\n"
+    )
+    return text
+
+
+# -- the build cache (benchmarks-build-cache.md) --------------------------------------
+BC_HOSTS = [("local", "local"), ("ssh1", "1 SSH host")]
+BC_MODES = [
+    ("pip", "pip (before)"),
+    ("pip+cache", "pip + build cache"),
+    ("uv", "uv"),
+    ("uv+cache", "uv + build cache"),
+]
+BC_TARGET = 5.0  # code-only deploy to one SSH host with the cache, seconds (issue 12)
+
+
+def build_cache_runs(r: Results) -> str:
+    """Every stored build cache result, oldest first: where, when, how busy, what with."""
+    rows = []
+    for s in r.all("build_cache"):
+        m = s.data["machine"]
+        rows.append(
+            [
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                str(s.data["runs"]),
+                f"{m['nproc']} x {m['cpu']}",
+                m["nginx"].replace("nginx version: ", ""),
+                m["python"],
+                s.data.get("uv") or "-",
+            ]
+        )
+    headers = ["result file", "commit", "date (UTC)", "load average at start", "runs"]
+    headers += ["cores x CPU", "nginx", "Python", "uv"]
+    return table(headers, rows) + "\n" if rows else "no stored build_cache result\n"
+
+
+def _bc_times(runs: list[dict[str, Any]], field: str, median_value: float) -> str:
+    each = ", ".join(fmt(x[field]) for x in runs)
+    return f"{fmt(median_value)} ({each})"
+
+
+def _bc_cache(runs: list[dict[str, Any]]) -> str:
+    """hit / miss / no cache, from what each deploy reported."""
+    kinds = [("hit" if " hit" in x["cache"] else "miss") if x["cache"] else "" for x in runs]
+    if not any(kinds):
+        return "no cache"
+    counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    if len(counts) == 1:
+        return f"all {next(iter(counts))}"
+    return ", ".join(f"{n} {k or 'no cache'}" for k, n in counts.items())
+
+
+def build_cache(r: Results) -> str:
+    """Whole deploys (pipeline call to return), medians of the newest result's runs."""
+    now = r.now("build_cache")
+    if now is None:
+        return "no stored build_cache result: run `bench/build_cache.py`\n"
+    headers = ["host", "mode", "first deploy", "code-only: median (each run)"]
+    headers += ["dependency change: median (each run)", "code-only vs pip (medians)"]
+    rows = []
+    for host, where in BC_HOSTS:
+        modes = now.data["scenarios"].get(host, {})
+        base = modes.get("pip")
+        for mode, what in BC_MODES:
+            x = modes.get(mode)
+            if x is None:
+                continue
+            ratio = "" if base is None or mode == "pip" else _bc_ratio(x, base)
+            rows.append(
+                [
+                    where,
+                    what,
+                    fmt(x["first"]["total"]),
+                    _bc_times(x["code_only"], "total", x["code_only_median"]),
+                    _bc_times(x["dependency_change"], "total", x["dependency_change_median"]),
+                    ratio,
+                ]
+            )
+    intro = f"Seconds, from {label(now)}:\n\n"
+    return intro + table(headers, rows) + "\n"
+
+
+def _bc_ratio(x: dict[str, Any], base: dict[str, Any]) -> str:
+    return f"{x['code_only_median'] / base['code_only_median']:.2f}"
+
+
+def build_cache_prepare(r: Results) -> str:
+    """The PREPARE phase alone (unpack, key, build or copy), and whether the cache hit."""
+    now = r.now("build_cache")
+    if now is None:
+        return "no stored build_cache result\n"
+    headers = ["host", "mode", "first deploy", "code-only: median (each run)", "cache"]
+    headers += ["dependency change: median (each run)", "cache"]
+    rows = []
+    for host, where in BC_HOSTS:
+        modes = now.data["scenarios"].get(host, {})
+        for mode, what in BC_MODES:
+            x = modes.get(mode)
+            if x is None:
+                continue
+            code, dep = x["code_only"], x["dependency_change"]
+            rows.append(
+                [
+                    where,
+                    what,
+                    fmt(x["first"]["prepare"]) + (" (miss)" if x["first"]["cache"] else ""),
+                    _bc_times(code, "prepare", median([y["prepare"] for y in code])),
+                    _bc_cache(code),
+                    _bc_times(dep, "prepare", median([y["prepare"] for y in dep])),
+                    _bc_cache(dep),
+                ]
+            )
+    intro = f"Seconds, from {label(now)}:\n\n"
+    return intro + table(headers, rows) + "\n"
+
+
+def build_cache_notes(r: Results) -> str:
+    """The comparisons the prose talks about, from the newest result."""
+    now = r.now("build_cache")
+    if now is None:
+        return "no stored build_cache result\n"
+    sc = now.data["scenarios"]
+    lines = []
+    ssh = sc.get("ssh1", {})
+    if "pip+cache" in ssh:
+        got = ssh["pip+cache"]["code_only_median"]
+        met = "**met**" if got < BC_TARGET else "**not met**"
+        lines.append(
+            f"- code-only deploy to one SSH host with the cache (pip): median {fmt(got)} s; "
+            f"target under {BC_TARGET:g} s: {met}"
+        )
+    for host, where in BC_HOSTS:
+        modes = sc.get(host, {})
+        if {"pip", "pip+cache"} <= set(modes):
+            before = [x["prepare"] for x in modes["pip"]["code_only"]]
+            after = [x["prepare"] for x in modes["pip+cache"]["code_only"]]
+            lines.append(
+                f"- {where}, code-only, PREPARE: {fmt(min(before))}-{fmt(max(before))} s "
+                f"without the cache, {fmt(min(after))}-{fmt(max(after))} s with it (pip)"
+            )
+        if {"pip", "uv"} <= set(modes):
+            pip_dep = modes["pip"]["dependency_change_median"]
+            uv_dep = modes["uv"]["dependency_change_median"]
+            lines.append(
+                f"- {where}, dependency change, whole deploy: uv {fmt(uv_dep)} s against pip "
+                f"{fmt(pip_dep)} s (medians; pip / uv {pip_dep / uv_dep:.1f}x)"
+            )
+        if {"uv", "uv+cache"} <= set(modes):
+            lines.append(
+                f"- {where}, code-only, whole deploy: uv {fmt(modes['uv']['code_only_median'])} s"
+                f", uv + build cache {fmt(modes['uv+cache']['code_only_median'])} s (medians)"
+            )
+    return f"From {label(now)}:\n\n" + "\n".join(lines) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -621,6 +1023,17 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "auto_rollback-http500-retry5xx": ar_detail("auto_rollback-http500-retry5xx"),
     "hotfix": hotfix_detail("hotfix"),
     "hotfix-branch": hotfix_detail("hotfix-branch"),
+    "startup": startup,
+    "startup-targets": startup_targets,
+    "startup-timeline": startup_timeline,
+    "agent_options": agent_options,
+    "backup": backup_runs,
+    "backup-restore": backup_restore_parts,
+    "unpack": unpack,
+    "build_cache-runs": build_cache_runs,
+    "build_cache": build_cache,
+    "build_cache-prepare": build_cache_prepare,
+    "build_cache-notes": build_cache_notes,
 }
 
 
@@ -642,8 +1055,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = Results(load_all(Path(args.results)))
     stale = []
-    for name in DOC_FILES:
-        path = Path(args.docs) / name
+    for path in sorted(Path(args.docs).glob(DOC_GLOB)):
         text = path.read_text()
         new = regenerate(text, results)
         if new != text:

@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
-DOCS = [ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks-safety.md"]
+DOCS = sorted((ROOT / "docs").glob("benchmarks*.md"))  # every benchmark page, as regen.py
 GENERATED = re.compile(r"<!-- generated:([\w-]+) -->\n(.*?)<!-- end -->", re.S)
 # a number as prose writes it: 38,777 / 0.36 / 1.3x / 99%; not part of a word (p99, 5xx)
 SETTING_KEYS = ("runs", "health_interval", "observe_window")  # top-level settings of a result
@@ -188,3 +188,18 @@ def test_a_stored_result_is_named_for_its_benchmark_commit_and_time_and_never_ov
     assert json.loads(path.read_text())["runs"] == [1]
     [loaded] = resultfiles.load_all(tmp_path)
     assert (loaded.key, loaded.commit, loaded.legacy) == ("speed-agent", "ab" * 20, False)
+
+
+def test_a_new_benchmark_page_is_regenerated_and_checked_without_being_listed(
+    tmp_path: Path,
+) -> None:
+    for doc in DOCS:
+        shutil.copy(doc, tmp_path / doc.name)
+    page = tmp_path / "benchmarks-new.md"
+    page.write_text("# New\n\n<!-- generated:agent_options -->\n| 0.1 s |\n<!-- end -->\n")
+    done = regen("--check", docs=tmp_path)
+    assert done.returncode == 1
+    assert "benchmarks-new.md" in done.stderr
+    assert regen(docs=tmp_path).returncode == 0
+    assert "agent_options-" in page.read_text()
+    assert regen("--check", docs=tmp_path).returncode == 0
