@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -27,12 +28,20 @@ SourceOption = Annotated[
 ]
 
 if TYPE_CHECKING:
+    from shipyard.config.loader import ConfigFile
     from shipyard.execute.reporter import PlainReporter
     from shipyard.protocol.backup import BackupRecord
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(backup_app, name="backup")
+
+
+def _load(config: Path) -> ConfigFile:
+    """The configuration, or the command ends with its located error (exit 2)."""
+    from shipyard.config.loader import ConfigFile
+
+    return failures.guard(lambda: ConfigFile.load(config))
 
 
 def _quiet() -> PlainReporter:
@@ -84,11 +93,10 @@ def run_command(
     json_output: JsonOption = False,
 ) -> None:
     """Back up every source now (or only --source NAME)."""
-    from shipyard.config.loader import ConfigFile
     from shipyard.execute import backup
     from shipyard.protocol.codec import encode
 
-    loaded = failures.guard(lambda: ConfigFile.load(config))
+    loaded = _load(config)
     taken = failures.run(backup.run(loaded, env_name, _quiet(), source or []))
     if json_output:
         output.print_json(encode(taken))
@@ -108,11 +116,10 @@ def list_command(
     json_output: JsonOption = False,
 ) -> None:
     """Snapshots in the repository, newest first: when, source, size, verified or not."""
-    from shipyard.config.loader import ConfigFile
     from shipyard.execute import backup
     from shipyard.protocol.codec import encode
 
-    loaded = failures.guard(lambda: ConfigFile.load(config))
+    loaded = _load(config)
     records = failures.run(backup.list_backups(loaded, env_name, _quiet()))
     if json_output:
         output.print_json(encode(records))
@@ -135,11 +142,10 @@ def verify_command(
 
     Also runs `restic check` on the repository. Exits 1 if anything failed.
     """
-    from shipyard.config.loader import ConfigFile
     from shipyard.execute import backup
     from shipyard.protocol.codec import encode
 
-    loaded = failures.guard(lambda: ConfigFile.load(config))
+    loaded = _load(config)
     results = failures.run(backup.verify(loaded, env_name, _quiet(), snapshot))
     if json_output:
         output.print_json(encode(results))
@@ -170,10 +176,9 @@ def restore_command(
     PostgreSQL: pg_restore --clean in one transaction; SQLite: the backup API into the
     live file; a directory: swapped in whole. Holds the environment's lock.
     """
-    from shipyard.config.loader import ConfigFile
     from shipyard.execute import backup
 
-    loaded = failures.guard(lambda: ConfigFile.load(config))
+    loaded = _load(config)
     done = failures.run(
         backup.restore(
             loaded,
@@ -199,11 +204,10 @@ def prune_command(
     json_output: JsonOption = False,
 ) -> None:
     """Apply `backup.retention` (restic forget --prune, per source)."""
-    from shipyard.config.loader import ConfigFile
     from shipyard.execute import backup
     from shipyard.protocol.codec import encode
 
-    loaded = failures.guard(lambda: ConfigFile.load(config))
+    loaded = _load(config)
     result = failures.run(backup.prune(loaded, env_name, _quiet()))
     if json_output:
         output.print_json(encode(result))

@@ -69,29 +69,9 @@ stdout_logfile_maxbytes=20MB
 stdout_logfile_backups=3
 """
             )
-    sections.append(
-        f"""[program:agent]
-command={python} -m shipyard.host.resident {base}
-autostart=true
-autorestart=true
-startsecs=0
-redirect_stderr=true
-stdout_logfile={layout.logs}/agent.log
-stdout_logfile_maxbytes=1MB
-stdout_logfile_backups=1
-"""
-    )
-    sections.append(
-        f"""[program:reaper]
-command={python} -m shipyard.host.reaper {base}
-autostart=true
-autorestart=true
-startsecs=0
-redirect_stderr=true
-stdout_logfile={layout.logs}/reaper.log
-stdout_logfile_maxbytes=1MB
-"""
-    )
+    # the environment's own helpers: the resident host agent and the reaper
+    sections.append(_helper("agent", f"{python} -m shipyard.host.resident {base}", layout, 1))
+    sections.append(_helper("reaper", f"{python} -m shipyard.host.reaper {base}", layout))
     if config.nginx_binary is not None:
         nginx = shlex.quote(config.nginx_binary)
         proxy = shlex.quote(f"{layout.proxy}/")
@@ -109,3 +89,17 @@ stdout_logfile_maxbytes=1MB
 """
         )
     return "\n".join(sections)
+
+
+def _helper(name: str, command: str, layout: Layout, backups: int | None = None) -> str:
+    """A program of Shipyard's own on the host, always up, logging to logs/NAME.log."""
+    kept = f"stdout_logfile_backups={backups}\n" if backups is not None else ""
+    return f"""[program:{name}]
+command={command}
+autostart=true
+autorestart=true
+startsecs=0
+redirect_stderr=true
+stdout_logfile={layout.logs}/{name}.log
+stdout_logfile_maxbytes=1MB
+{kept}"""
