@@ -55,3 +55,14 @@ def test_a_csrf_token_is_valid_only_for_its_own_session_and_key() -> None:
     assert not auth.csrf_valid(key, "session-a", None)
     assert not auth.csrf_valid(key, None, token)
     assert not auth.csrf_valid(key, "session-a", "")
+
+
+def test_the_config_accepts_a_printed_hash_and_refuses_a_plain_password() -> None:
+    from pydantic import ValidationError
+
+    from shipyard.config.dashboard import DashboardAuth
+
+    printed = auth.hash_secret("pw")
+    assert DashboardAuth(password_hash=printed).password_hash == printed
+    with pytest.raises(ValidationError, match="--hash-password"):
+        DashboardAuth(password_hash="hunter2")

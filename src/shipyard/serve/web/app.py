@@ -38,6 +38,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from shipyard.config.dashboard import DashboardAuth
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.reads import DashboardStore
 from shipyard.serve.web import auth, pages
@@ -78,10 +79,21 @@ class AuthSettings:
     token_hash: str | None = None
     secure_cookies: bool = False  # set when the dashboard is reached over HTTPS
     session_key: bytes = b""  # empty: a random key per process (a restart logs out)
+    session_hours: float = SESSION_HOURS
 
     @property
     def configured(self) -> bool:
         return bool(self.password_hash or self.token_hash)
+
+    @classmethod
+    def from_config(cls, config: DashboardAuth, base_url: str) -> AuthSettings:
+        secure = config.secure_cookies
+        return cls(
+            password_hash=config.password_hash,
+            token_hash=config.token_hash,
+            secure_cookies=base_url.startswith("https://") if secure is None else secure,
+            session_hours=config.session_hours,
+        )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -265,7 +277,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
                 SessionMiddleware,
                 secret_key=session_key.hex(),
                 session_cookie=SESSION_COOKIE,
-                max_age=SESSION_HOURS * 3600,
+                max_age=int(settings.session_hours * 3600),
                 same_site="strict",
                 https_only=settings.secure_cookies,
             ),
