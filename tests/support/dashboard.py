@@ -3,7 +3,7 @@ and statuses to feed it; for the dashboard's tests that need no real host."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from shipyard.protocol.common import Deployment, Event, LockInfo, Probe
 from shipyard.protocol.inspect import SlotStatus, StatusReply
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.mirror import Sources
+from shipyard.serve.reads import CheckBucket
 from shipyard.serve.web.app import AuthSettings, create_app
 
 CONFIG = """
@@ -70,6 +71,54 @@ class MemoryStore:
             ),
             key=lambda r: r.at,
         )
+
+    def latest_results(self, env: str) -> Sequence[Result]:
+        newest: dict[tuple[str, str], Result] = {}
+        for r in self.results(env):
+            newest[(r.check, r.host)] = r
+        return list(newest.values())
+
+    def check_buckets(self, env: str, since: float, until: float, count: int) -> list[CheckBucket]:
+        rows = [
+            (r.check, r.host, r.at, r.ok, r.latency_ms, r.maintenance) for r in self.results(env)
+        ]
+        return bucket_results(rows, since=since, until=until, count=count)
+
+
+def bucket_results(
+    results: Iterable[tuple[str, str, float, bool, float | None, bool]],
+    *,
+    since: float,
+    until: float,
+    count: int,
+) -> list[CheckBucket]:
+    """What `Store.check_buckets` computes in SQL, from (check, host, at, ok, latency_ms,
+    maintenance) rows: the definition its tests compare against."""
+    slice_s = (until - since) / count
+    cells: dict[tuple[str, str, int], list[float]] = {}
+    latencies: dict[tuple[str, str, int], list[float]] = {}
+    for check, host, at, ok, latency, maintenance in results:
+        if not since <= at < until:
+            continue
+        key = (check, host, min(int((at - since) / slice_s), count - 1))
+        cell = cells.setdefault(key, [0, 0, 0])
+        cell[0] += 1
+        cell[1] += maintenance
+        cell[2] += ok and not maintenance
+        if latency is not None:
+            latencies.setdefault(key, []).append(latency)
+    return [
+        CheckBucket(
+            check,
+            host,
+            index,
+            int(cell[0]),
+            int(cell[1]),
+            int(cell[2]),
+            sum(lat) / len(lat) if (lat := latencies.get((check, host, index))) else None,
+        )
+        for (check, host, index), cell in sorted(cells.items())
+    ]
 
 
 def environments(tmp: Path) -> dict[str, Environment]:

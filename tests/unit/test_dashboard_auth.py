@@ -66,3 +66,10 @@ def test_the_config_accepts_a_printed_hash_and_refuses_a_plain_password() -> Non
     assert DashboardAuth(password_hash=printed).password_hash == printed
     with pytest.raises(ValidationError, match="--hash-password"):
         DashboardAuth(password_hash="hunter2")
+
+
+def test_the_token_checker_accepts_the_token_and_refuses_others_every_time() -> None:
+    check = auth.TokenChecker(auth.hash_secret("tok"))
+    assert check("tok") and check("tok")
+    assert not check("tok2") and not check("")
+    assert not auth.TokenChecker(None)("tok")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from support.dashboard import bucket_results
+
+from shipyard.serve.reads import CheckBucket
 from shipyard.serve.web import series, svg
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -85,7 +88,12 @@ def test_nice_ceiling_rounds_up_to_one_two_two_and_a_half_or_five() -> None:
     assert svg.nice_ceiling(0) == 1.0
 
 
-def test_uptime_periods_tell_up_down_degraded_maintenance_and_empty_apart() -> None:
+def buckets(points: list[Result], *, since: float, until: float, count: int) -> list[CheckBucket]:
+    rows = [(p.check, p.host, p.at, p.ok, p.latency_ms, p.maintenance) for p in points]
+    return bucket_results(rows, since=since, until=until, count=count)
+
+
+def test_uptime_bars_tell_up_down_degraded_maintenance_and_empty_apart() -> None:
     points = [
         Result("web", "h", 5, True, 10),
         Result("web", "h", 15, False, None),
@@ -93,32 +101,47 @@ def test_uptime_periods_tell_up_down_degraded_maintenance_and_empty_apart() -> N
         Result("web", "h", 26, False, None),
         Result("web", "h", 35, False, None, maintenance=True),
     ]
-    bars = series.uptime_periods(points, start=0, end=50, count=5)
+    bars = series.uptime_bars(buckets(points, since=0, until=50, count=5), start=0, end=50, count=5)
     assert [b.state for b in bars] == ["up", "down", "degraded", "maintenance", "empty"]
     assert "50.00% up (1 of 2 failed)" in bars[2].label
 
 
+def test_a_bar_sums_its_slices_over_every_host() -> None:
+    points = [
+        Result("web", "a", 1, True, 5),
+        Result("web", "b", 2, False, None),
+        Result("web", "a", 4, False, None),
+    ]
+    counted = buckets(points, since=0, until=6, count=6)
+    bars = series.uptime_bars(counted, start=0, end=6, count=2, group=3)
+    assert [b.state for b in bars] == ["degraded", "down"]
+
+
+def test_uptime_leaves_maintenance_out() -> None:
+    points = [
+        Result("web", "h", 1, True, 5),
+        Result("web", "h", 2, False, None, maintenance=True),
+        Result("web", "h", 3, False, None),
+    ]
+    assert series.uptime_pct(buckets(points, since=0, until=10, count=2)) == 50.0
+    assert series.uptime_pct([]) is None
+
+
 def test_results_outside_the_period_are_not_counted() -> None:
     points = [Result("web", "h", -1, False, None), Result("web", "h", 10, False, None)]
-    assert [b.state for b in series.uptime_periods(points, start=0, end=10, count=2)] == [
+    counted = buckets(points, since=0, until=10, count=2)
+    assert [b.state for b in series.uptime_bars(counted, start=0, end=10, count=2)] == [
         "empty",
         "empty",
     ]
 
 
-def test_latency_series_has_one_line_per_host_without_unanswered_checks() -> None:
+def test_latency_lines_have_one_line_per_host_at_each_slices_middle() -> None:
     points = [
         Result("web", "b", 2, True, 20),
         Result("web", "a", 1, True, 10),
+        Result("web", "a", 1.5, True, 30),
         Result("web", "a", 3, False, None),
     ]
-    lines = series.latency_series(points)
-    assert [(s.name, list(s.points)) for s in lines] == [("a", [(1, 10)]), ("b", [(2, 20)])]
-
-
-def test_downsampling_keeps_at_most_the_limit_and_the_mean() -> None:
-    points = [(float(i), float(i % 2)) for i in range(1000)]
-    out = series.downsample(points, 100)
-    assert len(out) == 100
-    assert all(abs(v - 0.5) < 1e-9 for _, v in out)
-    assert series.downsample(points[:5], 100) == points[:5]
+    lines = series.latency_lines(buckets(points, since=0, until=4, count=2), start=0, slice_s=2)
+    assert [(s.name, list(s.points)) for s in lines] == [("a", [(1.0, 20.0)]), ("b", [(3.0, 20.0)])]

@@ -7,6 +7,7 @@ A protocol of the few calls they make, so the pages depend on nothing else of th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -27,6 +28,19 @@ class CheckSample(Protocol):
     def maintenance(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class CheckBucket:
+    """The results of one check on one host in one slice of a period (index from 0)."""
+
+    check: str
+    host: str
+    index: int
+    results: int
+    maintenance: int  # of `results`, how many ran in a maintenance window
+    ok: int  # of the others, how many succeeded
+    latency_ms: float | None  # the mean of those that had one
+
+
 class DashboardStore(Protocol):
     def mirror_deploys(self, env: str, host: str, records: dict[str, str]) -> None:
         """Store deploy records (id -> JSON) as read from a host, replacing older copies."""
@@ -43,3 +57,12 @@ class DashboardStore(Protocol):
         limit: int | None = None,
     ) -> Sequence[CheckSample]:
         """Check results of an environment, oldest first, in [since, until)."""
+
+    def latest_results(self, env: str) -> Sequence[CheckSample]:
+        """The newest result of each check on each host of an environment."""
+
+    def check_buckets(
+        self, env: str, since: float, until: float, count: int
+    ) -> Sequence[CheckBucket]:
+        """Results of `env` in [since, until) counted in `count` equal slices, per check
+        and host (slices without results are left out)."""

@@ -134,6 +134,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
     settings = settings or AuthSettings()
     session_key = settings.session_key or os.urandom(32)
     templates = _templates()
+    token_ok = auth.TokenChecker(settings.token_hash)
     live, store = ctx.live, ctx.store
 
     def session_id(request: Request) -> str:
@@ -263,7 +264,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
 
     async def guard(request: Request, call_next: Handler) -> Response:
         path = request.url.path
-        if not path.startswith(PUBLIC_PATHS) and not _allowed(request, settings):
+        if not path.startswith(PUBLIC_PATHS) and not _allowed(request, settings, token_ok):
             response = _refusal(request, settings)
         else:
             response = await call_next(request)
@@ -287,12 +288,12 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
     )
 
 
-def _allowed(request: Request, settings: AuthSettings) -> bool:
+def _allowed(request: Request, settings: AuthSettings, token_ok: auth.TokenChecker) -> bool:
     if request.session.get("user") and settings.password_hash:
         return True
     header = request.headers.get("authorization", "")
-    if settings.token_hash and header.lower().startswith("bearer "):
-        return auth.verify_secret(header[7:].strip(), settings.token_hash)
+    if header.lower().startswith("bearer "):
+        return token_ok(header[7:].strip())
     return False
 
 

@@ -12,10 +12,11 @@ from typing import Any
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event
 from shipyard.serve.live import LiveDeploys
-from shipyard.serve.reads import CheckSample, DashboardStore
+from shipyard.serve.reads import CheckBucket, CheckSample, DashboardStore
 from shipyard.serve.web import series, svg
 
 OUTCOMES = ("running", "succeeded", "failed", "auto-rolled-back", "smoke-failed", "interrupted")
+LATENCY_SLICES_PER_BAR = 3  # the response-time line has three points per uptime bar
 PERIODS = {"24h": (86400.0, 96), "7d": (7 * 86400.0, 84), "30d": (30 * 86400.0, 90)}
 
 Page = dict[str, Any]
@@ -182,29 +183,38 @@ def checks(store: DashboardStore, name: str, period: str, now: float | None = No
     """Per check: uptime bars over `period` and the response times, as SVG and numbers."""
     now = time.time() if now is None else now
     span, count = PERIODS.get(period, PERIODS["24h"])
-    points = store.results(name, since=now - span)
-    by_check: dict[str, list[CheckSample]] = {}
-    for point in points:
-        by_check.setdefault(point.check, []).append(point)
-    result = []
-    for check, rows in sorted(by_check.items()):
-        counted = [p for p in rows if not p.maintenance]
-        up = sum(p.ok for p in counted)
-        bars = series.uptime_periods(rows, start=now - span, end=now, count=count)
-        lines = series.latency_series(rows)
-        result.append(
+    start = now - span
+    slices = count * LATENCY_SLICES_PER_BAR
+    by_check: dict[str, list[CheckBucket]] = {}
+    for bucket in store.check_buckets(name, start, now, slices):
+        by_check.setdefault(bucket.check, []).append(bucket)
+    latest: dict[str, CheckSample] = {}
+    for result in store.latest_results(name):
+        if result.check not in latest or result.at > latest[result.check].at:
+            latest[result.check] = result
+    rows = []
+    for check, buckets in sorted(by_check.items()):
+        bars = series.uptime_bars(
+            buckets, start=start, end=now, count=count, group=LATENCY_SLICES_PER_BAR
+        )
+        lines = series.latency_lines(buckets, start=start, slice_s=span / slices)
+        last = latest.get(check)
+        pct = series.uptime_pct(buckets)
+        rows.append(
             {
                 "check": check,
-                "results": len(rows),
-                "uptime_pct": round(up / len(counted) * 100, 3) if counted else None,
+                "results": sum(b.results for b in buckets),
+                "uptime_pct": round(pct, 3) if pct is not None else None,
                 "last": {
-                    "at": rows[-1].at,
-                    "ok": rows[-1].ok,
-                    "latency_ms": rows[-1].latency_ms,
-                    "host": rows[-1].host,
-                },
+                    "at": last.at,
+                    "ok": last.ok,
+                    "latency_ms": last.latency_ms,
+                    "host": last.host,
+                }
+                if last
+                else None,
                 "bars_svg": svg.uptime_bars(bars, title=f"{check} uptime over {period}"),
                 "latency_svg": svg.line_chart(lines, unit=" ms", title=f"{check} response time"),
             }
         )
-    return {"env": name, "period": period, "periods": list(PERIODS), "checks": result}
+    return {"env": name, "period": period, "periods": list(PERIODS), "checks": rows}

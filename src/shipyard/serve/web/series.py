@@ -1,14 +1,16 @@
-"""From stored samples to what a chart draws: uptime periods and downsampled lines.
+"""From stored check results to what a chart draws: uptime bars and response-time lines.
 
-Pure: the pages pass in rows read from the store and get `svg.Bar`s and `svg.Series`.
+Pure: the store counts the results in equal slices of the period (`check_buckets`, one
+query, so a 30-day page reads a few hundred rows, not every result); these functions
+turn those counts into `svg.Bar`s and `svg.Series`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from shipyard.serve.reads import CheckSample
+from shipyard.serve.reads import CheckBucket
 from shipyard.serve.web.svg import Bar, BarState, Series
 
 
@@ -17,61 +19,52 @@ def _stamp(at: float, span: float) -> str:
     return time.strftime(fmt, time.gmtime(at)) + " UTC"
 
 
-def uptime_periods(
-    points: Iterable[CheckSample], *, start: float, end: float, count: int
+def uptime_bars(
+    buckets: Iterable[CheckBucket], *, start: float, end: float, count: int, group: int = 1
 ) -> list[Bar]:
-    """`count` equal periods from `start` to `end`: up (every result ok), down (none ok),
-    degraded (some), maintenance (only results during maintenance), empty (no result)."""
-    span = (end - start) / count
+    """`count` bars from `start` to `end`, each summing `group` consecutive slices over
+    every host: up (every result ok), down (none), degraded (some), maintenance (only
+    results in maintenance windows), empty (no result)."""
     ok = [0] * count
-    total = [0] * count
+    counted = [0] * count
     maintenance = [0] * count
-    for point in points:
-        if not start <= point.at < end:
+    for bucket in buckets:
+        i = bucket.index // group
+        if not 0 <= i < count:
             continue
-        i = min(int((point.at - start) / span), count - 1)
-        if point.maintenance:
-            maintenance[i] += 1
-            continue
-        total[i] += 1
-        ok[i] += point.ok
+        ok[i] += bucket.ok
+        counted[i] += bucket.results - bucket.maintenance
+        maintenance[i] += bucket.maintenance
+    span = (end - start) / count
     bars = []
     for i in range(count):
         when = _stamp(start + i * span, span)
         state: BarState
-        if total[i] == 0:
+        if counted[i] == 0:
             state = "maintenance" if maintenance[i] else "empty"
             text = f"{when}: maintenance" if maintenance[i] else f"{when}: no results"
         else:
-            ratio = ok[i] / total[i]
+            ratio = ok[i] / counted[i]
             state = "up" if ratio == 1 else "down" if ratio == 0 else "degraded"
-            text = f"{when}: {ratio * 100:.2f}% up ({total[i] - ok[i]} of {total[i]} failed)"
+            text = f"{when}: {ratio * 100:.2f}% up ({counted[i] - ok[i]} of {counted[i]} failed)"
         bars.append(Bar(state, text))
     return bars
 
 
-def downsample(
-    points: Sequence[tuple[float, float]], limit: int = 300
-) -> list[tuple[float, float]]:
-    """At most `limit` points: the mean of each equal run (a chart has ~600 pixels)."""
-    if len(points) <= limit:
-        return list(points)
-    size = len(points) / limit
-    out = []
-    for i in range(limit):
-        chunk = (
-            points[int(i * size) : int((i + 1) * size)] or points[int(i * size) : int(i * size) + 1]
-        )
-        out.append((sum(p[0] for p in chunk) / len(chunk), sum(p[1] for p in chunk) / len(chunk)))
-    return out
+def uptime_pct(buckets: Iterable[CheckBucket]) -> float | None:
+    """Share of ok results outside maintenance, in %; None without any."""
+    ok = counted = 0
+    for bucket in buckets:
+        ok += bucket.ok
+        counted += bucket.results - bucket.maintenance
+    return ok / counted * 100 if counted else None
 
 
-def latency_series(points: Iterable[CheckSample], limit: int = 300) -> list[Series]:
-    """One line per host of the response times of answered checks."""
+def latency_lines(buckets: Iterable[CheckBucket], *, start: float, slice_s: float) -> list[Series]:
+    """One line per host: the mean response time of each slice, at the slice's middle."""
     by_host: dict[str, list[tuple[float, float]]] = {}
-    for point in points:
-        if point.latency_ms is not None:
-            by_host.setdefault(point.host, []).append((point.at, point.latency_ms))
-    return [
-        Series(host, downsample(sorted(values), limit)) for host, values in sorted(by_host.items())
-    ]
+    for bucket in buckets:
+        if bucket.latency_ms is not None:
+            at = start + (bucket.index + 0.5) * slice_s
+            by_host.setdefault(bucket.host, []).append((at, bucket.latency_ms))
+    return [Series(host, sorted(points)) for host, points in sorted(by_host.items())]
