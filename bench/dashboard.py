@@ -12,7 +12,6 @@ Writes bench/results/dashboard-<commit12>-<time>.json; not part of the test suit
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import re
 import statistics
@@ -66,9 +65,7 @@ PHASES = ("prepare", "boot", "check", "switch", "verify", "cleanup")
 
 
 def record(n: int, env: str, at: float, rng: random.Random) -> Deployment:
-    outcome = rng.choices(
-        ["succeeded", "failed", "auto-rolled-back"], weights=[88, 9, 3], k=1
-    )[0]
+    outcome = rng.choices(["succeeded", "failed", "auto-rolled-back"], weights=[88, 9, 3], k=1)[0]
     return Deployment(
         id=f"{env}-{n:06d}",
         kind="deploy",
@@ -123,7 +120,8 @@ def status(env: str) -> EnvironmentStatus:
         SlotStatus("green", "r0", "stopped", None, "STOPPED", {}, False, None),
     ]
     reply = StatusReply(True, "blue", "r1", slots, "RUNNING", "RUNNING", "blue", None, [])
-    return EnvironmentStatus(env, None, None, [HostStatus("web-1", reply), HostStatus("web-2", reply)])
+    hosts = [HostStatus("web-1", reply), HostStatus("web-2", reply)]
+    return EnvironmentStatus(env, None, None, hosts)
 
 
 def main() -> int:
@@ -154,7 +152,7 @@ def main() -> int:
             return []
 
         sources = Sources(status=status_of, history=no_history, events=no_events)
-        live = LiveDeploys(envs, store, sources, idle_interval=3600)
+        live = LiveDeploys(sources, idle_interval=3600).attach(envs, store)
         now = time.time()
         started = time.monotonic()
         results = fill(store, live, args.records, args.days, now)
@@ -218,7 +216,7 @@ def main() -> int:
         "target_p95_ms": 100,
     }
     path = store_result("dashboard", result, out=args.json_out)
-    print(f"| page | first (ms) | median | p95 | max |\n|---|---|---|---|---|")
+    print("| page | first (ms) | median | p95 | max |\n|---|---|---|---|---|")
     for page, p in pages.items():
         print(f"| `{page}` | {p['first_ms']} | {p['median_ms']} | {p['p95_ms']} | {p['max_ms']} |")
     print(f"worst p95 {worst} ms (target < 100 ms); stored {path}")
@@ -227,6 +225,7 @@ def main() -> int:
 
 class _Context:
     def __init__(self, store: Store, live: LiveDeploys) -> None:
+        self.config = None  # settings are given: the dashboard reads no serve.auth
         self.store = store
         self.live = live
         self.base_url = "http://127.0.0.1"
@@ -241,5 +240,4 @@ def _free_port() -> int:
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(None)
     raise SystemExit(main())

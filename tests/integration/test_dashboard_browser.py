@@ -22,6 +22,7 @@ from support.dashboard_server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, serving
 from support.localenv import shutdown
 
 from shipyard.config.loader import ConfigFile
+from shipyard.config.shipyard_config import ShipyardConfig
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.web import auth
 from shipyard.serve.web.app import AuthSettings, create_app
@@ -76,10 +77,10 @@ def site() -> Iterator[Site]:
                 )
             )
             time.sleep(0.02)
-        env = ConfigFile.load(repo.config).environment("local")
-        live = LiveDeploys({"local": env}, store, idle_interval=0.5, busy_interval=0.25)
+        live = LiveDeploys(idle_interval=0.5, busy_interval=0.25)
         app = create_app(
-            Context(store, live), AuthSettings(password_hash=auth.hash_secret(PASSWORD))
+            Context(ShipyardConfig.load(repo.config), store, live),
+            AuthSettings(password_hash=auth.hash_secret(PASSWORD)),
         )
         with serving(app) as url:
             deadline = time.monotonic() + 30

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from shipyard.config.loader import ConfigFile
 from shipyard.config.model import Environment
+from shipyard.config.shipyard_config import ShipyardConfig
 from shipyard.execute.queries import EnvironmentStatus, HostStatus
 from shipyard.protocol.common import Deployment, Event, LockInfo, Probe
 from shipyard.protocol.inspect import SlotStatus, StatusReply
@@ -105,7 +106,7 @@ def bucket_results(
         cell[0] += 1
         cell[1] += maintenance
         cell[2] += ok and not maintenance
-        if latency is not None:
+        if latency is not None and not maintenance:
             latencies.setdefault(key, []).append(latency)
     return [
         CheckBucket(
@@ -186,11 +187,15 @@ class FakeHosts:
 
 @dataclass
 class Context:
+    """What serve's ServeContext gives the dashboard."""
+
+    config: ShipyardConfig
     store: MemoryStore
     live: LiveDeploys
     base_url: str = "http://127.0.0.1:8400"
 
 
 def make_app(tmp: Path, hosts: FakeHosts, store: MemoryStore, settings: AuthSettings):  # type: ignore[no-untyped-def]
-    live = LiveDeploys(environments(tmp), store, hosts.sources(), idle_interval=0.05)
-    return create_app(Context(store, live), settings), live
+    live = LiveDeploys(hosts.sources(), idle_interval=0.05)
+    config = ShipyardConfig.from_file(ConfigFile.parse(CONFIG, tmp / "shipyard.yml"))
+    return create_app(Context(config, store, live), settings), live

@@ -40,30 +40,41 @@ class LiveState:
 
 
 class LiveDeploys:
+    """Built empty by `serve` (ServeContext.live); `attach` gives it the environments and
+    the store, and `start` begins polling (the dashboard does both)."""
+
+    deploys: DeployIndex
+
     def __init__(
         self,
-        envs: Mapping[str, Environment],
-        store: DashboardStore,
         sources: Sources | None = None,
         *,
         idle_interval: float = 10.0,
         busy_interval: float = 1.0,
         busy_refresh: float = 5.0,
     ) -> None:
-        self.envs = dict(envs)
-        self.store = store
-        self.deploys = DeployIndex(store)
         self.sources = sources or Sources()
         self.idle_interval = idle_interval
         self.busy_interval = busy_interval
         self.busy_refresh = busy_refresh
+        self.envs: dict[str, Environment] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def attached(self) -> bool:
+        return hasattr(self, "deploys")
+
+    def attach(self, envs: Mapping[str, Environment], store: DashboardStore) -> LiveDeploys:
+        self.envs = dict(envs)
+        self.store = store
+        self.deploys = DeployIndex(store)
         self._snapshots = {name: Snapshot(name) for name in self.envs}
         self._events: dict[str, deque[Event]] = {n: deque(maxlen=KEEP_EVENTS) for n in self.envs}
         self._last_id = dict.fromkeys(self.envs, 0)
         self._deploying: dict[str, str | None] = dict.fromkeys(self.envs)
         self._subscribers: dict[str, set[asyncio.Queue[Event]]] = {n: set() for n in self.envs}
-        self._task: asyncio.Task[None] | None = None
         self.event_errors: dict[str, str | None] = dict.fromkeys(self.envs)
+        return self
 
     # reading
     def snapshot(self, env: str) -> Snapshot:
@@ -88,7 +99,7 @@ class LiveDeploys:
     # polling
     def start(self) -> None:
         """Poll every environment in the background (idempotent)."""
-        if self._task is None or self._task.done():
+        if self.attached and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self.run())
 
     async def stop(self) -> None:

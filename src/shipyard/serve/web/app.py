@@ -39,6 +39,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from shipyard.config.dashboard import DashboardAuth
+from shipyard.config.shipyard_config import ShipyardConfig
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.reads import DashboardStore
 from shipyard.serve.web import auth, pages
@@ -60,6 +61,9 @@ SECURITY_HEADERS = {
 
 class WebContext(Protocol):
     """What the dashboard needs of `serve`'s ServeContext."""
+
+    @property
+    def config(self) -> ShipyardConfig: ...
 
     @property
     def store(self) -> DashboardStore: ...
@@ -131,7 +135,14 @@ def _templates() -> Jinja2Templates:
 
 
 def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlette:
-    settings = settings or AuthSettings()
+    """The dashboard of `ctx` (sign-in from `serve.auth` unless `settings` are given).
+
+    It attaches `ctx.live` to the configuration's environments and starts its pollers
+    with the app's lifespan or, mounted in an app that runs none, at the first request.
+    """
+    settings = settings or AuthSettings.from_config(ctx.config.serve.auth, ctx.base_url)
+    if not ctx.live.attached:
+        ctx.live.attach(ctx.config.environments, ctx.store)
     session_key = settings.session_key or os.urandom(32)
     templates = _templates()
     token_ok = auth.TokenChecker(settings.token_hash)
@@ -263,6 +274,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
             await live.stop()
 
     async def guard(request: Request, call_next: Handler) -> Response:
+        live.start()  # no-op once running
         path = request.url.path
         if not path.startswith(PUBLIC_PATHS) and not _allowed(request, settings, token_ok):
             response = _refusal(request, settings)
