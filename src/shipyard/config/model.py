@@ -21,6 +21,7 @@ from pydantic import (
 from shipyard.config.backup import Backup, backup_secrets_known
 from shipyard.config.build_cache import BuildCache
 from shipyard.config.gates import GatesConfig
+from shipyard.config.metrics import Metrics
 from shipyard.config.safe_values import (
     HostAddress,
     ListenAddress,
@@ -296,6 +297,7 @@ class Settings(Strict):
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
+    metrics: Metrics = Metrics()
 
     @field_validator("backup")
     @classmethod
