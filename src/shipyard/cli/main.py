@@ -26,6 +26,7 @@ from shipyard.cli.inspect_cmd import register as register_inspect
 from shipyard.cli.lock_cmd import register as register_lock
 from shipyard.cli.metrics_cmd import register as register_metrics
 from shipyard.cli.options import CliState
+from shipyard.cli.parity_cmd import register as register_parity
 from shipyard.cli.rollback_cmd import register as register_rollback
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ register_backup(app)
 register_demo(app)
 register_host(app)
 register_metrics(app)
+register_parity(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:
