@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from support.records import deployment
 
+from shipyard.plan.confidence import Rating
 from shipyard.plan.delivery import (
     DAY,
     FAILURE_RATE_LEVELS,
@@ -196,3 +197,12 @@ def test_level_tables_follow_the_2024_report() -> None:
     assert level_under(0.15, FAILURE_RATE_LEVELS, inclusive=True) == "high"
     assert level_under(0.30, FAILURE_RATE_LEVELS, inclusive=True) == "low"
     assert level_under(0.50, FAILURE_RATE_LEVELS, inclusive=True) == "below low"
+
+
+def test_the_confidence_target_is_the_latest_months_mean_when_ratings_are_given() -> None:
+    ratings = [Rating("ana", START, 9), Rating("bo", START + HOUR, 8)]
+    result = report([], ratings=ratings)
+    confidence = next(t for t in result.targets if t.name.startswith("confidence"))
+    assert (confidence.value, confidence.met, confidence.counted) == (8.5, True, 2)
+    assert result.confidence is not None and result.confidence.months[0].month == "2023-11"
+    assert next(t for t in report([]).targets if t.name.startswith("confidence")).met is None

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Literal
 
 from shipyard.config.metrics import DeliveryTargets
+from shipyard.plan.confidence import ConfidenceTrend, Rating, confidence_trend
 from shipyard.protocol.common import Deployment
 
 DAY = 86400.0
@@ -129,6 +130,7 @@ class DeliveryReport:
     rework_rate: Measure
     targets: list[TargetResult]
     hands_on: HandsOn
+    confidence: ConfidenceTrend | None = None  # when the serve store's ratings are given
 
 
 def level_at_least(value: float, levels: tuple[tuple[Level, float], ...]) -> Level:
@@ -262,6 +264,7 @@ def delivery_report(
     requires_staging: bool = False,
     uptime: float | None = None,
     hands_on_baseline_minutes: float | None = None,
+    ratings: list[Rating] | None = None,
 ) -> DeliveryReport:
     """The delivery metrics of `environment` for records started in [since, until).
 
@@ -270,6 +273,7 @@ def delivery_report(
     requires_staging: the environment takes its releases from another one
     (`promotion.requires`); otherwise the "passed staging first" target does not apply.
     uptime: from the check store (0-1), when one is given.
+    ratings: the confidence ratings recorded for it (the serve store), when given.
     """
     window = [d for d in history if since <= d.started_at < until]
     window.sort(key=lambda d: d.started_at)
@@ -393,6 +397,18 @@ def delivery_report(
             len(changes) if baseline else 0,
         ),
     ]
+    trend = (
+        confidence_trend(environment, ratings, targets.confidence) if ratings is not None else None
+    )
+    target_rows.append(
+        _target(
+            "confidence (latest month)",
+            trend.latest if trend else None,
+            "of 10",
+            targets.confidence,
+            trend.months[-1].ratings if trend and trend.months else 0,
+        )
+    )
     return DeliveryReport(
         environment=environment,
         since=since,
@@ -410,6 +426,7 @@ def delivery_report(
             reduction=reduction,
             counted=len(changes),
         ),
+        confidence=trend,
     )
 
 
