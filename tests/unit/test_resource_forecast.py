@@ -20,9 +20,12 @@ from shipyard.plan.forecast import (
     DAY,
     DiskPoint,
     MemoryPoint,
+    SampleView,
     disk_alerts,
     disk_forecast,
+    disk_series,
     memory_alerts,
+    memory_series,
 )
 
 GIB = 2**30
@@ -121,4 +124,19 @@ def test_os_release_values_lose_their_quotes() -> None:
         "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)",
         "ID": "debian",
         "VERSION_ID": "12",
+    }
+
+
+def test_stored_samples_become_one_series_per_host_and_mount() -> None:
+    disk = {"mount": "/", "total": 100, "used": 40, "free": 60}
+    samples = [
+        SampleView("web1", 0.0, 10, 100, [disk, {"mount": "/data", "total": 5}]),
+        SampleView("web1", 60.0, 20, 100, [disk | {"used": 50, "free": 50}]),
+        SampleView("web2", 0.0, None, None, []),
+    ]
+    assert disk_series(samples) == {
+        ("web1", "/"): [DiskPoint(0.0, 40, 100, 60), DiskPoint(60.0, 50, 100, 50)]
+    }
+    assert memory_series(samples) == {
+        "web1": [MemoryPoint(0.0, 10, 100), MemoryPoint(60.0, 20, 100)]
     }

@@ -5,6 +5,7 @@
       targets: {deploys_per_week: 3}    # any of the team's targets; the rest keep defaults
       host_prices: {deploy@web1.example.com: 12.0}   # per host and month, optional
       currency: USD
+      resource_alerts: {disk_full_within_days: 7, memory_over: 0.9, memory_for: 600}
 
 Every field is optional; docs/metrics.md defines what each target measures.
 """
@@ -29,6 +30,17 @@ class DeliveryTargets(BaseModel):
     hands_on_reduction: float = Field(default=0.80, ge=0, le=1)
 
 
+class ResourceAlerts(BaseModel):
+    """When `shipyard serve` alerts on a host's resources (plan/forecast.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    disk_full_within_days: float = Field(default=7.0, gt=0, le=365)
+    memory_over: float = Field(default=0.9, gt=0, le=1)  # share of the host's memory
+    memory_for: float = Field(default=600.0, gt=0, le=7 * 86400)  # seconds
+    sample_interval: float = Field(default=60.0, ge=5, le=3600)  # seconds between samples
+
+
 class Metrics(BaseModel):
     """Delivery metrics settings (`shipyard metrics`, the dashboard)."""
 
@@ -38,3 +50,4 @@ class Metrics(BaseModel):
     hands_on_baseline_minutes: float | None = Field(default=None, gt=0)
     host_prices: dict[str, float] = Field(default_factory=dict)  # host address -> per month
     currency: str = Field(default="USD", min_length=1, max_length=8)
+    resource_alerts: ResourceAlerts = ResourceAlerts()

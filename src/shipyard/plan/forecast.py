@@ -150,3 +150,41 @@ def memory_alerts(
 
 def _gib(value: float) -> str:
     return f"{value / 2**30:.2f} GiB"
+
+
+@dataclass(frozen=True)
+class SampleView:
+    """One stored resource sample, as the forecasts read it."""
+
+    host: str
+    at: float
+    mem_used: int | None
+    mem_total: int | None
+    disks: list[dict[str, object]]  # DiskUsage as JSON: mount, total, used, free, ...
+
+
+def disk_series(samples: list[SampleView]) -> dict[tuple[str, str], list[DiskPoint]]:
+    """Each (host, mount)'s disk points, from samples in any order."""
+    series: dict[tuple[str, str], list[DiskPoint]] = {}
+    for sample in samples:
+        for disk in sample.disks:
+            try:
+                point = DiskPoint(
+                    sample.at,
+                    int(str(disk["used"])),
+                    int(str(disk["total"])),
+                    int(str(disk["free"])),
+                )
+            except (KeyError, ValueError):
+                continue  # a sample from another version: skip, never fail the sampler
+            series.setdefault((sample.host, str(disk.get("mount"))), []).append(point)
+    return series
+
+
+def memory_series(samples: list[SampleView]) -> dict[str, list[MemoryPoint]]:
+    series: dict[str, list[MemoryPoint]] = {}
+    for sample in samples:
+        if sample.mem_used is not None and sample.mem_total:
+            point = MemoryPoint(sample.at, sample.mem_used, sample.mem_total)
+            series.setdefault(sample.host, []).append(point)
+    return series
