@@ -1,17 +1,27 @@
-"""Delivery metrics and host resources from real local deploys (real nginx, supervisord)."""
+"""Delivery metrics, host resources and serve's resource sampler from real local deploys
+(real nginx, supervisord)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.apprepo import AppRepo, free_port, local_config, make_repo
 from support.localenv import shutdown
+
+from shipyard.config.shipyard_config import ShipyardConfig
+from shipyard.serve.alerts import Alert, Alerter, AlertKind
+from shipyard.serve.context import ServeContext
+from shipyard.serve.live import LiveDeploys
+from shipyard.serve.resources import ResourceSampler
+from shipyard.serve.store import ResourceSample, Store
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +118,45 @@ def test_the_resources_operation_reports_the_active_slots_processes(
     web = next(p for p in active["programs"] if p["program"].startswith("web-"))
     assert web["rss_bytes"] > 1_000_000
     assert web["cpu_pct"] is not None and web["cpu_pct"] >= 0
+
+
+def test_the_sampler_stores_each_hosts_resources_and_alerts_a_filling_disk_once(
+    shipped: tuple[AppRepo, Path], tmp_path: Path
+) -> None:
+    repo, _ = shipped
+    store = Store.open(tmp_path / "serve.db")
+    ctx = ServeContext(
+        config=ShipyardConfig.load(repo.config),
+        config_path=repo.config,
+        store=store,
+        base_url="http://127.0.0.1:8400",
+        live=LiveDeploys(),
+    )
+    sent: list[Alert] = []
+    sampler = ResourceSampler(ctx, sent.append)
+    (row,) = asyncio.run(sampler.sample("local"))
+    assert row.host == "local" and row.mem_total and row.cpu_pct is not None
+    assert any(d["mount"] == "/" for d in json.loads(row.disks_json))
+    slots = json.loads(row.slots_json)
+    assert any(s["active"] and s["programs"] for s in slots)
+    assert store.resource_samples("local") == [row]
+
+    # a disk that filled 10 GiB a day for two days, with 5 GiB left: full in half a day
+    now = time.time()
+    gib = 2**30
+    for hours_ago, free in ((48, 25), (24, 15), (0, 5)):
+        disk = {"mount": "/srv", "total": 100 * gib, "used": (100 - free) * gib}
+        store.add_resource_sample(
+            ResourceSample(
+                "local", "local", now - hours_ago * 3600, 1.0, 0.1, 1, 10,
+                json.dumps([disk | {"free": free * gib}]), "[]",
+            )
+        )  # fmt: skip
+    first = sampler.alert("local", now)
+    assert [a.kind for a in first] == [AlertKind.DISK_FORECAST]
+    assert "/srv on local full in 0.5 days" in first[0].what
+    assert sampler.alert("local", now + 60) == []  # once per condition
+    # a restarted serve finds what was sent in the store and stays quiet
+    Alerter([], store).send_blocking(first[0])
+    assert ResourceSampler(ctx, sent.append).alert("local", now + 120) == []
+    store.close()
