@@ -24,7 +24,9 @@ from shipyard.cli.host_cmd import register as register_host
 from shipyard.cli.init_cmd import register as register_init
 from shipyard.cli.inspect_cmd import register as register_inspect
 from shipyard.cli.lock_cmd import register as register_lock
+from shipyard.cli.metrics_cmd import register as register_metrics
 from shipyard.cli.options import CliState
+from shipyard.cli.parity_cmd import register as register_parity
 from shipyard.cli.rollback_cmd import register as register_rollback
 from shipyard.cli.serve_cmd import register as register_serve
 
@@ -65,6 +67,8 @@ register_backup(app)
 register_demo(app)
 register_host(app)
 register_serve(app)
+register_metrics(app)
+register_parity(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:

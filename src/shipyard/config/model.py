@@ -21,6 +21,7 @@ from pydantic import (
 from shipyard.config.backup import Backup, backup_secrets_known
 from shipyard.config.build_cache import BuildCache
 from shipyard.config.gates import GatesConfig
+from shipyard.config.metrics import Metrics
 from shipyard.config.observe import Alerts, Check, MaintenanceWindow, Serve, Slo, checks_consistent
 from shipyard.config.safe_values import (
     HostAddress,
@@ -297,6 +298,7 @@ class Settings(Strict):
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
+    metrics: Metrics = Metrics()
     # `shipyard serve` (config/observe.py); None: the health path through nginx
     checks: list[Check] | None = None
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)

@@ -391,9 +391,12 @@ async def _ship(
         f"release {artifact.release_id} (commit {artifact.manifest.commit[:12]}, "
         f"sha256 {artifact.digest[:12]}) -> {env.name} on {len(env.hosts)} host(s)"
     )
+    approval_seconds = None
     if env.promotion.approval:
+        waited = time.monotonic()
         async with primary_session(runtime, env) as session:
             await approval_for(session, artifact.release_id, runtime.reporter, runtime.approver)
+        approval_seconds = round(time.monotonic() - waited, 3)
     hook_vars = {
         "SHIPYARD_ENV": env.name,
         "SHIPYARD_RELEASE": artifact.release_id,
@@ -403,6 +406,8 @@ async def _ship(
     deployment_id = new_deployment_id()
     session = runtime.session(env, list(secrets.values()))
     session.timings["build"] = shipment.build_seconds
+    if approval_seconds is not None:  # people waiting on an approval (hands-on time)
+        session.timings["approval"] = approval_seconds
     recorder = ProgressRecorder(session.primary, deployment_id)
     session.observers.append(recorder)
     reason = shipment.message or f"deploy {artifact.release_id}"

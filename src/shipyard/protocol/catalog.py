@@ -16,6 +16,7 @@ from shipyard.protocol import (
     observe,
     prepare,
     records,
+    resources,
     switch,
 )
 from shipyard.protocol.op import Op
@@ -58,5 +59,7 @@ CATALOG: dict[str, Op[Any, Any]] = {
         backup.BACKUP_RESTORE,
         backup.BACKUP_PRUNE,
         backup.BACKUP_STATS,
+        resources.RESOURCES,
+        resources.FACTS,
     )
 }
