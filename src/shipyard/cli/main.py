@@ -26,6 +26,7 @@ from shipyard.cli.inspect_cmd import register as register_inspect
 from shipyard.cli.lock_cmd import register as register_lock
 from shipyard.cli.options import CliState
 from shipyard.cli.rollback_cmd import register as register_rollback
+from shipyard.cli.tls_cmd import register as register_tls
 
 if TYPE_CHECKING:
     from shipyard.execute.observers import PhaseObserver
@@ -63,6 +64,7 @@ register_gates(app)
 register_backup(app)
 register_demo(app)
 register_host(app)
+register_tls(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:

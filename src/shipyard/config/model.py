@@ -33,6 +33,7 @@ from shipyard.config.safe_values import (
     is_env_key,
     is_name,
 )
+from shipyard.config.tls import Tls, tls_names_known, tls_secrets_known
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
 
@@ -296,6 +297,14 @@ class Settings(Strict):
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
+    tls: Tls = Tls()  # after `nginx` and `secrets` (docs/tls.md)
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_refers_to_known(cls, value: Tls, info: ValidationInfo) -> Tls:
+        value = tls_secrets_known(value, info.data.get("secrets"))
+        nginx = info.data.get("nginx")
+        return tls_names_known(value, list(nginx.server_names) if nginx else [])
 
     @field_validator("backup")
     @classmethod

@@ -17,6 +17,7 @@ from shipyard.protocol import (
     prepare,
     records,
     switch,
+    tls,
 )
 from shipyard.protocol.op import Op
 
@@ -58,5 +59,8 @@ CATALOG: dict[str, Op[Any, Any]] = {
         backup.BACKUP_RESTORE,
         backup.BACKUP_PRUNE,
         backup.BACKUP_STATS,
+        tls.TLS_CHALLENGE,
+        tls.TLS_INSTALL,
+        tls.TLS_INSPECT,
     )
 }

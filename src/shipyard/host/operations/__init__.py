@@ -44,6 +44,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "backup-prune",
         "backup-stats",
     ),
+    "tls": ("tls-challenge", "tls-install", "tls-inspect"),
 }
 MODULE_OF = {name: module for module, names in MODULES.items() for name in names}
 
