@@ -91,7 +91,7 @@ def site() -> Iterator[Site]:
     with pebble:
         config["environments"]["local"]["tls"] = {
             "mode": "acme",
-            "listen": f"127.0.0.1:{https_port}",
+            "port": https_port,
             "acme": {
                 "directory": pebble.directory,
                 "email": "ops@example.com",

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shipyard.config.safe_values import ListenAddress, SafePath, check_server_name
+from shipyard.config.safe_values import SafePath, check_server_name
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
@@ -85,7 +85,8 @@ class Hsts(_Strict):
 
 class Tls(_Strict):
     mode: Literal["acme", "files", "self-signed", "off"] = "off"
-    listen: ListenAddress = "0.0.0.0:443"  # nginx's HTTPS listen address (HTTP stays nginx.listen)
+    # HTTPS listens on the address HTTP does (a host's `listen`, else nginx.listen), here
+    port: int = Field(default=443, ge=1, le=65535)
     acme: Acme = Acme()
     files: TlsFiles | None = None
     hsts: Literal[False] | Hsts = False
@@ -128,6 +129,13 @@ def tls_secrets_known(tls: Tls, secrets: object) -> Tls:
                 f"names secret {name}, which is not in secrets: "
                 f"add `secrets: {{{name}: {{from_file: ...}}}}`"
             )
+    return tls
+
+
+def tls_port_free(tls: Tls, http_listen: str | None) -> Tls:
+    """HTTPS and HTTP listen on one address: they need two ports."""
+    if tls.enabled and http_listen and http_listen.rsplit(":", 1)[1] == str(tls.port):
+        raise ValueError(f"port {tls.port} is nginx.listen's (plain HTTP); give HTTPS another")
     return tls
 
 
