@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from support.apprepo import AppRepo, free_port, local_config, make_repo
 from support.load import Load
 from support.localenv import TOKEN, shutdown
@@ -216,3 +217,44 @@ def test_the_account_key_is_reused_for_the_next_order(site: Site) -> None:
     accounts = list(site.state.glob("shipyard/acme/*/account.json"))
     assert len(accounts) == 1
     assert os.stat(accounts[0]).st_mode & 0o077 == 0
+
+
+def test_self_signed_mode_replaces_the_acme_certificate_with_one_made_here(site: Site) -> None:
+    site.edit_tls(mode="self-signed")
+    renewed = site.shipyard("tls", "renew", "local")  # due: it came from acme
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    assert "came from acme" in renewed.stdout
+    cert = site.served_certificate()
+    assert cert.issuer.rfc4514_string() == f"CN={NAME}"
+
+
+def test_files_mode_installs_the_teams_certificate_and_refuses_a_key_that_is_not_its(
+    site: Site,
+) -> None:
+    from shipyard.execute.tls_material import self_signed
+
+    ours, other = self_signed([NAME]), self_signed([NAME])
+    secrets = site.state / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    (secrets / "cert.pem").write_text(ours.cert_pem)
+    (secrets / "key.pem").write_text(other.key_pem)  # the wrong key first
+    (secrets / "key.pem").chmod(0o600)
+    data = yaml.safe_load(site.repo.config.read_text())
+    data["environments"]["local"]["secrets"] = {"TLS_KEY": {"from_file": str(secrets / "key.pem")}}
+    data["environments"]["local"]["tls"].update(
+        mode="files", files={"cert": str(secrets / "cert.pem"), "key_secret": "TLS_KEY"}
+    )
+    site.repo.write_config(data)
+    before = site.served_certificate().serial_number
+    refused = site.shipyard("tls", "renew", "local")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "does not belong to the certificate" in refused.stdout + refused.stderr
+    assert site.served_certificate().serial_number == before
+
+    (secrets / "key.pem").write_text(ours.key_pem)
+    installed = site.shipyard("tls", "renew", "local")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    served = site.served_certificate()
+    assert served.public_bytes(serialization.Encoding.PEM).decode() == ours.cert_pem
+    again = site.shipyard("tls", "renew", "local")
+    assert "nothing to renew" in again.stdout

@@ -89,12 +89,14 @@ class Tls(_Strict):
     port: int = Field(default=443, ge=1, le=65535)
     acme: Acme = Acme()
     files: TlsFiles | None = None
-    hsts: Literal[False] | Hsts = False
+    hsts: Hsts | None = None  # `true` for the defaults; `false` or absent: no header
 
     @field_validator("hsts", mode="before")
     @classmethod
-    def _true_means_defaults(cls, value: object) -> object:
-        return {} if value is True else value
+    def _booleans(cls, value: object) -> object:
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @model_validator(mode="after")
     def _mode_has_what_it_needs(self) -> Tls:
