@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import tempfile
@@ -22,7 +23,7 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from support.apprepo import AppRepo, free_port, local_config, make_repo
+from support.apprepo import AppRepo, free_port, git, local_config, make_repo
 from support.load import Load
 from support.localenv import TOKEN, shutdown
 from support.pebble import Pebble
@@ -89,6 +90,7 @@ def site() -> Iterator[Site]:
     root = base / "hosts"
     config = local_config(root, http_port)
     config["nginx"]["server_names"] = [NAME]
+    config["health"]["deadline"] = 30  # a busy machine starts the app slowly; it only waits
     with pebble:
         config["environments"]["local"]["tls"] = {
             "mode": "acme",
@@ -258,3 +260,31 @@ def test_files_mode_installs_the_teams_certificate_and_refuses_a_key_that_is_not
     assert served.public_bytes(serialization.Encoding.PEM).decode() == ours.cert_pem
     again = site.shipyard("tls", "renew", "local")
     assert "nothing to renew" in again.stdout
+
+
+def test_tls_turned_off_then_on_again_is_obtained_by_tls_renew_without_a_deploy(
+    site: Site,
+) -> None:
+    data = yaml.safe_load(site.repo.config.read_text())
+    data["environments"]["local"]["tls"] = {"mode": "off"}
+    site.repo.write_config(data)
+    git(site.repo.path, "commit", "-qam", "tls off")
+    off = site.shipyard("deploy", "local")
+    assert off.returncode == 0, off.stdout + off.stderr
+    plain = httpx.get(f"http://127.0.0.1:{site.http_port}/reports", timeout=5)
+    assert plain.status_code != 301  # served over HTTP again, not redirected
+    with pytest.raises(httpx.ConnectError):
+        site.https()
+
+    shutil.rmtree(site.tls_dir())  # as on a host that never had TLS
+    data["environments"]["local"]["tls"] = {
+        "mode": "acme",
+        "port": site.https_port,
+        "acme": {"directory": site.pebble.directory, "ca_bundle": str(site.pebble.ca_bundle)},
+    }
+    site.repo.write_config(data)
+    on = site.shipyard("tls", "renew", "local")
+    assert on.returncode == 0, on.stdout + on.stderr + site.pebble.logs()
+    assert "no certificate installed" in on.stdout
+    assert "Pebble" in site.served_certificate().issuer.rfc4514_string()
+    assert site.https().status_code == 200

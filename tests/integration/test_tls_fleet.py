@@ -35,6 +35,7 @@ def fleet(ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, list[TestHost], int, P
     with Pebble(work / "pebble", http_port=port, dns={NAME: hosts[1].target.host}) as pebble:
         config = ssh_config(ssh_hosts, hosts, port)
         config["nginx"] = {"server_names": [NAME]}
+        config["health"] = {"path": "/healthz", "interval": 0.1, "deadline": 30}
         config["environments"]["production"]["tls"] = {  # type: ignore[index]
             "mode": "acme",
             "port": https_port,

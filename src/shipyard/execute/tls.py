@@ -229,7 +229,11 @@ async def obtain(session: Session) -> Material:
     answers = {c.token: c.answer for c in order.challenges}
     try:
         await session.each(
-            "tls-challenge", lambda h: h.call(TLS_CHALLENGE, ChallengeRequest(answers=answers))
+            "tls-challenge",
+            lambda h: h.call(
+                TLS_CHALLENGE,
+                ChallengeRequest(answers=answers, proxy=requests.proxy_spec(env, h.entry)),
+            ),
         )
         try:
             chain = await asyncio.to_thread(

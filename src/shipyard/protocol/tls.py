@@ -18,10 +18,12 @@ TlsSource = Literal["acme", "files", "self-signed"]
 @dataclass(frozen=True)
 class ChallengeRequest:
     """Put HTTP-01 answers where nginx serves `/.well-known/acme-challenge/` (or remove
-    them: `clear`). `answers`: token -> key authorization."""
+    them: `clear`). `answers`: token -> key authorization. With `proxy`, nginx's site is
+    first brought up to date, so that it serves that path (TLS just turned on)."""
 
     answers: dict[str, str]
     clear: bool = False
+    proxy: ProxySpec | None = None
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,26 @@ from shipyard.protocol.op import Empty
 
 
 def tls_challenge(ctx: Context, request: proto.ChallengeRequest) -> Empty:
+    layout = ctx.layout
     if request.clear:
-        tls_files.clear_challenges(ctx.layout, sorted(request.answers))
-    else:
-        tls_files.put_challenges(ctx.layout, request.answers)
+        tls_files.clear_challenges(layout, sorted(request.answers))
+        return Empty()
+    if request.proxy is not None:
+        if not layout.server_conf.exists():
+            raise HostOpError(
+                "nothing is deployed here yet, so nginx has no site to answer the ACME "
+                "challenge on",
+                hint="run `shipyard deploy` for this environment: it obtains the "
+                "certificate after PREPARE",
+            )
+        tls_files.ensure_dirs(layout)
+        with slot_guard(layout):
+            ctx.nginx(request.proxy).apply(None)  # adds the ACME path if TLS is new here
+    tls_files.put_challenges(layout, request.answers)
+    if request.proxy is not None:
+        from shipyard.host.tls_checks import wait_for_answers
+
+        wait_for_answers(request.proxy.listen, request.proxy.server_names, request.answers)
     return Empty()
 
 
@@ -57,6 +73,9 @@ def tls_install(ctx: Context, request: proto.InstallRequest) -> proto.InstallRep
             ) from None
     info = tls_files.certificate_info(layout)
     assert info is not None
+    from shipyard.host.tls_checks import wait_for_certificate
+
+    wait_for_certificate(request.proxy.tls.listen, int(info.serial, 16))
     return proto.InstallReply(certificate=info, reloaded=True)
 
 
