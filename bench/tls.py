@@ -15,7 +15,7 @@ validated through the environment's nginx). Two stages, each with load generator
 
 Every request is counted; failed = non-2xx + connection errors.
 
-    .venv/bin/python bench/tls.py                      # keepalive-checked at 200 req/s
+    .venv/bin/python bench/tls.py                      # two keep-alive modes, 200 req/s each
     .venv/bin/python bench/tls.py --modes keepalive,keepalive-checked,fresh
 """
 
@@ -106,7 +106,7 @@ async def renewals(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s per mode")
-    parser.add_argument("--modes", default="keepalive-checked")
+    parser.add_argument("--modes", default="keepalive-checked,keepalive")
     parser.add_argument("--renewals", type=int, default=10)
     parser.add_argument("--idle", type=float, default=3.0, help="seconds of load around stages")
     parser.add_argument("--json-out")
