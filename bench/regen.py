@@ -1006,6 +1006,57 @@ def build_cache_notes(r: Results) -> str:
     return f"From {label(now)}:\n\n" + "\n".join(lines) + "\n"
 
 
+# -- TLS: certificate install and renewal under load (benchmarks-tls.md) ---------------
+TLS_STAGES = [
+    ("install", "first certificate obtained and installed (`tls renew`), load on plain HTTP"),
+    ("renew", "forced renewals back to back, load over HTTPS"),
+]
+
+
+def tls_runs(r: Results) -> str:
+    now = r.now("tls")
+    if now is None:
+        return "no stored tls result: run `bench/tls.py` (see bench/README.md)\n"
+    d = now.data
+    rows = []
+    for stage, what in TLS_STAGES:
+        for mode, s in d[stage]["load"].items():
+            failed = int(s["non2xx"]) + int(s["conn_errors"])
+            rows.append(
+                [
+                    what,
+                    mode,
+                    f"{s['requests']:,}",
+                    str(failed),
+                    str(s.get("stale_keepalive", 0)),
+                    fmt(s["p50_ms"], 1),
+                    fmt(s["p99_ms"], 1),
+                ]
+            )
+    renewals = d["renew"]["seconds"]
+    text = now_before(r, "tls") + "\n"
+    text += (
+        f"{d['rate']:g} requests/s per mode ({', '.join(d['modes'])}); {d['renewals']} "
+        f"renewals; {d['idle_seconds']:g} s of load before and after each stage.\n\n"
+    )
+    headers = [
+        "stage",
+        "mode",
+        "requests",
+        "failed",
+        "of which closed idle keep-alive (retryable)",
+        "p50 ms",
+        "p99 ms",
+    ]
+    text += table(headers, rows) + "\n\n"
+    text += (
+        f"First certificate, order to installed: {d['install']['seconds']:.2f} s. "
+        f"Each renewal (ACME order, validation, install on the host, reload): median "
+        f"{median(renewals):.2f} s, {min(renewals):.2f} to {max(renewals):.2f} s.\n"
+    )
+    return text
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1034,6 +1085,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache": build_cache,
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
+    "tls": tls_runs,
 }
 
 

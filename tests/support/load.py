@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import ssl
 import threading
 import time
 from collections import Counter
@@ -121,6 +122,7 @@ class Load:
         fresh: bool = True,
         max_seconds: float = 120.0,
         timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,  # for https:// URLs (tests/integration/test_tls_*)
     ) -> None:
         if not urls:
             raise ValueError("give at least one URL")
@@ -131,7 +133,7 @@ class Load:
         self.targets = []
         for url in urls:
             parts = urlsplit(url)
-            if parts.scheme != "http" or not parts.hostname or not parts.port:
+            if parts.scheme != ("https" if tls else "http") or not parts.hostname or not parts.port:
                 raise ValueError(f"give URLs as http://127.0.0.x:PORT/path, not {url!r}")
             if not ipaddress.ip_address(parts.hostname).is_loopback or ":" in parts.hostname:
                 raise ValueError(f"refusing to send load to {parts.hostname}: loopback only")
@@ -141,6 +143,7 @@ class Load:
         self.fresh = fresh
         self.max_seconds = max_seconds
         self.timeout = timeout
+        self.tls = tls
         self.reconnects = 0
         self.started_at: float | None = None
         self.stopped_at: float | None = None
@@ -323,7 +326,7 @@ class Load:
                 try:
                     async with asyncio.timeout(self.timeout):
                         if writer is None:
-                            reader, writer = await asyncio.open_connection(host, port)
+                            reader, writer = await asyncio.open_connection(host, port, ssl=self.tls)
                         assert reader is not None
                         writer.write(request)
                         await writer.drain()
@@ -354,7 +357,7 @@ class Load:
             writer: asyncio.StreamWriter | None = None
             try:
                 async with asyncio.timeout(self.timeout):
-                    reader, writer = await asyncio.open_connection(host, port)
+                    reader, writer = await asyncio.open_connection(host, port, ssl=self.tls)
                     writer.write(request)
                     await writer.drain()
                     status, headers = await _read_response(reader)

@@ -29,6 +29,7 @@ from shipyard.cli.options import CliState
 from shipyard.cli.parity_cmd import register as register_parity
 from shipyard.cli.rollback_cmd import register as register_rollback
 from shipyard.cli.serve_cmd import register as register_serve
+from shipyard.cli.tls_cmd import register as register_tls
 
 if TYPE_CHECKING:
     from shipyard.execute.observers import PhaseObserver
@@ -69,6 +70,7 @@ register_host(app)
 register_serve(app)
 register_metrics(app)
 register_parity(app)
+register_tls(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:

@@ -35,6 +35,7 @@ from shipyard.config.safe_values import (
     is_env_key,
     is_name,
 )
+from shipyard.config.tls import Tls, tls_names_known, tls_port_free, tls_secrets_known
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
 
@@ -303,6 +304,15 @@ class Settings(Strict):
     checks: list[Check] | None = None
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     slo: Slo = Slo()
+    tls: Tls = Tls()  # after `nginx` and `secrets` (docs/tls.md)
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_refers_to_known(cls, value: Tls, info: ValidationInfo) -> Tls:
+        value = tls_secrets_known(value, info.data.get("secrets"))
+        nginx = info.data.get("nginx")
+        value = tls_port_free(value, nginx.listen if nginx else None)
+        return tls_names_known(value, list(nginx.server_names) if nginx else [])
 
     @field_validator("backup")
     @classmethod

@@ -69,6 +69,7 @@ WHERE_KEYS = frozenset(
         "url",
         "resources",
         "drain_timeout",
+        "tls",  # HTTPS: names, certificates, the ACME account are the operator's
     }
 )
 RULE_KEYS = frozenset(

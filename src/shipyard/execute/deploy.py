@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from shipyard.execute import phases, premigration
+from shipyard.execute import phases, premigration, tls
 from shipyard.execute.converge import converge
 from shipyard.execute.identity import actor
 from shipyard.execute.observe import observe
@@ -91,6 +91,7 @@ async def deploy_locked(
         for action in await converge(session, env_values, deployment_id):
             session.reporter.info(f"repaired: {action}")
         await phases.prepare(session, artifact, manifest, env_values, shipment.runtime_spec)
+        await tls.deploy_step(session, env_values, shipment.app_dir)
         await recorder.update()
         if env.release_command:
             taken = await premigration.before_migration(session, env_values, deployment_id)

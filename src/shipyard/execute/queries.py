@@ -19,6 +19,8 @@ from shipyard.execute.hostclient import Host, HostFactory, connect_host
 from shipyard.execute.release_runtime import recorded_env
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
+from shipyard.execute.tls import HostCertificate
+from shipyard.execute.tls import certificates as tls_certificates
 from shipyard.plan import requests
 from shipyard.plan.backup import SourceFreshness
 from shipyard.protocol.codec import encode
@@ -50,6 +52,7 @@ class EnvironmentStatus:
     last_deployment: Deployment | None
     hosts: list[HostStatus]
     backups: list[SourceFreshness] = field(default_factory=list)  # per configured source
+    certificates: list[HostCertificate] = field(default_factory=list)  # tls on: per host
 
     @property
     def stale_backups(self) -> list[SourceFreshness]:
@@ -65,6 +68,7 @@ class EnvironmentStatus:
             "hosts": [{"host": h.host, **encode(h.status)} for h in self.hosts],
             "backups": encode(self.backups),
             "backups_stale": bool(self.stale_backups),
+            "certificates": encode(self.certificates),
         }
 
 
@@ -114,6 +118,7 @@ async def status(
         )
         history = await session.primary.call(HISTORY, HistoryRequest(limit=1))
         backups = await backup_freshness(session)
+        certificates = await tls_certificates(session)
     primary = replies[session.primary.label]
     return EnvironmentStatus(
         environment=env.name,
@@ -121,6 +126,7 @@ async def status(
         last_deployment=history.deployments[0] if history.deployments else None,
         hosts=[HostStatus(host, reply) for host, reply in replies.items()],
         backups=backups,
+        certificates=certificates,
     )
 
 

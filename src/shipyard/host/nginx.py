@@ -12,6 +12,7 @@ from shipyard.core.files import atomic_symlink, atomic_write, read_text_or_none
 from shipyard.host.errors import HostOpError
 from shipyard.host.slots import read_spec
 from shipyard.host.supervisor import Supervisor
+from shipyard.host.tls_files import https_parts
 from shipyard.plan.layout import SLOTS, Layout
 from shipyard.plan.nginx_conf import (
     MainConfig,
@@ -70,6 +71,7 @@ class Nginx:
                     current_socket=layout.current_socket,
                     previous_socket=layout.previous_socket,
                     upstream_conf=layout.upstream_conf,
+                    **https_parts(layout, s),
                 )
             )
         }

@@ -127,6 +127,28 @@ class Layout:
     def access_log(self) -> Path:
         return self.logs / "nginx-access.log"
 
+    @property
+    def tls_dir(self) -> Path:
+        """HTTPS: the certificate, its key (0600) and what was recorded at install."""
+        return self.base / "tls"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.tls_dir / "fullchain.pem"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.tls_dir / "privkey.pem"
+
+    @property
+    def tls_meta(self) -> Path:
+        return self.tls_dir / "installed.json"
+
+    @property
+    def acme_challenges(self) -> Path:
+        """HTTP-01 answers, served by nginx at /.well-known/acme-challenge/."""
+        return self.tls_dir / "acme-challenge"
+
     def slot_socket(self, slot: str) -> Path:
         return self.run / f"{slot}.sock"
 

@@ -15,6 +15,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.plan.tls_conf import (
+    HttpsServer,
+    challenge_location,
+    redirect_location,
+    tls_directives,
+)
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._*-]+$")
 
 
@@ -30,6 +37,11 @@ class ServerBlock:
     current_socket: Path
     previous_socket: Path
     upstream_conf: Path
+    # HTTPS (docs/tls.md): with `https`, plain HTTP redirects there, except the ACME
+    # path (`challenges`) and `plain_paths` (the health check, for probes and balancers)
+    https: HttpsServer | None = None
+    challenges: Path | None = None
+    plain_paths: tuple[str, ...] = ()
 
     @property
     def upstream_name(self) -> str:
@@ -61,21 +73,7 @@ def render_server(block: ServerBlock) -> str:
         )
     else:
         servers = f"    include {block.upstream_conf};\n"
-    return f"""# Written by Shipyard for {block.app}/{block.env}. Do not edit: deploys rewrite it.
-log_format {upstream}_log '$msec $status $request_time "$upstream_addr" '
-                          '"$request_method $request_uri" $body_bytes_sent';
-
-upstream {upstream} {{
-{servers}}}
-
-server {{
-    listen {block.listen};
-    server_name {names};
-    client_max_body_size {block.client_max_body_size};
-    access_log {block.access_log} {upstream}_log;
-
-    location / {{
-        proxy_pass http://{upstream};
+    proxy = f"""        proxy_pass http://{upstream};
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $host;
@@ -85,9 +83,44 @@ server {{
         proxy_connect_timeout 2s;
         proxy_next_upstream {retry_on};
         proxy_next_upstream_tries 2;
-    }}
+"""
+    common = f"""    server_name {names};
+    client_max_body_size {block.client_max_body_size};
+    access_log {block.access_log} {upstream}_log;
+"""
+    plain = "\n" + challenge_location(block.challenges) if block.challenges else ""
+    if block.https is None:
+        plain += f"""
+    location / {{
+{proxy}    }}
+"""
+        tls_server = ""
+    else:
+        for path in block.plain_paths:
+            plain += f"""
+    location = {path} {{
+{proxy}    }}
+"""
+        plain += "\n" + redirect_location(block.https.listen)
+        tls_server = f"""
+server {{
+    listen {block.https.listen} ssl;
+{common}{tls_directives(block.https)}
+    location / {{
+{proxy}    }}
 }}
 """
+    return f"""# Written by Shipyard for {block.app}/{block.env}. Do not edit: deploys rewrite it.
+log_format {upstream}_log '$msec $status $request_time "$upstream_addr" '
+                          '"$request_method $request_uri" $body_bytes_sent';
+
+upstream {upstream} {{
+{servers}}}
+
+server {{
+    listen {block.listen};
+{common}{plain}}}
+{tls_server}"""
 
 
 def render_tcp_upstream(active_port: int, previous_port: int | None) -> str:

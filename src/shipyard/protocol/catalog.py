@@ -18,6 +18,7 @@ from shipyard.protocol import (
     records,
     resources,
     switch,
+    tls,
 )
 from shipyard.protocol.op import Op
 
@@ -61,5 +62,8 @@ CATALOG: dict[str, Op[Any, Any]] = {
         backup.BACKUP_STATS,
         resources.RESOURCES,
         resources.FACTS,
+        tls.TLS_CHALLENGE,
+        tls.TLS_INSTALL,
+        tls.TLS_INSPECT,
     )
 }

@@ -45,6 +45,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "backup-stats",
     ),
     "resources": ("resources", "facts"),
+    "tls": ("tls-challenge", "tls-install", "tls-inspect"),
 }
 MODULE_OF = {name: module for module, names in MODULES.items() for name in names}
 
