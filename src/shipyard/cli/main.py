@@ -26,6 +26,7 @@ from shipyard.cli.inspect_cmd import register as register_inspect
 from shipyard.cli.lock_cmd import register as register_lock
 from shipyard.cli.options import CliState
 from shipyard.cli.rollback_cmd import register as register_rollback
+from shipyard.cli.setup_cmd import register as register_setup
 
 if TYPE_CHECKING:
     from shipyard.execute.observers import PhaseObserver
@@ -63,6 +64,7 @@ register_gates(app)
 register_backup(app)
 register_demo(app)
 register_host(app)
+register_setup(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:

@@ -33,6 +33,7 @@ from shipyard.config.safe_values import (
     is_env_key,
     is_name,
 )
+from shipyard.config.setup import Setup
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
 
@@ -296,6 +297,7 @@ class Settings(Strict):
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
+    setup: Setup = Setup()  # `shipyard setup`: how a fresh server becomes a Shipyard host
 
     @field_validator("backup")
     @classmethod

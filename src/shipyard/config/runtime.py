@@ -69,6 +69,7 @@ WHERE_KEYS = frozenset(
         "url",
         "resources",
         "drain_timeout",
+        "setup",  # how the operator's servers are made: never the release's to say
     }
 )
 RULE_KEYS = frozenset(
