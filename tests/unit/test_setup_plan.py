@@ -92,7 +92,7 @@ def test_an_environment_that_does_not_fit_is_told_which_keys_to_set(tmp_path: Pa
 
 def test_steps_are_one_ordered_list_and_the_plan_follows_it(tmp_path: Path) -> None:
     plan = build_host_plan(env(tmp_path), "deploy@app1.example.com", "app1.example.com", 22,
-                           parse_facts(DEBIAN), [KEY], ["/w/a.whl"], "bluegreen-shipyard==1.0")  # fmt: skip
+                           parse_facts(DEBIAN), [KEY], ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip
     names = [step.name for step in plan.steps]
     assert names == [s for s in STEPS if s != "facts"]
     packages = plan.steps[0].ops[0]["packages"]
@@ -103,7 +103,7 @@ def test_steps_are_one_ordered_list_and_the_plan_follows_it(tmp_path: Path) -> N
 def test_without_systemd_running_units_are_enabled_but_nothing_is_started(tmp_path: Path) -> None:
     facts = parse_facts(DEBIAN.replace("systemd=1", "systemd=0"))
     plan = build_host_plan(env(tmp_path), "deploy@app1.example.com", "app1.example.com", 22,
-                           facts, [KEY], [], "bluegreen-shipyard==1.0")  # fmt: skip
+                           facts, [KEY], ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip
     ops = [op for step in plan.steps for op in step.ops]
     assert not any(op["op"] == "command" for op in ops)
     services = [op for op in ops if op["op"] == "service"]
@@ -114,7 +114,7 @@ def test_without_systemd_running_units_are_enabled_but_nothing_is_started(tmp_pa
 
 def test_the_firewall_opens_the_hosts_ssh_port_80_and_443_only(tmp_path: Path) -> None:
     plan = build_host_plan(env(tmp_path), "deploy@app2.example.com:2222", "app2.example.com",
-                           2222, parse_facts(DEBIAN), [KEY], [], "bluegreen-shipyard==1.0")  # fmt: skip
+                           2222, parse_facts(DEBIAN), [KEY], ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip
     firewall = next(step for step in plan.steps if step.name == "firewall")
     text = firewall.ops[0]["content"]
     assert "policy drop" in text and "tcp dport { 22, 80, 443, 2222 } accept" in text
@@ -133,7 +133,7 @@ def test_the_repair_config_at_boot_has_no_secrets_and_names_the_workers(tmp_path
 
 def test_the_plan_is_json_without_argv_secrets(tmp_path: Path) -> None:
     plan = build_host_plan(env(tmp_path), "deploy@app1.example.com", "app1.example.com", 22,
-                           parse_facts(DEBIAN), [KEY], [], "bluegreen-shipyard==1.0")  # fmt: skip
+                           parse_facts(DEBIAN), [KEY], ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip
     document = json.loads(plan_json([plan], check=True))
     assert document["check"] is True and document["hosts"][0]["hostname"] == "app1.example.com"
 

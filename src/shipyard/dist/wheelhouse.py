@@ -37,6 +37,25 @@ class Wheelhouse:
     def files(self) -> list[Path]:
         return sorted(p for p in self.path.glob("*.whl"))
 
+    def archive(self) -> Path:
+        """All wheels as one tar (same wheels, same bytes): one upload, one checksum."""
+        import tarfile
+
+        target = self.path.with_name(self.path.name + ".tar")
+        partial = target.with_suffix(".partial")
+        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+            for wheel in self.files:
+                info = tar.gettarinfo(str(wheel), arcname=wheel.name)
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                info.mode = 0o644
+                with wheel.open("rb") as handle:
+                    tar.addfile(info, handle)
+        if target.is_file() and target.read_bytes() == partial.read_bytes():
+            partial.unlink()
+        else:
+            partial.replace(target)
+        return target
+
 
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -45,17 +64,21 @@ def _canonical(name: str) -> str:
 def exact_requirements(root: str = DISTRIBUTION) -> list[str]:
     """`name==version` for every distribution the running one needs, as installed here.
 
-    Extras are not followed; environment markers are evaluated for this interpreter
-    (the host's pip resolves again, from these files only, and says what is missing).
+    Requested extras are followed (`cachecontrol[filecache]`); environment markers are
+    evaluated for this interpreter (the host's pip resolves again, from these files
+    only, and says what is missing).
     """
-    from packaging.markers import Marker  # pip's own vendored copy is not importable
+    from packaging.requirements import InvalidRequirement, Requirement
 
     seen: dict[str, str] = {}
-    todo = [root]
+    done: set[tuple[str, str]] = set()
+    todo: list[tuple[str, str]] = [(root, "")]
     while todo:
-        name = _canonical(todo.pop())
-        if name in seen:
+        name, extra = todo.pop()
+        name = _canonical(name)
+        if (name, extra) in done:
             continue
+        done.add((name, extra))
         try:
             dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
@@ -64,15 +87,16 @@ def exact_requirements(root: str = DISTRIBUTION) -> list[str]:
                 hint="reinstall Shipyard (pipx reinstall bluegreen-shipyard)",
             ) from None
         seen[name] = dist.version
-        for requirement in dist.requires or []:
-            text, _, marker = requirement.partition(";")
-            if marker.strip() and "extra" in marker:
+        for text in dist.requires or []:
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:
                 continue
-            if marker.strip() and not Marker(marker.strip()).evaluate():
+            marker = requirement.marker
+            if marker is not None and not marker.evaluate({"extra": extra}):
                 continue
-            match = _NAME.match(text.strip())
-            if match:
-                todo.append(match.group(1))
+            todo.append((requirement.name, ""))
+            todo.extend((requirement.name, wanted) for wanted in requirement.extras)
     pins = [f"{name}=={version}" for name, version in sorted(seen.items()) if name != root]
     return [f"{_canonical(root)}=={seen[_canonical(root)]}", *pins]
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from shipyard.config.model import Environment, HostEntry
 from shipyard.config.setup import is_key_line
+from shipyard.dist.wheelhouse import Wheelhouse
 from shipyard.errors import ExitCode, ShipyardError
 from shipyard.execute.reporter import Reporter
 from shipyard.plan.setup_facts import PROBE, HostFacts, parse_facts, refusal
@@ -162,7 +163,7 @@ async def setup_hosts(
                 target.port or 22,
                 fact,
                 keys,
-                [str(p) for p in house.files],
+                await asyncio.to_thread(_archive, house),
                 house.pins[0],
             )
         )
@@ -221,6 +222,13 @@ async def _probe(env: Environment, host: HostEntry, reporter: Reporter) -> HostF
         python = ".".join(map(str, facts.python or ()))
         reporter.phase(host.address, "facts", "ok", f"{facts.os_name}, Python {python}")
     return facts
+
+
+def _archive(house: Wheelhouse) -> tuple[str, str]:
+    import hashlib
+
+    path = house.archive()
+    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _runner_env() -> dict[str, str]:
@@ -292,8 +300,11 @@ async def _run_pyinfra(
             hint="its output is below; run `shipyard setup` again once it is fixed",
             evidence=lines[-_OUTPUT_LINES:],
         )
-    missing = [label for label, r in reports.items() if not r.steps and label not in
-               {f[0] for f in failures}]  # fmt: skip
-    for label in missing:
-        failures.append((label, "connect", stderr.strip().splitlines()[-_OUTPUT_LINES:]))
+    planned = {plan.label: [step.name for step in plan.steps] for plan in plans}
+    failed = {label for label, _, _ in failures}
+    for label, report in reports.items():
+        unfinished = [s for s in planned.get(label, []) if report.steps.get(s) in (None, "running")]
+        if unfinished and label not in failed:  # pyinfra stopped without saying why here
+            lines = stderr.strip().splitlines()[-_OUTPUT_LINES:]
+            failures.append((label, unfinished[0], lines))
     return failures

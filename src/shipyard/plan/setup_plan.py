@@ -3,7 +3,7 @@
 `build_plan` turns an environment, the host's facts and the wheelhouse into a JSON-able
 plan that the pyinfra runner (`shipyard.provision.runner`, a subprocess of its own)
 carries out: each operation is one of a few kinds (`apt`, `user`, `directory`, `file`,
-`absent`, `link`, `venv`, `upload`, `pip`, `service`, `command`) and pyinfra decides
+`absent`, `link`, `venv`, `upload`, `unpack`, `pip`, `service`, `command`) and pyinfra decides
 whether it changes anything. Every file's text is decided here. Pure.
 """
 
@@ -103,10 +103,11 @@ def build_host_plan(
     port: int,
     facts: HostFacts,
     keys: Sequence[str],
-    wheels: Sequence[str],
+    archive: tuple[str, str],
     shipyard_pin: str,
 ) -> HostPlan:
-    """The steps for one host. keys: public key lines; wheels: local wheel file paths."""
+    """The steps for one host. keys: public key lines; archive: the local wheelhouse tar
+    and its sha256."""
     setup = env.setup
     user = setup.deploy_user
     layout = Layout(Path(env.root_for(_entry(env, label))), env.app, env.name)
@@ -120,7 +121,7 @@ def build_host_plan(
                 {"op": "directory", "path": str(layout.root), "user": user, "mode": "755"},
             ],
         ),
-        Step("shipyard", _shipyard_ops(setup.venv, wheels, shipyard_pin)),
+        Step("shipyard", _shipyard_ops(setup.venv, archive, shipyard_pin)),
         Step("nginx", _nginx_ops(user, facts.systemd)),
         Step(
             "boot-units",
@@ -198,14 +199,22 @@ def _restart(name: str, systemd: bool, when_changed: list[int]) -> list[dict[str
     return [{"op": "command", "argv": argv, "when_changed": when_changed}]
 
 
-def _shipyard_ops(venv: str, wheels: Sequence[str], pin: str) -> list[dict[str, Any]]:
+def _shipyard_ops(venv: str, archive: tuple[str, str], pin: str) -> list[dict[str, Any]]:
+    """The wheelhouse as one archive, unpacked once (a marker file says it is whole),
+    then this exact version from it, with no package index."""
     version = pin.partition("==")[2]
     where = f"{WHEELS_DIR}/{version}"
+    pip = f"{venv}/bin/pip"
+    reinstall = [pip, "install", "-q", "--no-index", "--find-links", where, "--force-reinstall"]
+    reinstall += ["--no-deps", pin]
     return [
-        {"op": "directory", "path": where, "user": "root", "mode": "755"},
-        {"op": "upload", "dest_dir": where, "files": list(wheels)},
+        {"op": "directory", "path": WHEELS_DIR, "user": "root", "mode": "755"},
+        {"op": "upload", "src": archive[0], "dest": f"{where}.tar"},
+        {"op": "unpack", "archive": f"{where}.tar", "dest": where, "digest": archive[1]},
         {"op": "venv", "path": venv},
         {"op": "pip", "venv": venv, "packages": [pin], "find_links": where},
+        # same version, other code (a .dev build): the wheels changed, so install again
+        {"op": "command", "argv": reinstall, "when_changed": [2]},
         {"op": "link", "path": SHIPYARD_LINK, "target": f"{venv}/bin/shipyard"},
     ]
 
@@ -215,7 +224,7 @@ def _nginx_ops(user: str, systemd: bool) -> list[dict[str, Any]]:
     return [
         {"op": "directory", "path": NGINX_INCLUDE_DIR, "user": user, "mode": "755"},
         _file("/etc/nginx/conf.d/shipyard.conf", include, "644"),
-        {"op": "absent", "path": "/etc/nginx/sites-enabled/default"},
+        {"op": "absent", "path": "/etc/nginx/sites-enabled/default", "link": True},
         _file(f"/usr/local/bin/{NGINX_WRAPPER}", NGINX_WRAPPER_TEXT, "755"),
         _file("/etc/sudoers.d/shipyard-nginx", sudoers(user), "440"),
         _service("nginx.service", "/lib/systemd/system/nginx.service", systemd),

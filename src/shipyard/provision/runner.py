@@ -10,30 +10,51 @@ against exactly the known_hosts file Shipyard's own transport uses; never accept
 
 from __future__ import annotations
 
+# ruff: noqa: E402  (gevent patches the process before anything else is imported)
 from gevent import monkey  # type: ignore[import-untyped]  # before anything opens a socket: pyinfra runs on gevent
 
 monkey.patch_all()
 
-import io  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import IO, Any  # noqa: E402
+import io
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
 
-from pyinfra.api.config import Config  # noqa: E402
-from pyinfra.api.connect import connect_all  # noqa: E402
-from pyinfra.api.exceptions import PyinfraError  # noqa: E402
-from pyinfra.api.inventory import Inventory  # noqa: E402
-from pyinfra.api.operation import add_op  # noqa: E402
-from pyinfra.api.operations import run_ops  # noqa: E402
-from pyinfra.api.state import BaseStateCallback, State  # noqa: E402
-from pyinfra.context import ctx_host, ctx_state  # noqa: E402
-from pyinfra.facts.deb import DebPackages  # noqa: E402
-from pyinfra.operations import apt, files, pip, server, systemd  # noqa: E402
+from pyinfra.api.config import Config
+from pyinfra.api.connect import connect_all
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.inventory import Inventory
+from pyinfra.api.operation import add_op, operation
+from pyinfra.api.operations import run_ops
+from pyinfra.api.state import BaseStateCallback, State
+from pyinfra.context import ctx_host, ctx_state
+from pyinfra.context import host as current_host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, pip, server, systemd
 
 _OUTPUT_LINES = 30
+
+
+@operation()
+def unpack(archive: str, dest: str, digest: str) -> Any:
+    """Unpack a tar into dest once per content: a marker named by its digest, written
+    last, says it is whole, so a run interrupted half-way unpacks it again, and a whole
+    one is left alone."""
+    marker = f"{dest}/.unpacked-{digest[:16]}"
+    if current_host.get_fact(File, path=marker):
+        return
+    temp = f"{dest}.partial"
+    yield (
+        f"rm -rf {shlex.quote(temp)} && mkdir -p {shlex.quote(temp)} && "
+        f"tar -xf {shlex.quote(archive)} -C {shlex.quote(temp)} && "
+        f"touch {shlex.quote(temp)}/.unpacked-{digest[:16]} && rm -rf {shlex.quote(dest)} && "
+        f"mv {shlex.quote(temp)} {shlex.quote(dest)}"
+    )
 
 
 @dataclass
@@ -189,22 +210,17 @@ def _expand(op: dict[str, Any], host: Any, state: State) -> list[tuple[Any, dict
             )
         ]
     elif kind == "absent":
-        calls = [(files.file, {"name": f"no {op['path']}", "path": op["path"], "present": False})]
+        remove = files.link if op.get("link") else files.file
+        calls = [(remove, {"name": f"no {op['path']}", "path": op["path"], "present": False})]
     elif kind == "link":
         calls = [(files.link, {"name": op["path"], "path": op["path"], "target": op["target"]})]
     elif kind == "upload":
-        calls = [
-            (
-                files.put,
-                {
-                    "name": os.path.basename(path),
-                    "src": path,
-                    "dest": f"{op['dest_dir']}/{os.path.basename(path)}",
-                    "mode": "644",
-                },
-            )
-            for path in op["files"]
-        ]
+        calls = [(files.put, {"name": op["dest"], "src": op["src"], "dest": op["dest"],
+                              "mode": "644"})]  # fmt: skip
+    elif kind == "unpack":
+        calls = [(unpack, {"name": f"unpack {op['dest']}", "archive": op["archive"],
+                "digest": op["digest"],
+                           "dest": op["dest"]})]  # fmt: skip
     elif kind == "venv":
         calls = [
             (pip.venv, {"name": f"venv {op['path']}", "path": op["path"], "python": "python3"})
@@ -217,7 +233,6 @@ def _expand(op: dict[str, Any], host: Any, state: State) -> list[tuple[Any, dict
                     "name": "pip install",
                     "packages": op["packages"],
                     "virtualenv": op["venv"],
-                    "pip": f"{op['venv']}/bin/pip",
                     "extra_install_args": f"--no-index --find-links {op['find_links']}",
                 },
             )
@@ -259,8 +274,6 @@ def _service(op: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
 
 
 def _quote(argv: list[str]) -> str:
-    import shlex
-
     return shlex.join(argv)
 
 
