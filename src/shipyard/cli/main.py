@@ -30,6 +30,7 @@ from shipyard.cli.parity_cmd import register as register_parity
 from shipyard.cli.rollback_cmd import register as register_rollback
 from shipyard.cli.serve_cmd import register as register_serve
 from shipyard.cli.tls_cmd import register as register_tls
+from shipyard.cli.setup_cmd import register as register_setup
 
 if TYPE_CHECKING:
     from shipyard.execute.observers import PhaseObserver
@@ -71,6 +72,7 @@ register_serve(app)
 register_metrics(app)
 register_parity(app)
 register_tls(app)
+register_setup(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:

@@ -36,6 +36,7 @@ from shipyard.config.safe_values import (
     is_name,
 )
 from shipyard.config.tls import Tls, tls_names_known, tls_port_free, tls_secrets_known
+from shipyard.config.setup import Setup
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
 
@@ -304,6 +305,7 @@ class Settings(Strict):
     checks: list[Check] | None = None
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     slo: Slo = Slo()
+    setup: Setup = Setup()  # `shipyard setup`: how a fresh server becomes a Shipyard host
     tls: Tls = Tls()  # after `nginx` and `secrets` (docs/tls.md)
 
     @field_validator("tls")

@@ -70,6 +70,7 @@ WHERE_KEYS = frozenset(
         "resources",
         "drain_timeout",
         "tls",  # HTTPS: names, certificates, the ACME account are the operator's
+        "setup",  # how the operator's servers are made: never the release's to say
     }
 )
 RULE_KEYS = frozenset(
