@@ -69,6 +69,7 @@ WHERE_KEYS = frozenset(
         "url",
         "resources",
         "drain_timeout",
+        "fleet",  # pacing of SSH handshakes: how the hosts are reached
     }
 )
 RULE_KEYS = frozenset(
@@ -80,6 +81,7 @@ RULE_KEYS = frozenset(
         "keep_releases",
         "rollback_window",
         "backup",  # what is backed up, where to, kept how long: a release cannot turn it off
+        "rollout",  # batch by batch: how many hosts a release reaches at once
     }
 )
 
