@@ -70,6 +70,10 @@ _HANDSHAKE_DROPPED = (
 )
 
 
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "reason", "") or getattr(exc, "strerror", "") or exc).rstrip(".")
+
+
 def _dropped(exc: asyncssh.DisconnectError) -> bool:
     """A disconnect that means "not now" (the connection was lost or reset, or sshd
     says it has too many connections), not "no" (bad key, bad host key, protocol)."""
@@ -292,7 +296,16 @@ class SshTransport:
                 "agent) holds a key listed in the user's ~/.ssh/authorized_keys; "
                 f"try `ssh {self._ssh_args()}`",
             ) from None
-        except asyncssh.DisconnectError as exc:
+        except (asyncssh.DisconnectError, ConnectionResetError, BrokenPipeError) as exc:
+            if not isinstance(exc, asyncssh.DisconnectError) or _dropped(exc):
+                tries = self.options.connect_attempts
+                raise self._error(
+                    f"sshd dropped the SSH handshake ({_reason(exc)}), "
+                    f"{tries} time{'s' if tries > 1 else ''}",
+                    "the server is refusing new connections for now (sshd's MaxStartups, "
+                    "a full listen backlog): raise fleet.connect_attempts or lower "
+                    f"fleet.max_connecting; try `ssh -v {self._ssh_args()}`",
+                ) from None
             raise self._error(
                 f"SSH handshake failed: {exc.reason}",
                 f"try `ssh -v {self._ssh_args()}` to see what the server says",
