@@ -1063,13 +1063,15 @@ def fleet(r: Results) -> str:
                 fmt(d["median_connect"]),
                 fmt(b["median_connect"]),
                 f"{d['median_cpu_busy']:.0%} / {b['median_cpu_busy']:.0%}",
+                f"{fmt(d.get('median_operator_cpu'))} / {fmt(b.get('median_operator_cpu'))}",
                 str(d["handshake_retries"] + b["handshake_retries"]),
                 str(d["dropped"] + b["dropped"]),
             ]
         )
     headers = ["hosts", "pacing", "deploys ok", "deploy s", "x 1 host", "rollbacks ok"]
     headers += ["rollback s", "x 1 host", "connect s (deploy)", "connect s (rollback)"]
-    headers += ["CPU busy (deploy / rollback)", "handshakes retried", "handshakes dropped"]
+    headers += ["CPU busy (deploy / rollback)", "operator CPU s (deploy / rollback)"]
+    headers += ["handshakes retried", "handshakes dropped"]
     return _fleet_head(s) + table(headers, rows) + "\n"
 
 
@@ -1110,12 +1112,14 @@ def fleet_burst(r: Results) -> str:
                     str(s.data["burst"]["hosts"]),
                     pacing,
                     f"{e['succeeded']}/{e['runs']}",
+                    str(e.get("hosts_not_reached", "-")),
                     str(e["sshd_dropped"]),
                     str(e["handshake_retries"]),
                     fmt(e["median_seconds"]),
                 ]
             )
-    headers = ["addresses", "pacing", "sessions opened", "handshakes sshd dropped"]
+    headers = ["addresses", "pacing", "sessions opened", "hosts not reached (all runs)"]
+    headers += ["drops sshd logged"]
     headers += ["handshakes tried again", "median s (succeeded)"]
     return _fleet_head(s) + table(headers, rows) + "\n"
 
