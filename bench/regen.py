@@ -1055,6 +1055,151 @@ def tls_runs(r: Results) -> str:
         f"{median(renewals):.2f} s, {min(renewals):.2f} to {max(renewals):.2f} s.\n"
     )
     return text
+# -- many SSH hosts (bench/fleet.py) ------------------------------------------------------
+FLEET_TARGET = 1.5  # issue 12 item 5: 20 hosts within 1.5 x one host's time
+
+
+def fleet_runs(r: Results) -> str:
+    """Every stored fleet result, oldest first: where, when, how busy, what with."""
+    rows = []
+    for s in r.all("fleet"):
+        m = s.data["machine"]
+        sizes = ", ".join(s.data["sizes"])
+        rows.append(
+            [
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                str(s.data["runs"]),
+                sizes,
+                f"{m['nproc']} x {m['cpu']}",
+                m["nginx"].replace("nginx version: ", ""),
+            ]
+        )
+    headers = ["result file", "commit", "date (UTC)", "load average at start", "runs"]
+    headers += ["hosts", "cores x CPU", "nginx"]
+    return table(headers, rows) + "\n" if rows else "no stored fleet result\n"
+
+
+def _fleet_head(s: Stored) -> str:
+    return (
+        f"From `{s.name}` (commit `{s.short}`, {s.day} UTC, load average {_load(s)} at start):\n\n"
+    )
+
+
+def fleet(r: Results) -> str:
+    """Deploys and warm rollbacks per fleet size and pacing: successes, medians, ratios."""
+    s = r.now("fleet")
+    if s is None:
+        return "no stored fleet result\n"
+    rows = []
+    for key, entry in s.data["summary"].items():
+        if key.startswith("burst"):
+            continue
+        hosts, pacing = key.split("-")
+        d, b = entry["deploy"], entry["rollback"]
+        rows.append(
+            [
+                hosts,
+                pacing,
+                f"{d['succeeded']}/{d['runs']}",
+                fmt(d["median_seconds"]),
+                fmt(d["x_one_host"]),
+                f"{b['succeeded']}/{b['runs']}",
+                fmt(b["median_seconds"]),
+                fmt(b["x_one_host"]),
+                fmt(d["median_connect"]),
+                fmt(b["median_connect"]),
+                f"{d['median_cpu_busy']:.0%} / {b['median_cpu_busy']:.0%}",
+                f"{fmt(d.get('median_operator_cpu'))} / {fmt(b.get('median_operator_cpu'))}",
+                str(d["handshake_retries"] + b["handshake_retries"]),
+                str(d["dropped"] + b["dropped"]),
+            ]
+        )
+    headers = ["hosts", "pacing", "deploys ok", "deploy s", "x 1 host", "rollbacks ok"]
+    headers += ["rollback s", "x 1 host", "connect s (deploy)", "connect s (rollback)"]
+    headers += ["CPU busy (deploy / rollback)", "operator CPU s (deploy / rollback)"]
+    headers += ["handshakes retried", "handshakes dropped"]
+    return _fleet_head(s) + table(headers, rows) + "\n"
+
+
+def fleet_phases(r: Results) -> str:
+    """Where a deploy's time goes, per fleet size (paced): median seconds per phase."""
+    s = r.now("fleet")
+    if s is None:
+        return "no stored fleet result\n"
+    phases = ["connect", "prepare", "boot", "check", "switch", "verify", "observe", "cleanup"]
+    rows = []
+    for hosts, size in s.data["sizes"].items():
+        for kind in ("deploy", "rollback"):
+            mine = [x for x in size["rows"] if x["pacing"] == "paced" and x["kind"] == kind]
+            mine = [x for x in mine if x["ok"]]
+            if not mine:
+                continue
+            cells = [
+                fmt(median([x["timings"].get(p, 0.0) for x in mine]))
+                if any(p in x["timings"] for x in mine)
+                else "-"
+                for p in phases
+            ]
+            rows.append([hosts, kind, *cells])
+    return _fleet_head(s) + table(["hosts", "operation", *phases], rows) + "\n"
+
+
+def fleet_burst(r: Results) -> str:
+    """Sessions opened to many addresses behind one sshd, paced and unpaced."""
+    s = r.now("fleet")
+    if s is None or "burst" not in s.data:
+        return "no stored fleet result with a burst\n"
+    rows = []
+    for pacing in ("paced", "unpaced"):
+        e = s.data["summary"].get(f"burst-{pacing}")
+        if e:
+            rows.append(
+                [
+                    str(s.data["burst"]["hosts"]),
+                    pacing,
+                    f"{e['succeeded']}/{e['runs']}",
+                    str(e.get("hosts_not_reached", "-")),
+                    str(e["sshd_dropped"]),
+                    str(e["handshake_retries"]),
+                    fmt(e["median_seconds"]),
+                ]
+            )
+    headers = ["addresses", "pacing", "sessions opened", "hosts not reached (all runs)"]
+    headers += ["drops sshd logged"]
+    headers += ["handshakes tried again", "median s (succeeded)"]
+    return _fleet_head(s) + table(headers, rows) + "\n"
+
+
+def fleet_targets(r: Results) -> str:
+    """Item 5's targets against the newest result."""
+    s = r.now("fleet")
+    if s is None:
+        return "no stored fleet result\n"
+    summary = s.data["summary"]
+    rows = []
+    for key, entry in summary.items():
+        if key.startswith("burst") or not key.endswith("-paced"):
+            continue
+        hosts = key.split("-")[0]
+        ok = all(entry[k]["succeeded"] == entry[k]["runs"] for k in ("deploy", "rollback"))
+        cells = [hosts, "yes" if ok else "no"]
+        for kind in ("deploy", "rollback"):
+            ratio = entry[kind]["x_one_host"]
+            cells.append(
+                "-"
+                if ratio is None
+                else f"{ratio:.2f}" + (" (met)" if ratio <= FLEET_TARGET else " (not met)")
+                if hosts == "20"
+                else f"{ratio:.2f}"
+            )
+        rows.append(cells)
+    head = _fleet_head(s) + f"Target: 20 hosts within {FLEET_TARGET:g} x one host's time.\n\n"
+    headers = ["hosts", "every deploy and rollback succeeded", "deploy x 1 host"]
+    headers += ["rollback x 1 host"]
+    return head + table(headers, rows) + "\n"
 
 
 SECTIONS: dict[str, Callable[[Results], str]] = {
@@ -1086,6 +1231,11 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
     "tls": tls_runs,
+    "fleet-runs": fleet_runs,
+    "fleet": fleet,
+    "fleet-phases": fleet_phases,
+    "fleet-burst": fleet_burst,
+    "fleet-targets": fleet_targets,
 }
 
 

@@ -20,9 +20,11 @@ from pydantic import (
 
 from shipyard.config.backup import Backup, backup_secrets_known
 from shipyard.config.build_cache import BuildCache
+from shipyard.config.fleet import Fleet
 from shipyard.config.gates import GatesConfig
 from shipyard.config.metrics import Metrics
 from shipyard.config.observe import Alerts, Check, MaintenanceWindow, Serve, Slo, checks_consistent
+from shipyard.config.rollout import Rollout
 from shipyard.config.safe_values import (
     HostAddress,
     ListenAddress,
@@ -299,6 +301,8 @@ class Settings(Strict):
     shipyard_command: str = "shipyard"
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
+    rollout: Rollout | None = None  # batch by batch (config/rollout.py); None: all at once
+    fleet: Fleet = Fleet()  # pacing of SSH handshakes and agent start-ups (config/fleet.py)
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
     metrics: Metrics = Metrics()
     # `shipyard serve` (config/observe.py); None: the health path through nginx
