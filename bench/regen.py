@@ -29,6 +29,7 @@ os.environ.setdefault("SHIPYARD_BENCH_REF", "worktree")  # formatting only: no s
 import auto_rollback
 import baseline
 import hotfix
+import tcp_options
 import zero_downtime
 from benchlib import fmt, median, table
 from resultfiles import RESULTS, Stored, latest, load_all
@@ -1006,6 +1007,52 @@ def build_cache_notes(r: Results) -> str:
     return f"From {label(now)}:\n\n" + "\n".join(lines) + "\n"
 
 
+# -- tcp mode (issue 12, item 6) ----------------------------------------------------------
+def tcp_options_section(r: Results) -> str:
+    """Every way of switching tcp mode measured, newest result; the one before named."""
+    now = r.now("tcp_options")
+    if now is None:
+        return "no stored result\n"
+    settings = now.data["settings"]
+    text = (
+        f"{label(now)}: {settings['switches']} switches per option, {settings['gap']:g} s "
+        f"apart, {settings['rate']:g} req/s per client, {settings['connections']} keep-alive "
+        f"connections\n\n{tcp_options.report(now.data)}\n"
+    )
+    before = r.before("tcp_options")
+    if before is not None:
+        text += f"\nBefore: {label(before)}.\n"
+    return text
+
+
+def tcp_switch(r: Results) -> str:
+    """tcp mode through Shipyard's deploys and rollbacks (zero_downtime), now and before."""
+    rows, provenance = [], []
+    for key, what in ZD_RUNS:
+        if not key.startswith("zero_downtime-tcp"):
+            continue
+        now, before = r.now(key), r.before(key)
+        if now is None:
+            continue
+        provenance += [(f"{what}, now", now), (f"{what}, before", before)]
+        for mode, m in now.data["modes"].items():
+            b = before.data["modes"].get(mode) if before else None
+            in_switch = m["switch"]["non2xx"] + m["switch"]["conn_errors"]
+            rows.append(
+                [
+                    what,
+                    mode,
+                    f"**{failed_text(m)}**",
+                    str(in_switch),
+                    failed_text(b) if b else "-",
+                    _kinds(m["total"]),
+                ]
+            )
+    headers = ["what", "client", "failed now", "of them in switch windows", "failed before"]
+    headers.append("failures now were")
+    return sources(provenance) + "\n" + table(headers, rows) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1021,6 +1068,9 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "auto_rollback-http500": ar_detail("auto_rollback-http500"),
     "auto_rollback-crash": ar_detail("auto_rollback-crash"),
     "auto_rollback-http500-retry5xx": ar_detail("auto_rollback-http500-retry5xx"),
+    "auto_rollback-http500-tcp": ar_detail("auto_rollback-http500-tcp"),
+    "tcp_options": tcp_options_section,
+    "tcp_switch": tcp_switch,
     "hotfix": hotfix_detail("hotfix"),
     "hotfix-branch": hotfix_detail("hotfix-branch"),
     "startup": startup,
