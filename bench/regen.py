@@ -29,6 +29,7 @@ os.environ.setdefault("SHIPYARD_BENCH_REF", "worktree")  # formatting only: no s
 import auto_rollback
 import baseline
 import hotfix
+import tcp_options
 import zero_downtime
 from benchlib import fmt, median, table
 from resultfiles import RESULTS, Stored, latest, load_all
@@ -1022,6 +1023,37 @@ def tls_runs(r: Results) -> str:
     for stage, what in TLS_STAGES:
         for mode, s in d[stage]["load"].items():
             failed = int(s["non2xx"]) + int(s["conn_errors"])
+# -- tcp mode (issue 12, item 6) ----------------------------------------------------------
+def tcp_options_section(r: Results) -> str:
+    """Every way of switching tcp mode measured, newest result; the one before named."""
+    now = r.now("tcp_options")
+    if now is None:
+        return "no stored result\n"
+    settings = now.data["settings"]
+    text = (
+        f"{label(now)}: {settings['switches']} switches per option, {settings['gap']:g} s "
+        f"apart, {settings['rate']:g} req/s per client, {settings['connections']} keep-alive "
+        f"connections\n\n{tcp_options.report(now.data)}\n"
+    )
+    before = r.before("tcp_options")
+    if before is not None:
+        text += f"\nBefore: {label(before)}.\n"
+    return text
+
+
+def tcp_switch(r: Results) -> str:
+    """tcp mode through Shipyard's deploys and rollbacks (zero_downtime), now and before."""
+    rows, provenance = [], []
+    for key, what in ZD_RUNS:
+        if not key.startswith("zero_downtime-tcp"):
+            continue
+        now, before = r.now(key), r.before(key)
+        if now is None:
+            continue
+        provenance += [(f"{what}, now", now), (f"{what}, before", before)]
+        for mode, m in now.data["modes"].items():
+            b = before.data["modes"].get(mode) if before else None
+            in_switch = m["switch"]["non2xx"] + m["switch"]["conn_errors"]
             rows.append(
                 [
                     what,
@@ -1200,6 +1232,15 @@ def fleet_targets(r: Results) -> str:
     headers = ["hosts", "every deploy and rollback succeeded", "deploy x 1 host"]
     headers += ["rollback x 1 host"]
     return head + table(headers, rows) + "\n"
+                    f"**{failed_text(m)}**",
+                    str(in_switch),
+                    failed_text(b) if b else "-",
+                    _kinds(m["total"]),
+                ]
+            )
+    headers = ["what", "client", "failed now", "of them in switch windows", "failed before"]
+    headers.append("failures now were")
+    return sources(provenance) + "\n" + table(headers, rows) + "\n"
 
 
 SECTIONS: dict[str, Callable[[Results], str]] = {
@@ -1217,6 +1258,9 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "auto_rollback-http500": ar_detail("auto_rollback-http500"),
     "auto_rollback-crash": ar_detail("auto_rollback-crash"),
     "auto_rollback-http500-retry5xx": ar_detail("auto_rollback-http500-retry5xx"),
+    "auto_rollback-http500-tcp": ar_detail("auto_rollback-http500-tcp"),
+    "tcp_options": tcp_options_section,
+    "tcp_switch": tcp_switch,
     "hotfix": hotfix_detail("hotfix"),
     "hotfix-branch": hotfix_detail("hotfix-branch"),
     "startup": startup,

@@ -14,7 +14,9 @@ reset, eof, timeout, bad-response) with status 0. Nothing is retried, and nothin
 dropped: a failure is a failure. The one thing a real client pool does that this one does
 too: before re-using an idle keep-alive connection it looks whether the server already
 closed it, and if so opens a new one (httpx, browsers and nginx's own upstream pool do
-the same); that reconnect is counted in `reconnects`, not as a request.
+the same); that reconnect is counted in `reconnects`, not as a request. `plain=True` turns
+that off: a plain keep-alive client (wrk, many HTTP libraries) sends on the connection it
+has, and a connection the server closed meanwhile fails that request.
 
 Loopback only (127.0.0.0/8). Bounded: it stops on `stop()` / leaving the `with` block,
 or after `max_seconds`, whichever comes first; each request times out after `timeout`.
@@ -123,6 +125,7 @@ class Load:
         max_seconds: float = 120.0,
         timeout: float = 5.0,
         tls: ssl.SSLContext | None = None,  # for https:// URLs (tests/integration/test_tls_*)
+        plain: bool = False,
     ) -> None:
         if not urls:
             raise ValueError("give at least one URL")
@@ -144,6 +147,7 @@ class Load:
         self.max_seconds = max_seconds
         self.timeout = timeout
         self.tls = tls
+        self.plain = plain
         self.reconnects = 0
         self.started_at: float | None = None
         self.stopped_at: float | None = None
@@ -317,7 +321,8 @@ class Load:
         try:
             while await self._pace(next_at):
                 next_at = max(next_at + interval, time.monotonic() - interval)
-                if reader is not None and writer is not None and reader.at_eof():
+                idle_closed = reader is not None and reader.at_eof()
+                if idle_closed and not self.plain and writer is not None:
                     # the server closed this idle connection: a client pool opens a new one
                     self.reconnects += 1
                     writer.close()

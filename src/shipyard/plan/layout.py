@@ -108,6 +108,17 @@ class Layout:
         return self.run / "previous.sock"
 
     @property
+    def route_link(self) -> Path:
+        """TCP mode: a symlink to the route in force, `routes/<primary>-<backup>`, which
+        nginx resolves per request (plan/routes.py)."""
+        return self.run / "route"
+
+    @property
+    def routes(self) -> Path:
+        """TCP mode: one empty directory per route, the targets of `route_link`."""
+        return self.run / "routes"
+
+    @property
     def nginx_conf(self) -> Path:
         return self.proxy / "nginx.conf"
 
@@ -117,6 +128,8 @@ class Layout:
 
     @property
     def upstream_conf(self) -> Path:
+        """TCP mode before routes: the upstream's servers, rewritten (and nginx reloaded)
+        by each switch; read once to carry the route over, then removed."""
         return self.proxy / "upstream.conf"
 
     @property
