@@ -25,6 +25,7 @@ from shipyard.cli.init_cmd import register as register_init
 from shipyard.cli.inspect_cmd import register as register_inspect
 from shipyard.cli.lock_cmd import register as register_lock
 from shipyard.cli.options import CliState
+from shipyard.cli.recover_cmd import register as register_recover
 from shipyard.cli.rollback_cmd import register as register_rollback
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ register_gates(app)
 register_backup(app)
 register_demo(app)
 register_host(app)
+register_recover(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:

@@ -21,8 +21,10 @@ from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
 from shipyard.plan import requests
 from shipyard.plan.backup import SourceFreshness
+from shipyard.plan.drills import latest as latest_drills
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event, LockInfo
+from shipyard.protocol.drills import DRILL_LIST, DrillListRequest, DrillRecord
 from shipyard.protocol.inspect import LOGS, STATUS, StatusReply
 from shipyard.protocol.op import Empty
 from shipyard.protocol.records import (
@@ -35,6 +37,7 @@ from shipyard.protocol.records import (
 )
 
 RELEASES_HISTORY = 500
+DRILLS_READ = 100  # records read for `status` (the newest of each kind is shown)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class EnvironmentStatus:
     last_deployment: Deployment | None
     hosts: list[HostStatus]
     backups: list[SourceFreshness] = field(default_factory=list)  # per configured source
+    drills: list[DrillRecord] = field(default_factory=list)  # the newest of each kind
 
     @property
     def stale_backups(self) -> list[SourceFreshness]:
@@ -65,6 +69,7 @@ class EnvironmentStatus:
             "hosts": [{"host": h.host, **encode(h.status)} for h in self.hosts],
             "backups": encode(self.backups),
             "backups_stale": bool(self.stale_backups),
+            "drills": encode(self.drills),
         }
 
 
@@ -114,6 +119,7 @@ async def status(
         )
         history = await session.primary.call(HISTORY, HistoryRequest(limit=1))
         backups = await backup_freshness(session)
+        drills = await session.primary.call(DRILL_LIST, DrillListRequest(limit=DRILLS_READ))
     primary = replies[session.primary.label]
     return EnvironmentStatus(
         environment=env.name,
@@ -121,6 +127,7 @@ async def status(
         last_deployment=history.deployments[0] if history.deployments else None,
         hosts=[HostStatus(host, reply) for host, reply in replies.items()],
         backups=backups,
+        drills=latest_drills(drills.drills),
     )
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from shipyard.protocol import (
     backup,
+    backup_schedule,
     boot,
+    drills,
     inspect,
     maintenance,
     observe,
@@ -58,5 +60,8 @@ CATALOG: dict[str, Op[Any, Any]] = {
         backup.BACKUP_RESTORE,
         backup.BACKUP_PRUNE,
         backup.BACKUP_STATS,
+        drills.DRILL_RECORD,
+        drills.DRILL_LIST,
+        backup_schedule.BACKUP_SCHEDULE_INSTALL,
     )
 }

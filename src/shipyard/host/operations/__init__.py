@@ -44,6 +44,8 @@ MODULES: dict[str, tuple[str, ...]] = {
         "backup-prune",
         "backup-stats",
     ),
+    "drills": ("drill-record", "drill-list"),
+    "backup_schedule": ("backup-schedule-install",),
 }
 MODULE_OF = {name: module for module, names in MODULES.items() for name in names}
 
