@@ -19,6 +19,7 @@ from shipyard.cli.backup_cmd import register as register_backup
 from shipyard.cli.config_cmd import register as register_config
 from shipyard.cli.demo_cmd import register as register_demo
 from shipyard.cli.deploy_cmd import register as register_deploy
+from shipyard.cli.drill_cmd import register as register_drill
 from shipyard.cli.gates_cmd import register as register_gates
 from shipyard.cli.host_cmd import register as register_host
 from shipyard.cli.init_cmd import register as register_init
@@ -65,6 +66,7 @@ register_backup(app)
 register_demo(app)
 register_host(app)
 register_recover(app)
+register_drill(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:

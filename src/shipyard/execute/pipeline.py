@@ -17,7 +17,7 @@ health check, the lock, the digest or the automatic rollback.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -435,6 +435,8 @@ async def recover(
     force: bool = False,
     lock_wait: float = 0.0,
     drill: bool = False,
+    secret_overrides: Mapping[str, str] | None = None,
+    deployment_id: str | None = None,
 ) -> RecoverResult:
     """`shipyard recover ENV --to HOST`: the environment's release and its newest
     verified data on a new server (execute/recover.py). The release passed its gates,
@@ -452,4 +454,6 @@ async def recover(
         force=force,
         lock_wait=lock_wait,
         drill=drill,
+        secret_overrides=secret_overrides,
+        deployment_id=deployment_id,
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from shipyard.config.loader import ConfigFile, resolve_secrets
@@ -128,12 +128,15 @@ async def recover(
     lock_wait: float = 0.0,
     setup: SetupStep = check_shipyard_host,
     drill: bool = False,
+    secret_overrides: Mapping[str, str] | None = None,
+    deployment_id: str | None = None,
 ) -> RecoverResult:
     """Recover the environment onto `to` (see the module's docstring); `drill`: a
-    rehearsal (recorded as one)."""
+    rehearsal (its record is the caller's); `secret_overrides`: secret values used
+    instead of the configured ones (a drill's scratch database)."""
     working = config.environment(env_name)
     target = plan.target_environment(working, to, root, listen)
-    secrets = resolve_secrets(target, config.path)
+    secrets = resolve_secrets(target, config.path) | dict(secret_overrides or {})
     clock = Clock()
 
     def session_of(env: Environment) -> Session:
@@ -152,7 +155,7 @@ async def recover(
     clock.lap("release")
     reporter.info(f"release {choice.release_id} (from {choice.source})")
 
-    deployment_id = new_deployment_id()
+    deployment_id = deployment_id or new_deployment_id()
     session = session_of(env)
     result = RecoverResult(
         env=env_name,
@@ -177,7 +180,7 @@ async def recover(
         shipment = Shipment(
             artifact=artifact,
             kind="deploy",
-            trigger="recover",
+            trigger="drill-recover" if drill else "recover",
             message=f"recover onto {to} (release from {choice.source})",
             observe_window=0.0,
             promoted_from=None,
@@ -191,33 +194,50 @@ async def recover(
         await deploy_locked(session, shipment, env.env | secrets, deployment_id)
         clock.lap("deploy")
         result.steps = clock.steps
-        await record(session, "recover", drill, clock, ok=True, detail=_summary(result))
+        if not drill:  # a drill's record goes to the drilled environment's primary
+            await record(
+                session,
+                "recover",
+                False,
+                clock.started_at,
+                clock.steps,
+                ok=True,
+                detail=summary(result),
+            )
     result.next_step = plan.one_step_left(env, env.listen_for(env.primary))
     return result
 
 
-def _summary(result: RecoverResult) -> str:
+def summary(result: RecoverResult) -> str:
     restored = ", ".join(f"{r.source} {r.snapshot_id}" for r in result.restored) or "no data"
     return f"release {result.release_id} on {result.host}; restored {restored}"
 
 
 async def record(
-    session: Session, kind: str, drill: bool, clock: Clock, *, ok: bool, detail: str
-) -> None:
-    """Keep the measured time in the primary's `drills` table (`status` shows it)."""
-    await session.primary.call(
-        DRILL_RECORD,
-        DrillRecord(
-            kind=kind,
-            drill=drill,
-            started_at=clock.started_at,
-            seconds=round(sum(clock.steps.values()), 3),
-            ok=ok,
-            steps=dict(clock.steps),
-            detail=detail,
-            actor=actor(),
-        ),
+    session: Session,
+    kind: str,
+    drill: bool,
+    started_at: float,
+    steps: Mapping[str, float],
+    *,
+    ok: bool,
+    detail: str,
+    seconds: float | None = None,
+) -> DrillRecord:
+    """Keep the measured time in the primary's `drills` table (`status` shows it).
+    `seconds`: the time to recover (default: every step's)."""
+    entry = DrillRecord(
+        kind=kind,
+        drill=drill,
+        started_at=started_at,
+        seconds=round(sum(steps.values()) if seconds is None else seconds, 3),
+        ok=ok,
+        steps=dict(steps),
+        detail=detail,
+        actor=actor(),
     )
+    await session.primary.call(DRILL_RECORD, entry)
+    return entry
 
 
 class Clock:

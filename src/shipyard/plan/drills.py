@@ -3,9 +3,13 @@ a real recovery apart from drills) and how one reads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
+from shipyard.config.backup import Backup, PostgresSource
 from shipyard.protocol.drills import DrillRecord
+
+SCRATCH_PREFIX = "shipyard_drill_"  # the host refuses to create or drop any other
 
 KINDS = ("rollback", "restore", "recover")
 
@@ -32,3 +36,22 @@ def describe(record: DrillRecord) -> str:
         + (f" ({steps})" if steps else "")
         + (f": {record.detail}" if record.detail else "")
     )
+
+
+def scratch_url(url: str, stamp: str) -> str:
+    """The source's URL with its database replaced by a drill's scratch database on the
+    same server: a drill never writes to the real one."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "db"
+    scratch = f"{SCRATCH_PREFIX}{stamp}_{name}"[:63]  # PostgreSQL's identifier limit
+    return urlunsplit(parts._replace(path="/" + scratch))
+
+
+def scratch_secrets(backup: Backup, secrets: Mapping[str, str], stamp: str) -> dict[str, str]:
+    """For each PostgreSQL source, its secret pointed at a scratch database: the
+    restore, the app on the scratch host and its release command all use it."""
+    return {
+        s.secret: scratch_url(secrets[s.secret], stamp)
+        for s in backup.sources
+        if isinstance(s, PostgresSource)
+    }

@@ -63,5 +63,7 @@ CATALOG: dict[str, Op[Any, Any]] = {
         drills.DRILL_RECORD,
         drills.DRILL_LIST,
         backup_schedule.BACKUP_SCHEDULE_INSTALL,
+        drills.DRILL_DATABASE,
+        drills.DRILL_TEARDOWN,
     )
 }

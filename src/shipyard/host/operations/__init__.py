@@ -44,7 +44,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "backup-prune",
         "backup-stats",
     ),
-    "drills": ("drill-record", "drill-list"),
+    "drills": ("drill-record", "drill-list", "drill-database", "drill-teardown"),
     "backup_schedule": ("backup-schedule-install",),
 }
 MODULE_OF = {name: module for module, names in MODULES.items() for name in names}
