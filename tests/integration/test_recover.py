@@ -5,6 +5,7 @@ file and uploads), from a repository that outlived the server."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from support.apprepo import AppRepo, free_port, make_repo
 from support.backupenv import RESTIC_PASSWORD, needs_restic
 from support.postgres import PgServer, postgres_server
@@ -143,30 +145,47 @@ def lost(ssh_hosts: SshFleet) -> Iterator[Lost]:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def recover(lost: Lost, *extra: str) -> subprocess.CompletedProcess[str]:
-    return lost.repo.shipyard(
-        "recover",
-        "production",
-        "--to",
-        str(lost.new.target),
-        "--root",
-        str(lost.new.root_dir),
-        "--listen",
-        f"{lost.new.target.host}:{lost.port}",
-        *extra,
-        env=lost.secrets,
-        timeout=300,
-    )
+RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbooks" / "server-gone.md"
 
 
-def test_recover_brings_the_release_and_the_verified_data_up_on_a_second_host(
+def runbook_commands(address: str) -> list[list[str]]:
+    """The command block of docs/runbooks/server-gone.md, for the new host's address."""
+    text = RUNBOOK.read_text()
+    block = text.split("<!-- runbook-commands", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    return [
+        shlex.split(line.replace("deploy@NEW_HOST", address))[1:]  # without `shipyard`
+        for line in lines
+        if line
+    ]
+
+
+def point_config_at(lost: Lost, host: TestHost) -> None:
+    """Runbook step 3: shipyard.yml's hosts name the new server instead of the lost one."""
+    data = yaml.safe_load(lost.repo.config.read_text())
+    data["environments"]["production"]["hosts"] = [
+        {
+            "address": str(host.target),
+            "root": str(host.root_dir),
+            "listen": f"{host.target.host}:{lost.port}",
+        }
+    ]
+    lost.repo.write_config(data)
+
+
+def test_the_runbook_recovers_the_release_and_the_verified_data_onto_a_second_host(
     lost: Lost,
 ) -> None:
-    done = recover(lost)
-    assert done.returncode == 0, done.stdout + done.stderr
+    point_config_at(lost, lost.new)
+    ran = {}
+    for args in runbook_commands(str(lost.new.target)):
+        done = lost.repo.shipyard(*args, env=lost.secrets, timeout=300)
+        assert done.returncode == 0, f"{args}: {done.stdout}{done.stderr}"
+        ran[args[0]] = done
+    recovered = ran["recover"]
     response = httpx.get(f"http://{lost.new.target.host}:{lost.port}/healthz", timeout=5)
     assert (response.status_code, response.headers.get("X-App-Version")) == (200, "1.0.0")
-    assert lost.release in done.stdout
+    assert f"release {lost.release} (from the tags of snapshot" in recovered.stdout
     assert lost.pg.psql("app", "SELECT count(*) FROM t") == "100"
     notes = sqlite3.connect(shared(lost.new) / "data" / "notes.db")
     assert notes.execute("SELECT count(*) FROM notes").fetchone() == (5,)
@@ -176,14 +195,57 @@ def test_recover_brings_the_release_and_the_verified_data_up_on_a_second_host(
         "file1.txt",
         "file2.txt",
     ]
-    assert "does not answer" in done.stdout  # the old host was asked first
-    assert "one step left: point DNS or the load balancer" in done.stdout
+    assert "one step left: point DNS or the load balancer" in recovered.stdout
     for step in ("setup", "release", "verify", "restore", "deploy"):
-        assert f"{step} " in done.stdout
+        assert f"{step} " in recovered.stdout
+    status = json.loads(
+        lost.repo.shipyard("status", "production", "--json", env=lost.secrets).stdout
+    )
+    (recovery,) = status["drills"]
+    assert (recovery["kind"], recovery["drill"], recovery["ok"]) == ("recover", False, True)
+    assert list(recovery["steps"]) == ["setup", "release", "verify", "restore", "deploy"]
 
 
 def test_recover_refuses_a_host_that_already_serves_the_environment(lost: Lost) -> None:
-    refused = recover(lost)
+    refused = lost.repo.shipyard(
+        "recover", "production", "--to", str(lost.new.target), env=lost.secrets
+    )
     assert refused.returncode == 7, refused.stdout + refused.stderr
     assert "already serves production" in refused.stderr
     assert "--force" in refused.stderr
+
+
+def test_drill_recover_rehearses_on_a_scratch_host_and_tears_it_down(
+    lost: Lost, ssh_hosts: SshFleet
+) -> None:
+    scratch = ssh_hosts(3)[2]
+    for path in [scratch.root_dir, *scratch.root_dir.parents]:
+        if str(path).startswith("/tmp/"):
+            path.chmod(path.stat().st_mode | 0o005)
+    lost.pg.psql("app", "INSERT INTO t VALUES (1000, 'after the backup')")
+    done = lost.repo.shipyard(
+        "drill",
+        "recover",
+        "production",
+        "--to",
+        str(scratch.target),
+        "--root",
+        str(scratch.root_dir),
+        "--listen",
+        f"{scratch.target.host}:{free_port(scratch.target.host)}",
+        env=lost.secrets,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"release {lost.release} (from old host {lost.new.target})" in done.stdout
+    assert "tearing down" not in done.stdout, done.stdout
+    assert not (scratch.root_dir / "reconcile" / "production").exists()  # torn down
+    databases = lost.pg.psql("postgres", "SELECT string_agg(datname, ',') FROM pg_database")
+    assert "shipyard_drill_" not in databases  # the scratch database dropped
+    assert lost.pg.psql("app", "SELECT count(*) FROM t") == "101"  # the real one untouched
+    status = json.loads(
+        lost.repo.shipyard("status", "production", "--json", env=lost.secrets).stdout
+    )
+    drill = next(d for d in status["drills"] if d["drill"])
+    assert (drill["kind"], drill["ok"]) == ("recover", True)
+    assert "teardown" in drill["steps"] and "restore" in drill["steps"]

@@ -12,7 +12,6 @@ A failed drill is recorded too (that is what drills are for), then reported.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -202,9 +201,11 @@ def _teardown(deployment_id: str, databases: list[str]) -> HostStep:
     """Stop and remove the scratch host's environment, drop the scratch databases."""
 
     async def step(session: Session) -> None:
-        await session.primary.call(DRILL_TEARDOWN, DrillTeardownRequest(deployment_id), timeout=120)
-        for url in databases:
-            with contextlib.suppress(ShipyardError):
-                await session.primary.call(DRILL_DATABASE, DrillDatabaseRequest(url, False, 600))
+        # a process of its own: the resident agent is one of the things it stops
+        request = DrillTeardownRequest(deployment_id)
+        await session.primary.call(DRILL_TEARDOWN, request, timeout=120, oneshot=True)
+        for url in databases:  # one-shot too: the agent this session had is gone
+            drop = DrillDatabaseRequest(url, False, 600)
+            await session.primary.call(DRILL_DATABASE, drop, timeout=660, oneshot=True)
 
     return step
