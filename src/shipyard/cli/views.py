@@ -5,6 +5,7 @@ from __future__ import annotations
 from shipyard.cli.output import console, table, when
 from shipyard.execute.locking import describe_lock
 from shipyard.execute.queries import EnvironmentStatus, ReleaseView
+from shipyard.plan.drills import describe as describe_drill
 from shipyard.protocol.common import Deployment
 
 
@@ -56,10 +57,16 @@ def print_status(data: EnvironmentStatus) -> None:
     for source in data.stale_backups:
         console.print(
             f"warning: BACKUP OVERDUE: {source.source} has "
-            + ("never been backed up" if source.age is None else "no backup within backup.max_age")
+            + (
+                "never been backed up"
+                if source.age is None
+                else "no backup within backup.max_age (or backup.schedule.every and its grace)"
+            )
             + f": run `shipyard backup run {data.environment}` and find out why it did not run",
             markup=False,
         )
+    for drill in data.drills:
+        console.print(f"{describe_drill(drill)} at {when(drill.started_at)}", markup=False)
 
 
 def print_history(deployments: list[Deployment]) -> None:

@@ -76,6 +76,10 @@ class Layout:
     def backup_scratch(self, name: str) -> Path:
         return self.backups / "scratch" / name
 
+    def schedule_request(self, job: str) -> Path:
+        """The request a scheduled job's systemd service reads (0600: it holds secrets)."""
+        return self.backups / "schedule" / f"{job}.json"
+
     @property
     def state_db(self) -> Path:
         return self.base / "state.db"

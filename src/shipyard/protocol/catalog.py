@@ -10,7 +10,9 @@ from typing import Any
 
 from shipyard.protocol import (
     backup,
+    backup_schedule,
     boot,
+    drills,
     inspect,
     maintenance,
     observe,
@@ -65,5 +67,10 @@ CATALOG: dict[str, Op[Any, Any]] = {
         tls.TLS_CHALLENGE,
         tls.TLS_INSTALL,
         tls.TLS_INSPECT,
+        drills.DRILL_RECORD,
+        drills.DRILL_LIST,
+        backup_schedule.BACKUP_SCHEDULE_INSTALL,
+        drills.DRILL_DATABASE,
+        drills.DRILL_TEARDOWN,
     )
 }
