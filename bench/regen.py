@@ -819,6 +819,38 @@ def backup_restore_parts(r: Results) -> str:
     return table(headers, rows) + "\n" if rows else "no run timed the pieces of a restore\n"
 
 
+def recover_runs(r: Results) -> str:
+    """Every stored `recover` run: RTO from a fresh host to serving, each step's share."""
+    rows = []
+    for i, s in enumerate(r.all("recover"), 1):
+        x = s.data["result"]
+        shares = x["recover_step_shares_pct"]
+        steps = ", ".join(
+            f"{step} {_secs(seconds, 1)} ({shares[step]:.0f}%)"
+            for step, seconds in x["recover_steps_s"].items()
+        )
+        rows.append(
+            [
+                str(i),
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                f"{x['rows']:,} rows, {x['database_bytes'] / 2**20:.0f} MiB, dump "
+                f"{x['dump_bytes'] / 2**20:.0f} MiB",
+                _secs(x["rto_s"], 1),
+                steps,
+                "yes" if x["restored_all_rows"] and x["serving_after"] == 200 else "**no**",
+                _secs(x["backup_s"], 1),
+                f"{x['rpo_default_schedule_s'] / 3600:.2f} h",
+            ]
+        )
+    headers = ["run", "result file", "commit", "date (UTC)", "load average at start"]
+    headers += ["database", "RTO: recover, fresh host to serving", "steps (share)"]
+    headers += ["all rows back, serving", "the backup took", "RPO, default schedule"]
+    return table(headers, rows) + "\n" if rows else "no stored recover result\n"
+
+
 # -- unpacking (benchmarks.md) --------------------------------------------------------
 def unpack(r: Results) -> str:
     now = r.now("unpack")
@@ -1023,37 +1055,6 @@ def tls_runs(r: Results) -> str:
     for stage, what in TLS_STAGES:
         for mode, s in d[stage]["load"].items():
             failed = int(s["non2xx"]) + int(s["conn_errors"])
-# -- tcp mode (issue 12, item 6) ----------------------------------------------------------
-def tcp_options_section(r: Results) -> str:
-    """Every way of switching tcp mode measured, newest result; the one before named."""
-    now = r.now("tcp_options")
-    if now is None:
-        return "no stored result\n"
-    settings = now.data["settings"]
-    text = (
-        f"{label(now)}: {settings['switches']} switches per option, {settings['gap']:g} s "
-        f"apart, {settings['rate']:g} req/s per client, {settings['connections']} keep-alive "
-        f"connections\n\n{tcp_options.report(now.data)}\n"
-    )
-    before = r.before("tcp_options")
-    if before is not None:
-        text += f"\nBefore: {label(before)}.\n"
-    return text
-
-
-def tcp_switch(r: Results) -> str:
-    """tcp mode through Shipyard's deploys and rollbacks (zero_downtime), now and before."""
-    rows, provenance = [], []
-    for key, what in ZD_RUNS:
-        if not key.startswith("zero_downtime-tcp"):
-            continue
-        now, before = r.now(key), r.before(key)
-        if now is None:
-            continue
-        provenance += [(f"{what}, now", now), (f"{what}, before", before)]
-        for mode, m in now.data["modes"].items():
-            b = before.data["modes"].get(mode) if before else None
-            in_switch = m["switch"]["non2xx"] + m["switch"]["conn_errors"]
             rows.append(
                 [
                     what,
@@ -1087,6 +1088,8 @@ def tcp_switch(r: Results) -> str:
         f"{median(renewals):.2f} s, {min(renewals):.2f} to {max(renewals):.2f} s.\n"
     )
     return text
+
+
 # -- many SSH hosts (bench/fleet.py) ------------------------------------------------------
 FLEET_TARGET = 1.5  # issue 12 item 5: 20 hosts within 1.5 x one host's time
 
@@ -1232,6 +1235,43 @@ def fleet_targets(r: Results) -> str:
     headers = ["hosts", "every deploy and rollback succeeded", "deploy x 1 host"]
     headers += ["rollback x 1 host"]
     return head + table(headers, rows) + "\n"
+
+
+# -- tcp mode (issue 12, item 6) ----------------------------------------------------------
+def tcp_options_section(r: Results) -> str:
+    """Every way of switching tcp mode measured, newest result; the one before named."""
+    now = r.now("tcp_options")
+    if now is None:
+        return "no stored result\n"
+    settings = now.data["settings"]
+    text = (
+        f"{label(now)}: {settings['switches']} switches per option, {settings['gap']:g} s "
+        f"apart, {settings['rate']:g} req/s per client, {settings['connections']} keep-alive "
+        f"connections\n\n{tcp_options.report(now.data)}\n"
+    )
+    before = r.before("tcp_options")
+    if before is not None:
+        text += f"\nBefore: {label(before)}.\n"
+    return text
+
+
+def tcp_switch(r: Results) -> str:
+    """tcp mode through Shipyard's deploys and rollbacks (zero_downtime), now and before."""
+    rows, provenance = [], []
+    for key, what in ZD_RUNS:
+        if not key.startswith("zero_downtime-tcp"):
+            continue
+        now, before = r.now(key), r.before(key)
+        if now is None:
+            continue
+        provenance += [(f"{what}, now", now), (f"{what}, before", before)]
+        for mode, m in now.data["modes"].items():
+            b = before.data["modes"].get(mode) if before else None
+            in_switch = m["switch"]["non2xx"] + m["switch"]["conn_errors"]
+            rows.append(
+                [
+                    what,
+                    mode,
                     f"**{failed_text(m)}**",
                     str(in_switch),
                     failed_text(b) if b else "-",
@@ -1269,6 +1309,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "agent_options": agent_options,
     "backup": backup_runs,
     "backup-restore": backup_restore_parts,
+    "recover": recover_runs,
     "unpack": unpack,
     "build_cache-runs": build_cache_runs,
     "build_cache": build_cache,

@@ -31,8 +31,8 @@ from shipyard.cli.parity_cmd import register as register_parity
 from shipyard.cli.recover_cmd import register as register_recover
 from shipyard.cli.rollback_cmd import register as register_rollback
 from shipyard.cli.serve_cmd import register as register_serve
-from shipyard.cli.tls_cmd import register as register_tls
 from shipyard.cli.setup_cmd import register as register_setup
+from shipyard.cli.tls_cmd import register as register_tls
 
 if TYPE_CHECKING:
     from shipyard.execute.observers import PhaseObserver

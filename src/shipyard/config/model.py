@@ -37,8 +37,8 @@ from shipyard.config.safe_values import (
     is_env_key,
     is_name,
 )
-from shipyard.config.tls import Tls, tls_names_known, tls_port_free, tls_secrets_known
 from shipyard.config.setup import Setup
+from shipyard.config.tls import Tls, tls_names_known, tls_port_free, tls_secrets_known
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
 

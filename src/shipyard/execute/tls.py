@@ -232,7 +232,9 @@ async def obtain(session: Session) -> Material:
             "tls-challenge",
             lambda h: h.call(
                 TLS_CHALLENGE,
-                ChallengeRequest(answers=answers, proxy=requests.proxy_spec(env, h.entry)),
+                ChallengeRequest(
+                    answers=answers, proxy=requests.proxy_spec(env, h.entry), ports=env.ports
+                ),
             ),
         )
         try:
@@ -264,6 +266,7 @@ async def install(session: Session, material: Material, source: str) -> None:
             key_pem=material.key_pem,
             source=source,  # type: ignore[arg-type]
             renewed_at=obtained,
+            ports=env.ports,
         )
 
     await session.each(

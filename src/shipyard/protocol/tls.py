@@ -24,6 +24,7 @@ class ChallengeRequest:
     answers: dict[str, str]
     clear: bool = False
     proxy: ProxySpec | None = None
+    ports: tuple[int, int] | None = None  # the slots' ports, with `proxy` (tcp routes)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class InstallRequest:
     key_pem: str
     source: TlsSource
     renewed_at: float  # unix time the certificate was obtained
+    ports: tuple[int, int]  # the slots' ports (tcp mode's routes are part of the site)
 
 
 @dataclass(frozen=True)

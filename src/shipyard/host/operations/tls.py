@@ -25,6 +25,8 @@ def tls_challenge(ctx: Context, request: proto.ChallengeRequest) -> Empty:
         tls_files.clear_challenges(layout, sorted(request.answers))
         return Empty()
     if request.proxy is not None:
+        if request.ports is None:
+            raise HostOpError("a challenge request with a proxy must give the slots' ports")
         if not layout.server_conf.exists():
             raise HostOpError(
                 "nothing is deployed here yet, so nginx has no site to answer the ACME "
@@ -34,7 +36,7 @@ def tls_challenge(ctx: Context, request: proto.ChallengeRequest) -> Empty:
             )
         tls_files.ensure_dirs(layout)
         with slot_guard(layout):
-            ctx.nginx(request.proxy).apply(None)  # adds the ACME path if TLS is new here
+            ctx.nginx(request.proxy).apply(request.ports)  # adds the ACME path if TLS is new here
     tls_files.put_challenges(layout, request.answers)
     if request.proxy is not None:
         from shipyard.host.tls_checks import wait_for_answers
@@ -60,7 +62,7 @@ def tls_install(ctx: Context, request: proto.InstallRequest) -> proto.InstallRep
         try:
             # the config gains its HTTPS server on the first install; a renewal changes
             # only the files, so nginx is tested and reloaded to read them
-            if not nginx.apply(None):
+            if not nginx.apply(request.ports):
                 nginx.test_config()
                 nginx.reload()
         except HostOpError as exc:
