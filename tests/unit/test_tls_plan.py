@@ -28,7 +28,8 @@ BLOCK = ServerBlock(
     listen_mode="socket",
     current_socket=Path("/srv/r/current.sock"),
     previous_socket=Path("/srv/r/previous.sock"),
-    upstream_conf=Path("/srv/p/upstream.conf"),
+    route_link=Path("/srv/r/run/route"),
+    ports=(8001, 8002),
 )
 HTTPS = HttpsServer(
     listen="0.0.0.0:443",
