@@ -82,6 +82,10 @@ RULE_KEYS = frozenset(
         "rollback_window",
         "backup",  # what is backed up, where to, kept how long: a release cannot turn it off
         "rollout",  # batch by batch: how many hosts a release reaches at once
+        # what `shipyard serve` watches and promises: read from the operator's file only
+        "checks",
+        "maintenance",
+        "slo",
     }
 )
 
