@@ -21,6 +21,7 @@ from pydantic import (
 from shipyard.config.backup import Backup, backup_secrets_known
 from shipyard.config.build_cache import BuildCache
 from shipyard.config.gates import GatesConfig
+from shipyard.config.observe import Alerts, Check, MaintenanceWindow, Serve, Slo, checks_consistent
 from shipyard.config.safe_values import (
     HostAddress,
     ListenAddress,
@@ -298,6 +299,10 @@ class Settings(Strict):
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
     tls: Tls = Tls()  # after `nginx` and `secrets` (docs/tls.md)
+    # `shipyard serve` (config/observe.py); None: the health path through nginx
+    checks: list[Check] | None = None
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    slo: Slo = Slo()
 
     @field_validator("tls")
     @classmethod
@@ -311,6 +316,11 @@ class Settings(Strict):
     @classmethod
     def _backup_secrets(cls, value: Backup | None, info: ValidationInfo) -> Backup | None:
         return backup_secrets_known(value, info.data.get("secrets"))
+
+    @field_validator("checks")
+    @classmethod
+    def _check_secrets(cls, value: list[Check] | None, info: ValidationInfo) -> list[Check] | None:
+        return checks_consistent(value, info.data.get("secrets"))
 
     @model_validator(mode="before")
     @classmethod
@@ -421,6 +431,8 @@ class Document(BaseModel):
 
     app: str
     environments: dict[str, dict[str, object]]
+    alerts: Alerts = Alerts()  # top level only (config/observe.py)
+    serve: Serve = Serve()
 
     @field_validator("app")
     @classmethod
