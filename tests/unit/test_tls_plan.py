@@ -226,3 +226,9 @@ def test_installing_the_renewal_timer_twice_writes_its_units_once(tmp_path: Path
     assert len(install()) == 2
     assert install() == []
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(renewal_units(timer))
+
+
+def test_a_deploy_failing_at_its_tls_step_does_not_mark_the_release_bad() -> None:
+    from shipyard.plan.blame import marks_release_bad
+
+    assert not marks_release_bad("tls")  # the ACME server or DNS failed, not the release

@@ -98,11 +98,11 @@ def tls_renew(
     lock_wait: LockWaitOption = 0.0,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Renew and install, on every host, a certificate that is due (30 days or fewer
-    left, by default), missing, or not covering the configured names.
+    """Renew what is due (30 days or fewer left), missing, or not covering the names.
 
-    Runs under the environment's lock. A failure exits 1 naming the name, the hosts and
-    the ACME server's error; what nginx serves is left as it was.
+    Installs the new certificate on every host, under the environment's lock. A failure
+    exits 1 naming the name, the hosts and the ACME server's error; what nginx serves is
+    left as it was.
     """
     from shipyard.config.loader import ConfigFile, resolve_secrets
     from shipyard.execute import tls
