@@ -818,6 +818,38 @@ def backup_restore_parts(r: Results) -> str:
     return table(headers, rows) + "\n" if rows else "no run timed the pieces of a restore\n"
 
 
+def recover_runs(r: Results) -> str:
+    """Every stored `recover` run: RTO from a fresh host to serving, each step's share."""
+    rows = []
+    for i, s in enumerate(r.all("recover"), 1):
+        x = s.data["result"]
+        shares = x["recover_step_shares_pct"]
+        steps = ", ".join(
+            f"{step} {_secs(seconds, 1)} ({shares[step]:.0f}%)"
+            for step, seconds in x["recover_steps_s"].items()
+        )
+        rows.append(
+            [
+                str(i),
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                f"{x['rows']:,} rows, {x['database_bytes'] / 2**20:.0f} MiB, dump "
+                f"{x['dump_bytes'] / 2**20:.0f} MiB",
+                _secs(x["rto_s"], 1),
+                steps,
+                "yes" if x["restored_all_rows"] and x["serving_after"] == 200 else "**no**",
+                _secs(x["backup_s"], 1),
+                f"{x['rpo_default_schedule_s'] / 3600:.2f} h",
+            ]
+        )
+    headers = ["run", "result file", "commit", "date (UTC)", "load average at start"]
+    headers += ["database", "RTO: recover, fresh host to serving", "steps (share)"]
+    headers += ["all rows back, serving", "the backup took", "RPO, default schedule"]
+    return table(headers, rows) + "\n" if rows else "no stored recover result\n"
+
+
 # -- unpacking (benchmarks.md) --------------------------------------------------------
 def unpack(r: Results) -> str:
     now = r.now("unpack")
@@ -1029,6 +1061,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "agent_options": agent_options,
     "backup": backup_runs,
     "backup-restore": backup_restore_parts,
+    "recover": recover_runs,
     "unpack": unpack,
     "build_cache-runs": build_cache_runs,
     "build_cache": build_cache,
