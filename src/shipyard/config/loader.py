@@ -25,7 +25,13 @@ from shipyard.config.yaml_reader import BoundedLoader, KeyPath
 
 _TYPE_TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]\Z", re.S)
 # keys the loader sets itself: written in an environment (or at the top) they would be lost
-_NOT_SETTINGS = {"name": "an environment is named by its key under `environments:`"}
+# keys of the whole file, not settings an environment inherits
+TOP_LEVEL_ONLY = ("app", "environments", "alerts", "serve")
+_NOT_SETTINGS = {
+    "name": "an environment is named by its key under `environments:`",
+    "alerts": "`alerts:` is set once, at the top level of the file",
+    "serve": "`serve:` is set once, at the top level of the file",
+}
 
 
 class ConfigFile:
@@ -111,7 +117,7 @@ class ConfigFile:
                 key_path="environments",
                 line=self.lines.get(("environments",)),
             )
-        base = {k: v for k, v in self.data.items() if k not in ("app", "environments")}
+        base = {k: v for k, v in self.data.items() if k not in TOP_LEVEL_ONLY}
         override = document.environments[name] or {}
         if not isinstance(override, Mapping):
             raise ConfigError(
@@ -268,12 +274,15 @@ def resolve_secrets(env: Environment, config_path: Path) -> dict[str, str]:
     """Read each secret from the operator's environment or a file outside the repo."""
     values: dict[str, str] = {}
     for key, ref in env.secrets.items():
-        values[key] = _read_secret(key, ref, env.name, config_path)
+        values[key] = read_secret(key, ref, env.name, config_path)
     return values
 
 
-def _read_secret(key: str, ref: SecretRef, env_name: str, config_path: Path) -> str:
-    where = f"environments.{env_name}.secrets.{key} (or secrets.{key})"
+def read_secret(key: str, ref: SecretRef, env_name: str, config_path: Path) -> str:
+    """One secret's value; `env_name` empty for a top-level secret (alerts, serve)."""
+    where = f"secrets.{key}"
+    if env_name:
+        where = f"environments.{env_name}.secrets.{key} (or secrets.{key})"
     if ref.from_env is not None:
         value = os.environ.get(ref.from_env)
         if not value:

@@ -21,6 +21,7 @@ from pydantic import (
 from shipyard.config.backup import Backup, backup_secrets_known
 from shipyard.config.build_cache import BuildCache
 from shipyard.config.gates import GatesConfig
+from shipyard.config.observe import Alerts, Check, MaintenanceWindow, Serve, Slo, checks_consistent
 from shipyard.config.safe_values import (
     HostAddress,
     ListenAddress,
@@ -296,11 +297,20 @@ class Settings(Strict):
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
+    # `shipyard serve` (config/observe.py); None: the health path through nginx
+    checks: list[Check] | None = None
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    slo: Slo = Slo()
 
     @field_validator("backup")
     @classmethod
     def _backup_secrets(cls, value: Backup | None, info: ValidationInfo) -> Backup | None:
         return backup_secrets_known(value, info.data.get("secrets"))
+
+    @field_validator("checks")
+    @classmethod
+    def _check_secrets(cls, value: list[Check] | None, info: ValidationInfo) -> list[Check] | None:
+        return checks_consistent(value, info.data.get("secrets"))
 
     @model_validator(mode="before")
     @classmethod
@@ -411,6 +421,8 @@ class Document(BaseModel):
 
     app: str
     environments: dict[str, dict[str, object]]
+    alerts: Alerts = Alerts()  # top level only (config/observe.py)
+    serve: Serve = Serve()
 
     @field_validator("app")
     @classmethod

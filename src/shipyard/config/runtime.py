@@ -80,6 +80,10 @@ RULE_KEYS = frozenset(
         "keep_releases",
         "rollback_window",
         "backup",  # what is backed up, where to, kept how long: a release cannot turn it off
+        # what `shipyard serve` watches and promises: read from the operator's file only
+        "checks",
+        "maintenance",
+        "slo",
     }
 )
 
