@@ -1,6 +1,10 @@
 """`shipyard recover ENV --to HOST`: the server is gone; a second SSH test host serves the
 same release with the data of the newest verified backup (real PostgreSQL rows, a SQLite
-file and uploads), from a repository that outlived the server."""
+file and uploads), from a repository that outlived the server.
+
+The tests share one lost server and run in order: the runbook's recovery, then a second
+recovery refused on the host now serving, then a drill from that host onto a third.
+"""
 
 from __future__ import annotations
 

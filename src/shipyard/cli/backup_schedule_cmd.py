@@ -32,9 +32,8 @@ def install_command(
 ) -> None:
     """Install the backup and verify timers on the primary over SSH, and enable them.
 
-    The services run `shipyard host backup-run` / `backup-verify` with their request
-    (secrets included) read from a 0600 file under <env>/backups/schedule/.
-    """
+    The services run `shipyard host backup-run` / `backup-verify` with their request (secrets included) read from a 0600 file under <env>/backups/schedule/.
+    """  # noqa: E501
     from shipyard.config.loader import ConfigFile
     from shipyard.execute import backup, backup_schedule
     from shipyard.execute.reporter import PlainReporter

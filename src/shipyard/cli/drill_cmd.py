@@ -49,8 +49,7 @@ def rollback_command(
 ) -> None:
     """Roll back to the predecessor and forward again (run it on staging).
 
-    Records the time to restore service: the rollback, until traffic is verified on the
-    predecessor.
+    Records the time to restore service: the rollback, until traffic is verified on the predecessor.
     """
     from shipyard.config.loader import ConfigFile
     from shipyard.execute import drills
@@ -98,9 +97,8 @@ def recover_command(
 ) -> None:
     """`recover` ENV onto a scratch host, then tear it down.
 
-    PostgreSQL sources are restored into scratch databases on the same servers
-    (shipyard_drill_*), dropped afterwards: a drill never writes to the real data.
-    """
+    PostgreSQL sources are restored into scratch databases on the same servers (shipyard_drill_*), dropped afterwards: a drill never writes to the real data.
+    """  # noqa: E501
     from shipyard.config.loader import ConfigFile
     from shipyard.execute import drills
 

@@ -1,7 +1,6 @@
 """The backup schedule on the primary: systemd timers that run `backup-run` and
 `backup-verify` there on their own (`shipyard backup schedule install ENV`; `shipyard
-setup` calls `install_schedule`), and the check that raises an alert when a source's
-newest backup is older than its schedule allows.
+setup` calls `install_schedule`). The alert for a missed backup: serve/backup_alerts.py.
 
 The scheduled jobs run the host operations directly, with the very requests `backup run`
 and `backup verify` send (reason `schedule`), read from a 0600 file next to the
@@ -12,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 
 from shipyard.config.model import Environment
 from shipyard.execute.backup import Plan
@@ -87,40 +85,3 @@ async def install_schedule(
         enable=enable,
     )
     return await session.primary.call(BACKUP_SCHEDULE_INSTALL, request)
-
-
-# alerts ---------------------------------------------------------------------------
-
-Alert = Callable[[str, str], None]  # (title, text)
-
-
-def overdue_alerts(
-    env_name: str, freshness: list[backup_plan.SourceFreshness]
-) -> list[tuple[str, str]]:
-    """An alert per source with no backup within its schedule: what and what to do."""
-    alerts = []
-    for source in freshness:
-        if not source.stale:
-            continue
-        what = "has never been backed up" if source.age is None else "missed its backup"
-        alerts.append(
-            (
-                f"backup overdue: {env_name} {source.source}",
-                f"{source.source} {what} ({source.describe()}); run `shipyard backup run "
-                f"{env_name}` and see `journalctl -u shipyard-*-backup.service` on the primary",
-            )
-        )
-    return alerts
-
-
-def send_backup_alerts(
-    env_name: str, freshness: list[backup_plan.SourceFreshness], alert: Alert | None
-) -> list[tuple[str, str]]:
-    """THE CALL POINT for serve/alerts.py (branch serve-checks): `shipyard serve` calls
-    this after each freshness check with its alert sender. Until that is merged there is
-    no sender: `status` fails loudly instead (exit 1 with --check)."""
-    alerts = overdue_alerts(env_name, freshness)
-    if alert is not None:
-        for title, text in alerts:
-            alert(title, text)
-    return alerts
