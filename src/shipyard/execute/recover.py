@@ -5,7 +5,9 @@ hosts' records, or the tags of the backups in the off-site repository) and the d
 
 The steps, each timed (their shares are the recovery time's make-up):
 
-    setup    the host is a Shipyard host of this version (`shipyard setup` makes it one)
+    setup    `shipyard setup` on the new host when the environment is one that setup
+             makes (plan/setup_plan.required_settings); then, either way, the host
+             must answer as a Shipyard host of this version
     release  find the release and its artifact: rebuilt from the commit, checked
              against the recorded sha256
     verify   the newest snapshot of each source restored into scratch and checked there
@@ -22,6 +24,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shipyard.config.loader import ConfigFile, resolve_secrets
 from shipyard.config.model import Environment
@@ -108,6 +111,29 @@ async def check_shipyard_host(session: Session) -> None:
         await session.close()
 
 
+def setup_step(config_dir: Path) -> SetupStep:
+    """The default setup step: `shipyard setup` first where the environment is one
+    that setup makes (a fresh server then needs nothing by hand), then the check."""
+
+    async def step(session: Session) -> None:
+        from shipyard.execute.setup import setup_hosts
+        from shipyard.plan.setup_plan import required_settings
+
+        env = session.env
+        if not required_settings(env):
+            await setup_hosts(
+                env, env.hosts, check=False, reporter=session.reporter, config_dir=config_dir
+            )
+        else:
+            session.reporter.info(
+                f"{env.name} is not set up for hosts that `shipyard setup` makes "
+                "(docs/setup.md): the new host must already be a Shipyard host"
+            )
+        await check_shipyard_host(session)
+
+    return step
+
+
 def _version() -> str:
     from shipyard import __version__
 
@@ -126,7 +152,7 @@ async def recover(
     release: str | None = None,
     force: bool = False,
     lock_wait: float = 0.0,
-    setup: SetupStep = check_shipyard_host,
+    setup: SetupStep | None = None,
     drill: bool = False,
     secret_overrides: Mapping[str, str] | None = None,
     deployment_id: str | None = None,
@@ -143,7 +169,7 @@ async def recover(
         return Session(env, reporter, secrets=list(secrets.values()), hosts=hosts)
 
     reporter.info(f"recover {env_name} onto {to}: setup")
-    await setup(session_of(target))
+    await (setup or setup_step(config.path.parent))(session_of(target))
     clock.lap("setup")
 
     reporter.info("finding the release")
