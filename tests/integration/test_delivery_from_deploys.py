@@ -17,6 +17,7 @@ from support.apprepo import AppRepo, free_port, local_config, make_repo
 from support.localenv import shutdown
 
 from shipyard.config.shipyard_config import ShipyardConfig
+from shipyard.plan.check_results import CheckResult
 from shipyard.serve.alerts import Alert, Alerter, AlertKind
 from shipyard.serve.context import ServeContext
 from shipyard.serve.live import LiveDeploys
@@ -33,6 +34,7 @@ def shipped() -> Iterator[tuple[AppRepo, Path]]:
     env_dir.chmod(0o755)
     config = local_config(env_dir / "hosts", free_port())
     config["metrics"] = {"hands_on_baseline_minutes": 60, "host_prices": {"local": 12.0}}
+    config["serve"] = {"store": str(env_dir / "serve.db")}
     repo = make_repo(env_dir / "repo", config)
     try:
         steps = [
@@ -160,3 +162,32 @@ def test_the_sampler_stores_each_hosts_resources_and_alerts_a_filling_disk_once(
     Alerter([], store).send_blocking(first[0])
     assert ResourceSampler(ctx, sent.append).alert("local", now + 120) == []
     store.close()
+
+
+def test_confidence_ratings_and_stored_check_results_reach_the_metrics(
+    shipped: tuple[AppRepo, Path],
+) -> None:
+    repo, root = shipped
+    first = repo.shipyard("confidence", "local", "9", "--note", "smooth week")
+    assert first.returncode == 0, first.stderr
+    assert "recorded 9/10 for local" in first.stdout
+    second = repo.shipyard("confidence", "local", "6", "--json", env={"SHIPYARD_ACTOR": "bo"})
+    trend = json.loads(second.stdout)
+    assert [(m["mean"], m["ratings"], m["people"]) for m in trend["months"]] == [(7.5, 2, 2)]
+    assert trend["months"][0]["met"] is False
+    refused = repo.shipyard("confidence", "local", "11")
+    assert refused.returncode == 2 and "1 to 10" in refused.stderr
+
+    store = Store.open(root.parent / "serve.db")
+    assert [(s, n) for _, _, s, n in store.ratings("local")] == [(9, "smooth week"), (6, "")]
+    now = time.time()
+    store.add_results(
+        [CheckResult("local", "health", "local", now - 60 * i, ok=i != 3) for i in range(10)]
+    )
+    store.close()
+    report = json.loads(repo.shipyard("metrics", "local", "--json").stdout)
+    targets = {t["name"]: t for t in report["targets"]}
+    assert targets["uptime"]["value"] == pytest.approx(0.9)
+    assert targets["uptime"]["met"] is False
+    assert targets["confidence (latest month)"]["value"] == 7.5
+    assert report["confidence"]["months"][0]["ratings"] == 2

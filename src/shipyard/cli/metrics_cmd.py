@@ -12,6 +12,7 @@ from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, JsonOption, load_env
 
 if TYPE_CHECKING:
+    from shipyard.plan.confidence import ConfidenceTrend
     from shipyard.plan.delivery import DeliveryReport
 
 HISTORY_LIMIT = 100_000
@@ -19,6 +20,7 @@ HISTORY_LIMIT = 100_000
 
 def register(app: typer.Typer) -> None:
     app.command()(metrics)
+    app.command()(confidence)
 
 
 def metrics(
@@ -41,9 +43,18 @@ def metrics(
         window = parse_window(since)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
+    from shipyard.config.shipyard_config import ShipyardConfig
+    from shipyard.serve.delivery import env_uptime, existing_store, ratings
+
     env = failures.guard(lambda: load_env(config, env_name))
     history = failures.run(queries.history(env, HISTORY_LIMIT, PlainReporter(stream=sys.stderr)))
     now = time.time()
+    store = failures.guard(lambda: existing_store(ShipyardConfig.load(config)))
+    uptime, rated = None, None
+    if store is not None:
+        uptime = env_uptime(store, env.name, now - window, now)
+        rated = ratings(store, env.name)
+        store.close()
     report = delivery_report(
         env.name,
         history,
@@ -52,6 +63,8 @@ def metrics(
         targets=targets_from(env.metrics.targets),
         requires_staging=env.promotion.requires is not None,
         hands_on_baseline_minutes=env.metrics.hands_on_baseline_minutes,
+        uptime=uptime,
+        ratings=rated,
     )
     if json_output:
         output.print_json(report)
@@ -97,4 +110,59 @@ def print_report(report: DeliveryReport, since: str) -> None:
         f"hands-on time: {hands.total_minutes:.1f} min over {hands.counted} changes, "
         f"{per_change} min per change{baseline}",
         markup=False,
+    )
+    if report.confidence is not None and report.confidence.months:
+        print_trend(report.confidence)
+
+
+def confidence(
+    env_name: EnvArgument,
+    score: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="[SCORE]",
+            help="How confident you feel about deploying, 1 (not at all) to 10. "
+            "Without it: print the monthly trend.",
+        ),
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Why, in a few words (stored).")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    json_output: JsonOption = False,
+) -> None:
+    """Record your 1-10 confidence in deploying ENV (in the serve store, as you: the
+    SHIPYARD_ACTOR or user@host), then print the monthly trend against the target
+    (`metrics.targets.confidence`, default 8)."""
+    from shipyard.config.shipyard_config import ShipyardConfig
+    from shipyard.execute.identity import actor
+    from shipyard.plan.confidence import confidence_trend, valid_score
+    from shipyard.serve.delivery import ratings, store_target
+    from shipyard.serve.store import Store
+
+    if score is not None and not valid_score(score):
+        raise typer.BadParameter("give a whole number from 1 to 10", param_hint="SCORE")
+    loaded = failures.guard(lambda: ShipyardConfig.load(config))
+    env = failures.guard(lambda: loaded.file.environment(env_name))
+    store = failures.guard(lambda: Store.open(store_target(loaded)))
+    try:
+        if score is not None:
+            store.add_rating(env.name, actor(), time.time(), score, note.strip())
+        trend = confidence_trend(env.name, ratings(store, env.name), env.metrics.targets.confidence)
+    finally:
+        store.close()
+    if json_output:
+        output.print_json(trend)
+    else:
+        if score is not None:
+            output.console.print(f"recorded {score}/10 for {env.name}", markup=False)
+        print_trend(trend)
+
+
+def print_trend(trend: ConfidenceTrend) -> None:
+    output.table(
+        f"{trend.environment}: deploy confidence by month (target {trend.target:g})",
+        ["month", "mean", "ratings", "people", ""],
+        [
+            [m.month, f"{m.mean:.1f}", str(m.ratings), str(m.people), "met" if m.met else "BELOW"]
+            for m in trend.months
+        ],
     )
