@@ -184,8 +184,12 @@ def test_confidence_ratings_and_stored_check_results_reach_the_metrics(
     store.add_results(
         [CheckResult("local", "health", "local", now - 60 * i, ok=i != 3) for i in range(10)]
     )
+    store.add_resource_sample(ResourceSample("local", "local", now - 60, 20.0, 0.5, 50, 100))
     store.close()
     report = json.loads(repo.shipyard("metrics", "local", "--json").stdout)
+    # 12.0 a month, the busier resource (memory) at 50 %: 6.00 of it idle
+    assert report["cost"]["monthly"] == 12.0
+    assert report["cost"]["idle_monthly"] == 6.0
     targets = {t["name"]: t for t in report["targets"]}
     assert targets["uptime"]["value"] == pytest.approx(0.9)
     assert targets["uptime"]["met"] is False

@@ -12,6 +12,7 @@ from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, JsonOption, load_env
 
 if TYPE_CHECKING:
+    from shipyard.plan.capacity import EnvironmentCost
     from shipyard.plan.confidence import ConfidenceTrend
     from shipyard.plan.delivery import DeliveryReport
 
@@ -38,13 +39,14 @@ def metrics(
     from shipyard.execute import queries
     from shipyard.execute.reporter import PlainReporter
     from shipyard.plan.delivery import delivery_report, parse_window, targets_from
+    from shipyard.protocol.codec import encode
 
     try:
         window = parse_window(since)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     from shipyard.config.shipyard_config import ShipyardConfig
-    from shipyard.serve.delivery import env_uptime, existing_store, ratings
+    from shipyard.serve.delivery import cost, env_uptime, existing_store, ratings
 
     env = failures.guard(lambda: load_env(config, env_name))
     history = failures.run(queries.history(env, HISTORY_LIMIT, PlainReporter(stream=sys.stderr)))
@@ -54,6 +56,8 @@ def metrics(
     if store is not None:
         uptime = env_uptime(store, env.name, now - window, now)
         rated = ratings(store, env.name)
+    priced = cost(store, env, now - window)
+    if store is not None:
         store.close()
     report = delivery_report(
         env.name,
@@ -67,9 +71,11 @@ def metrics(
         ratings=rated,
     )
     if json_output:
-        output.print_json(report)
+        output.print_json({**encode(report), "cost": encode(priced)})
     else:
         print_report(report, since)
+        if priced is not None:
+            print_cost(priced)
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -164,5 +170,25 @@ def print_trend(trend: ConfidenceTrend) -> None:
         [
             [m.month, f"{m.mean:.1f}", str(m.ratings), str(m.people), "met" if m.met else "BELOW"]
             for m in trend.months
+        ],
+    )
+
+
+def print_cost(priced: EnvironmentCost) -> None:
+    def money(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f} {priced.currency}"
+
+    output.table(
+        f"{priced.environment}: cost per month {money(priced.monthly)}, "
+        f"idle capacity {money(priced.idle_monthly)}",
+        ["host", "per month", "busy", "idle"],
+        [
+            [
+                h.host,
+                money(h.monthly),
+                "-" if h.busy_share is None else f"{h.busy_share * 100:.0f} %",
+                money(h.idle_monthly),
+            ]
+            for h in priced.hosts
         ],
     )

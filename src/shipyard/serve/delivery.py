@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shipyard.config.model import Environment
 from shipyard.config.shipyard_config import ShipyardConfig
+from shipyard.plan.capacity import EnvironmentCost, HostLoad, environment_cost
 from shipyard.plan.confidence import Rating
 from shipyard.serve.store import DEFAULT_PATH, Store
 
@@ -44,3 +46,31 @@ def env_uptime(store: Store, env: str, since: float, until: float) -> float | No
 
 def ratings(store: Store, env: str, since: float | None = None) -> list[Rating]:
     return [Rating(who, at, score) for who, at, score, _ in store.ratings(env, since)]
+
+
+def host_loads(store: Store, env: str, since: float) -> dict[str, HostLoad]:
+    """Each host's average CPU and memory share over the stored samples since `since`."""
+    by_host: dict[str, list[tuple[float, float]]] = {}
+    for sample in store.resource_samples(env, since=since):
+        if sample.cpu_pct is None or not sample.mem_total or sample.mem_used is None:
+            continue
+        share = (sample.cpu_pct / 100, sample.mem_used / sample.mem_total)
+        by_host.setdefault(sample.host, []).append(share)
+    return {
+        host: HostLoad(
+            host,
+            sum(cpu for cpu, _ in shares) / len(shares),
+            sum(mem for _, mem in shares) / len(shares),
+        )
+        for host, shares in by_host.items()
+    }
+
+
+def cost(store: Store | None, env: Environment, since: float) -> EnvironmentCost | None:
+    """The environment's monthly cost and idle capacity; None without host prices."""
+    prices = env.metrics.host_prices
+    if not prices:
+        return None
+    loads = host_loads(store, env.name, since) if store is not None else {}
+    hosts = [h.address for h in env.hosts]
+    return environment_cost(env.name, hosts, dict(prices), loads, env.metrics.currency)
