@@ -20,6 +20,7 @@ from shipyard.config.shipyard_config import ShipyardConfig
 from shipyard.plan.check_results import CheckResult
 from shipyard.serve.alerts import Alert, Alerter, AlertKind
 from shipyard.serve.context import ServeContext
+from shipyard.serve.delivery import delivery, mirrored_history
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.resources import ResourceSampler
 from shipyard.serve.store import ResourceSample, Store
@@ -195,3 +196,20 @@ def test_confidence_ratings_and_stored_check_results_reach_the_metrics(
     assert targets["uptime"]["met"] is False
     assert targets["confidence (latest month)"]["value"] == 7.5
     assert report["confidence"]["months"][0]["ratings"] == 2
+
+
+def test_the_dashboard_gets_the_same_report_from_the_records_serve_mirrored(
+    shipped: tuple[AppRepo, Path], tmp_path: Path
+) -> None:
+    repo, _ = shipped
+    history = json.loads(repo.shipyard("history", "local", "--json").stdout)
+    store = Store.open(tmp_path / "mirror.db")
+    store.mirror_deploys("local", "local", {h["id"]: json.dumps(h) for h in history})
+    store.mirror_deploys("local", "local", {"broken": "{not json"})
+    env = ShipyardConfig.load(repo.config).environments["local"]
+    now = time.time()
+    report, _ = delivery(env, mirrored_history(store, "local"), store, since=now - 86400, until=now)
+    cli = json.loads(repo.shipyard("metrics", "local", "--since", "1d", "--json").stdout)
+    assert report.deployment_frequency.records == cli["deployment_frequency"]["records"]
+    assert report.change_failure_rate.records == cli["change_failure_rate"]["records"]
+    store.close()

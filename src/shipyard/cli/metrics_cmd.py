@@ -38,7 +38,7 @@ def metrics(
     time. Definitions: docs/metrics.md."""
     from shipyard.execute import queries
     from shipyard.execute.reporter import PlainReporter
-    from shipyard.plan.delivery import delivery_report, parse_window, targets_from
+    from shipyard.plan.delivery import parse_window
     from shipyard.protocol.codec import encode
 
     try:
@@ -46,30 +46,17 @@ def metrics(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     from shipyard.config.shipyard_config import ShipyardConfig
-    from shipyard.serve.delivery import cost, env_uptime, existing_store, ratings
+    from shipyard.serve.delivery import delivery, existing_store
 
     env = failures.guard(lambda: load_env(config, env_name))
     history = failures.run(queries.history(env, HISTORY_LIMIT, PlainReporter(stream=sys.stderr)))
     now = time.time()
     store = failures.guard(lambda: existing_store(ShipyardConfig.load(config)))
-    uptime, rated = None, None
-    if store is not None:
-        uptime = env_uptime(store, env.name, now - window, now)
-        rated = ratings(store, env.name)
-    priced = cost(store, env, now - window)
-    if store is not None:
-        store.close()
-    report = delivery_report(
-        env.name,
-        history,
-        since=now - window,
-        until=now,
-        targets=targets_from(env.metrics.targets),
-        requires_staging=env.promotion.requires is not None,
-        hands_on_baseline_minutes=env.metrics.hands_on_baseline_minutes,
-        uptime=uptime,
-        ratings=rated,
-    )
+    try:
+        report, priced = delivery(env, history, store, since=now - window, until=now)
+    finally:
+        if store is not None:
+            store.close()
     if json_output:
         output.print_json({**encode(report), "cost": encode(priced)})
     else:

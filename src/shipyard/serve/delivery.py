@@ -4,12 +4,16 @@ use it; the dashboard can too."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from shipyard.config.model import Environment
 from shipyard.config.shipyard_config import ShipyardConfig
 from shipyard.plan.capacity import EnvironmentCost, HostLoad, environment_cost
 from shipyard.plan.confidence import Rating
+from shipyard.plan.delivery import DeliveryReport, delivery_report, targets_from
+from shipyard.protocol.codec import ProtocolError, decode
+from shipyard.protocol.common import Deployment
 from shipyard.serve.store import DEFAULT_PATH, Store
 
 
@@ -74,3 +78,40 @@ def cost(store: Store | None, env: Environment, since: float) -> EnvironmentCost
     loads = host_loads(store, env.name, since) if store is not None else {}
     hosts = [h.address for h in env.hosts]
     return environment_cost(env.name, hosts, dict(prices), loads, env.metrics.currency)
+
+
+def mirrored_history(store: Store, env: str) -> list[Deployment]:
+    """The environment's deployment records as `serve` mirrored them (`deploy_mirror`,
+    encoded `Deployment` JSON); records that do not decode are skipped."""
+    result = []
+    for record_json in store.mirrored_deploys(env).values():
+        try:
+            result.append(decode(Deployment, json.loads(record_json), "deploy_mirror"))
+        except (ValueError, ProtocolError):
+            continue
+    return result
+
+
+def delivery(
+    env: Environment,
+    history: list[Deployment],
+    store: Store | None,
+    *,
+    since: float,
+    until: float,
+) -> tuple[DeliveryReport, EnvironmentCost | None]:
+    """The environment's delivery report and cost: what `shipyard metrics` prints and
+    the dashboard shows. `history` from the primary (`queries.history`) or the mirror."""
+    uptime = env_uptime(store, env.name, since, until) if store is not None else None
+    report = delivery_report(
+        env.name,
+        history,
+        since=since,
+        until=until,
+        targets=targets_from(env.metrics.targets),
+        requires_staging=env.promotion.requires is not None,
+        uptime=uptime,
+        hands_on_baseline_minutes=env.metrics.hands_on_baseline_minutes,
+        ratings=ratings(store, env.name) if store is not None else None,
+    )
+    return report, cost(store, env, since)
