@@ -85,6 +85,8 @@ def test_metrics_count_the_deploys_the_rollback_and_the_hotfix_of_real_records(
     assert targets["hands-on time reduction"]["counted"] == 4
     assert report["hands_on"]["baseline_minutes"] == 60
     assert len(history) == 4
+    # the hotfix lane times its gates and build: emergency response counts both
+    assert {"build", "gates"} <= set(by_kind["hotfix"]["phases"])
 
     table = repo.shipyard("metrics", "local")
     assert table.returncode == 0, table.stderr
