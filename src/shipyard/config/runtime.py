@@ -69,6 +69,9 @@ WHERE_KEYS = frozenset(
         "url",
         "resources",
         "drain_timeout",
+        "tls",  # HTTPS: names, certificates, the ACME account are the operator's
+        "setup",  # how the operator's servers are made: never the release's to say
+        "fleet",  # pacing of SSH handshakes: how the hosts are reached
     }
 )
 RULE_KEYS = frozenset(
@@ -85,6 +88,7 @@ RULE_KEYS = frozenset(
         "checks",
         "maintenance",
         "slo",
+        "rollout",  # batch by batch: how many hosts a release reaches at once
     }
 )
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from shipyard.protocol import (
     backup,
+    backup_schedule,
     boot,
+    drills,
     inspect,
     maintenance,
     observe,
@@ -18,6 +20,7 @@ from shipyard.protocol import (
     records,
     resources,
     switch,
+    tls,
 )
 from shipyard.protocol.op import Op
 
@@ -61,5 +64,13 @@ CATALOG: dict[str, Op[Any, Any]] = {
         backup.BACKUP_STATS,
         resources.RESOURCES,
         resources.FACTS,
+        tls.TLS_CHALLENGE,
+        tls.TLS_INSTALL,
+        tls.TLS_INSPECT,
+        drills.DRILL_RECORD,
+        drills.DRILL_LIST,
+        backup_schedule.BACKUP_SCHEDULE_INSTALL,
+        drills.DRILL_DATABASE,
+        drills.DRILL_TEARDOWN,
     )
 }

@@ -45,6 +45,9 @@ MODULES: dict[str, tuple[str, ...]] = {
         "backup-stats",
     ),
     "resources": ("resources", "facts"),
+    "tls": ("tls-challenge", "tls-install", "tls-inspect"),
+    "drills": ("drill-record", "drill-list", "drill-database", "drill-teardown"),
+    "backup_schedule": ("backup-schedule-install",),
 }
 MODULE_OF = {name: module for module, names in MODULES.items() for name in names}
 
