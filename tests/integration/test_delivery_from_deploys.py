@@ -17,8 +17,10 @@ from support.apprepo import AppRepo, free_port, local_config, make_repo
 from support.localenv import shutdown
 
 from shipyard.config.shipyard_config import ShipyardConfig
+from shipyard.plan.check_results import CheckResult
 from shipyard.serve.alerts import Alert, Alerter, AlertKind
 from shipyard.serve.context import ServeContext
+from shipyard.serve.delivery import delivery, mirrored_history
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.resources import ResourceSampler
 from shipyard.serve.store import ResourceSample, Store
@@ -33,6 +35,7 @@ def shipped() -> Iterator[tuple[AppRepo, Path]]:
     env_dir.chmod(0o755)
     config = local_config(env_dir / "hosts", free_port())
     config["metrics"] = {"hands_on_baseline_minutes": 60, "host_prices": {"local": 12.0}}
+    config["serve"] = {"store": str(env_dir / "serve.db")}
     repo = make_repo(env_dir / "repo", config)
     try:
         steps = [
@@ -82,6 +85,8 @@ def test_metrics_count_the_deploys_the_rollback_and_the_hotfix_of_real_records(
     assert targets["hands-on time reduction"]["counted"] == 4
     assert report["hands_on"]["baseline_minutes"] == 60
     assert len(history) == 4
+    # the hotfix lane times its gates and build: emergency response counts both
+    assert {"build", "gates"} <= set(by_kind["hotfix"]["phases"])
 
     table = repo.shipyard("metrics", "local")
     assert table.returncode == 0, table.stderr
@@ -159,4 +164,54 @@ def test_the_sampler_stores_each_hosts_resources_and_alerts_a_filling_disk_once(
     # a restarted serve finds what was sent in the store and stays quiet
     Alerter([], store).send_blocking(first[0])
     assert ResourceSampler(ctx, sent.append).alert("local", now + 120) == []
+    store.close()
+
+
+def test_confidence_ratings_and_stored_check_results_reach_the_metrics(
+    shipped: tuple[AppRepo, Path],
+) -> None:
+    repo, root = shipped
+    first = repo.shipyard("confidence", "local", "9", "--note", "smooth week")
+    assert first.returncode == 0, first.stderr
+    assert "recorded 9/10 for local" in first.stdout
+    second = repo.shipyard("confidence", "local", "6", "--json", env={"SHIPYARD_ACTOR": "bo"})
+    trend = json.loads(second.stdout)
+    assert [(m["mean"], m["ratings"], m["people"]) for m in trend["months"]] == [(7.5, 2, 2)]
+    assert trend["months"][0]["met"] is False
+    refused = repo.shipyard("confidence", "local", "11")
+    assert refused.returncode == 2 and "1 to 10" in refused.stderr
+
+    store = Store.open(root.parent / "serve.db")
+    assert [(s, n) for _, _, s, n in store.ratings("local")] == [(9, "smooth week"), (6, "")]
+    now = time.time()
+    store.add_results(
+        [CheckResult("local", "health", "local", now - 60 * i, ok=i != 3) for i in range(10)]
+    )
+    store.add_resource_sample(ResourceSample("local", "local", now - 60, 20.0, 0.5, 50, 100))
+    store.close()
+    report = json.loads(repo.shipyard("metrics", "local", "--json").stdout)
+    # 12.0 a month, the busier resource (memory) at 50 %: 6.00 of it idle
+    assert report["cost"]["monthly"] == 12.0
+    assert report["cost"]["idle_monthly"] == 6.0
+    targets = {t["name"]: t for t in report["targets"]}
+    assert targets["uptime"]["value"] == pytest.approx(0.9)
+    assert targets["uptime"]["met"] is False
+    assert targets["confidence (latest month)"]["value"] == 7.5
+    assert report["confidence"]["months"][0]["ratings"] == 2
+
+
+def test_the_dashboard_gets_the_same_report_from_the_records_serve_mirrored(
+    shipped: tuple[AppRepo, Path], tmp_path: Path
+) -> None:
+    repo, _ = shipped
+    history = json.loads(repo.shipyard("history", "local", "--json").stdout)
+    store = Store.open(tmp_path / "mirror.db")
+    store.mirror_deploys("local", "local", {h["id"]: json.dumps(h) for h in history})
+    store.mirror_deploys("local", "local", {"broken": "{not json"})
+    env = ShipyardConfig.load(repo.config).environments["local"]
+    now = time.time()
+    report, _ = delivery(env, mirrored_history(store, "local"), store, since=now - 86400, until=now)
+    cli = json.loads(repo.shipyard("metrics", "local", "--since", "1d", "--json").stdout)
+    assert report.deployment_frequency.records == cli["deployment_frequency"]["records"]
+    assert report.change_failure_rate.records == cli["change_failure_rate"]["records"]
     store.close()

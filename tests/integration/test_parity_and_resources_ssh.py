@@ -77,7 +77,7 @@ def test_environments_that_differ_only_in_where_they_are_match(
     facts = data["facts"]["production"][str(host.target)]
     assert facts["os_id"] and facts["python"] == sys.version.split()[0]
     assert facts["shipyard"] == data["facts"]["staging"]["local"]["shipyard"]
-    assert set(facts["packages"]) >= {"nginx", "python3"}
+    assert set(facts["packages"]) >= {"nginx", "python3-venv", "restic"}
     assert data["config"]["staging"]["secrets"] == ["DB_PASSWORD"]
 
 

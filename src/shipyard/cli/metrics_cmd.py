@@ -12,6 +12,8 @@ from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, JsonOption, load_env
 
 if TYPE_CHECKING:
+    from shipyard.plan.capacity import EnvironmentCost
+    from shipyard.plan.confidence import ConfidenceTrend
     from shipyard.plan.delivery import DeliveryReport
 
 HISTORY_LIMIT = 100_000
@@ -19,6 +21,7 @@ HISTORY_LIMIT = 100_000
 
 def register(app: typer.Typer) -> None:
     app.command()(metrics)
+    app.command()(confidence)
 
 
 def metrics(
@@ -35,28 +38,31 @@ def metrics(
     time. Definitions: docs/metrics.md."""
     from shipyard.execute import queries
     from shipyard.execute.reporter import PlainReporter
-    from shipyard.plan.delivery import delivery_report, parse_window, targets_from
+    from shipyard.plan.delivery import parse_window
+    from shipyard.protocol.codec import encode
 
     try:
         window = parse_window(since)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
+    from shipyard.config.shipyard_config import ShipyardConfig
+    from shipyard.serve.delivery import delivery, existing_store
+
     env = failures.guard(lambda: load_env(config, env_name))
     history = failures.run(queries.history(env, HISTORY_LIMIT, PlainReporter(stream=sys.stderr)))
     now = time.time()
-    report = delivery_report(
-        env.name,
-        history,
-        since=now - window,
-        until=now,
-        targets=targets_from(env.metrics.targets),
-        requires_staging=env.promotion.requires is not None,
-        hands_on_baseline_minutes=env.metrics.hands_on_baseline_minutes,
-    )
+    store = failures.guard(lambda: existing_store(ShipyardConfig.load(config)))
+    try:
+        report, priced = delivery(env, history, store, since=now - window, until=now)
+    finally:
+        if store is not None:
+            store.close()
     if json_output:
-        output.print_json(report)
+        output.print_json({**encode(report), "cost": encode(priced)})
     else:
         print_report(report, since)
+        if priced is not None:
+            print_cost(priced)
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -97,4 +103,79 @@ def print_report(report: DeliveryReport, since: str) -> None:
         f"hands-on time: {hands.total_minutes:.1f} min over {hands.counted} changes, "
         f"{per_change} min per change{baseline}",
         markup=False,
+    )
+    if report.confidence is not None and report.confidence.months:
+        print_trend(report.confidence)
+
+
+def confidence(
+    env_name: EnvArgument,
+    score: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="[SCORE]",
+            help="How confident you feel about deploying, 1 (not at all) to 10. "
+            "Without it: print the monthly trend.",
+        ),
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Why, in a few words (stored).")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    json_output: JsonOption = False,
+) -> None:
+    """Record your 1-10 confidence in deploying ENV (in the serve store, as you: the
+    SHIPYARD_ACTOR or user@host), then print the monthly trend against the target
+    (`metrics.targets.confidence`, default 8)."""
+    from shipyard.config.shipyard_config import ShipyardConfig
+    from shipyard.execute.identity import actor
+    from shipyard.plan.confidence import confidence_trend, valid_score
+    from shipyard.serve.delivery import ratings, store_target
+    from shipyard.serve.store import Store
+
+    if score is not None and not valid_score(score):
+        raise typer.BadParameter("give a whole number from 1 to 10", param_hint="SCORE")
+    loaded = failures.guard(lambda: ShipyardConfig.load(config))
+    env = failures.guard(lambda: loaded.file.environment(env_name))
+    store = failures.guard(lambda: Store.open(store_target(loaded)))
+    try:
+        if score is not None:
+            store.add_rating(env.name, actor(), time.time(), score, note.strip())
+        trend = confidence_trend(env.name, ratings(store, env.name), env.metrics.targets.confidence)
+    finally:
+        store.close()
+    if json_output:
+        output.print_json(trend)
+    else:
+        if score is not None:
+            output.console.print(f"recorded {score}/10 for {env.name}", markup=False)
+        print_trend(trend)
+
+
+def print_trend(trend: ConfidenceTrend) -> None:
+    output.table(
+        f"{trend.environment}: deploy confidence by month (target {trend.target:g})",
+        ["month", "mean", "ratings", "people", ""],
+        [
+            [m.month, f"{m.mean:.1f}", str(m.ratings), str(m.people), "met" if m.met else "BELOW"]
+            for m in trend.months
+        ],
+    )
+
+
+def print_cost(priced: EnvironmentCost) -> None:
+    def money(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f} {priced.currency}"
+
+    output.table(
+        f"{priced.environment}: cost per month {money(priced.monthly)}, "
+        f"idle capacity {money(priced.idle_monthly)}",
+        ["host", "per month", "busy", "idle"],
+        [
+            [
+                h.host,
+                money(h.monthly),
+                "-" if h.busy_share is None else f"{h.busy_share * 100:.0f} %",
+                money(h.idle_monthly),
+            ]
+            for h in priced.hosts
+        ],
     )

@@ -56,6 +56,7 @@ class Shipment:
     app_dir: Path  # where hooks and smoke-test commands run
     runtime_spec: dict[str, Any] | None = None  # what runs (recorded with the release)
     runtime_record: dict[str, Any] | None = None  # where it came from (in the history)
+    gates_seconds: float | None = None  # how long the gates took (hotfix: recorded as a phase)
 
 
 async def deploy_locked(

@@ -150,7 +150,9 @@ async def hotfix(
     )
     env = chosen.env
     secrets = resolve_secrets(env, config.path)
+    gated = time.monotonic()
     gates = _gates(config, env, ref, runtime, secrets, include_optional=False)
+    gates_seconds = round(time.monotonic() - gated, 3)
     shipment = Shipment(
         artifact=artifact,
         kind="hotfix",
@@ -160,6 +162,7 @@ async def hotfix(
         promoted_from=None,
         gates=gates,
         build_seconds=build_seconds,
+        gates_seconds=gates_seconds,
         app_dir=config.path.parent,
         runtime_spec=chosen.spec_json,
         runtime_record=chosen.record,
@@ -408,6 +411,8 @@ async def _ship(
     deployment_id = new_deployment_id()
     session = runtime.session(env, list(secrets.values()))
     session.timings["build"] = shipment.build_seconds
+    if shipment.gates_seconds is not None:  # the hotfix lane's gates (emergency response)
+        session.timings["gates"] = shipment.gates_seconds
     if approval_seconds is not None:  # people waiting on an approval (hands-on time)
         session.timings["approval"] = approval_seconds
     recorder = ProgressRecorder(session.primary, deployment_id)

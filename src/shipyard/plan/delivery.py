@@ -201,8 +201,22 @@ class Failure:
 
 
 def failures(history: list[Deployment]) -> dict[str, Failure]:
-    """Every failed production change in `history` (any order), by deployment id."""
+    """Every failed production change in `history` (any order), by deployment id.
+    Linear in the records: two backward passes find, for each record, the next one that
+    changed what serves and the next succeeded rollback or hotfix."""
     ordered = sorted(history, key=lambda d: d.started_at)
+    following: list[int | None] = [None] * len(ordered)  # index of the next serving change
+    fixed_from: list[Deployment | None] = [None] * len(ordered)  # at or after each index
+    upcoming: int | None = None
+    fix: Deployment | None = None
+    for index in range(len(ordered) - 1, -1, -1):
+        record = ordered[index]
+        following[index] = upcoming
+        if record.kind in ("rollback", "hotfix") and record.outcome == "succeeded":
+            fix = record
+        fixed_from[index] = fix
+        if changes_serving(record):
+            upcoming = index
     result: dict[str, Failure] = {}
     for index, record in enumerate(ordered):
         if not reached_production(record):
@@ -210,17 +224,11 @@ def failures(history: list[Deployment]) -> dict[str, Failure]:
         if record.outcome in AUTO_RECOVERED:
             result[record.id] = Failure(record, "auto-rollback", None, record.finished_at)
             continue
-        following = next((d for d in ordered[index + 1 :] if changes_serving(d)), None)
-        if following is None or following.kind not in ("rollback", "hotfix"):
+        at = following[index]
+        if at is None or ordered[at].kind not in ("rollback", "hotfix"):
             continue
-        later = ordered[ordered.index(following) :]
-        fixed = next(
-            (d for d in later if d.kind in ("rollback", "hotfix") and d.outcome == "succeeded"),
-            None,
-        )
-        needed: Literal["rollback", "hotfix"] = (
-            "rollback" if following.kind == "rollback" else "hotfix"
-        )
+        after, fixed = ordered[at], fixed_from[at]
+        needed: Literal["rollback", "hotfix"] = "rollback" if after.kind == "rollback" else "hotfix"
         result[record.id] = Failure(record, needed, fixed, fixed.finished_at if fixed else None)
     return result
 

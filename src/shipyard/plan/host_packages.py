@@ -1,21 +1,9 @@
-"""The Debian packages a Shipyard host needs, in one list.
-
-`shipyard parity` reports each one's installed version on every host. The setup work
-(issue 9) keeps its own list of what `shipyard setup` installs; until that is merged
-this constant is the list, and the two should become one (setup's) when it is.
-"""
+"""The Debian packages a Shipyard host needs: exactly what `shipyard setup` installs
+(`plan/setup_plan.py: PACKAGES`), so `shipyard parity` reports the installed version of
+each one on every host and a package setup adds is compared without another edit."""
 
 from __future__ import annotations
 
-HOST_PACKAGES: tuple[str, ...] = (
-    "nginx",
-    "python3",
-    "python3-venv",
-    "supervisor",
-    "openssh-server",
-    "restic",
-    "postgresql-client",
-    "unattended-upgrades",
-    "ufw",
-    "logrotate",
-)
+from shipyard.plan.setup_plan import PACKAGES
+
+HOST_PACKAGES: tuple[str, ...] = tuple(PACKAGES)

@@ -61,11 +61,13 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
     import uvicorn
 
     from shipyard.serve.deploy_watch import DeployWatch
+    from shipyard.serve.resources import ResourceSampler
 
     stop = stop or asyncio.Event()
     alerter = Alerter(channels_of(ctx.config), ctx.store, ctx.config.alerts.timeout)
     scheduler = Scheduler(ctx, alerter)
     watch = DeployWatch(ctx, scheduler.alert)
+    sampler = ResourceSampler(ctx, scheduler.alert)  # host resources and their alerts
     app = build_app(ctx, scheduler)
 
     class Server(uvicorn.Server):
@@ -87,7 +89,7 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
         await stop.wait()
         server.should_exit = True
 
-    async with _running(scheduler.run(stop), watch.run(stop), stopper()):
+    async with _running(scheduler.run(stop), watch.run(stop), sampler.run(stop), stopper()):
         await server.serve()
         stop.set()
 

@@ -171,10 +171,12 @@ class ResourceSampler:
                 default=60.0,
             )
             for name in self.ctx.config.environments:
-                try:
-                    await self.sample(name)
+                if stop.is_set():
+                    return
+                try:  # one environment's hosts may take at most an interval
+                    await asyncio.wait_for(self.sample(name), timeout=interval)
                     self.alert(name, time.time())
                 except Exception as exc:  # a host down must not stop the sampler
-                    log.warning("resources of %s not sampled: %s", name, exc)
+                    log.warning("resources of %s not sampled: %s", name, exc or type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -58,6 +58,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE alerts_sent (id {id}, at DOUBLE PRECISION NOT NULL,
         kind TEXT NOT NULL, env TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL)""",
     ),
+    # 2: a confidence rating may carry a note (`shipyard confidence ENV SCORE --note`)
+    ("""ALTER TABLE confidence ADD COLUMN note TEXT NOT NULL DEFAULT ''""",),
 )
 
 _IDENTITY = {
@@ -474,6 +476,23 @@ class Store:
         sql = f"SELECT at, kind, env, subject, body, id FROM alerts_sent WHERE {clause}"  # noqa: S608
         rows = self._rows(sql + " ORDER BY at, id", params)
         return [AlertSent(float(r[0]), r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+
+    # -- confidence ratings with notes (the metrics engineer's) ------------------------
+
+    def add_rating(self, env: str, who: str, at: float, score: int, note: str = "") -> None:
+        """Record one person's 1-10 deploy confidence, with an optional note."""
+        self._execute(
+            "INSERT INTO confidence (env, who, at, score, note) VALUES (?, ?, ?, ?, ?)",
+            (env, who, at, score, note),
+        )
+
+    def ratings(self, env: str, since: float | None = None) -> list[tuple[str, float, int, str]]:
+        """(who, at, score, note) of an environment's ratings, oldest first."""
+        rows = self._rows(
+            "SELECT who, at, score, note FROM confidence WHERE env = ? AND at >= ? ORDER BY at, id",
+            (env, since if since is not None else 0.0),
+        )
+        return [(str(w), float(a), int(s), str(n or "")) for w, a, s, n in rows]
 
     # -- the dashboard's charts (serve/reads.py) ------------------------------------------
 
