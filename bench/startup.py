@@ -20,7 +20,14 @@ includes waiting for a core, CPU time does not. Where a side has `SHIPYARD_TIMIN
 its own marks are kept (the last rollback's, and "traffic moved" per run).
 
     .venv/bin/python bench/startup.py --compare 288100f     # before/after
+    .venv/bin/python bench/startup.py --compare 288100f --compiled   # both with .pyc files
     .venv/bin/python bench/startup.py --scenarios local --runs 3
+
+Bytecode: this machine sets PYTHONDONTWRITEBYTECODE=1, so Python never writes the .pyc
+files of a source tree it imports and compiles every module at every start. A wheel
+install compiles them when it installs. `--compiled` measures that case: both sides'
+sources are compiled (`compileall`) first; without it every `__pycache__` under them is
+removed first, so each run says which case it measured (`settings.compiled`).
 
 Writes bench/results/startup-<commit12>-<UTCstamp>.json (or --json-out).
 """
@@ -293,6 +300,17 @@ def report(before: dict[str, float | None] | None, after: dict[str, float | None
     return table(["median seconds", "before", "after", "before / after"], rows)
 
 
+def bytecode(src: Path, *, compiled: bool) -> None:
+    """Compile the package's .pyc files (as a wheel install does), or remove them all."""
+    package = src / "shipyard"
+    if compiled:
+        argv = [sys.executable, "-m", "compileall", "-q", "-x", "/examples/", str(package)]
+        subprocess.run(argv, check=True)
+    else:
+        for cache in package.rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", default="local,ssh1")
@@ -301,6 +319,9 @@ def main() -> int:
     parser.add_argument("--ssh-port", type=int, default=2360, help="first port for test sshd")
     parser.add_argument("--workdir", default="/tmp/sybench/startup")
     parser.add_argument("--compare", help="the commit to measure side by side (before)")
+    parser.add_argument(
+        "--compiled", action="store_true", help="compile both sides' .pyc files first"
+    )
     parser.add_argument("--json-out")
     args = parser.parse_args()
     if not 1 <= args.runs <= 30:
@@ -316,8 +337,11 @@ def main() -> int:
             text=True,
         ).stdout.strip()
         sides.insert(0, Side("before", commit, snapshot(commit) / "src"))
+    for side in sides:
+        bytecode(side.src, compiled=args.compiled)
     result: dict[str, Any] = {
         "benchmark": "startup",
+        "settings": {"compiled": args.compiled},
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
         "runs": args.runs,

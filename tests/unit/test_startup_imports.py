@@ -168,3 +168,31 @@ def test_help_still_lists_every_command_with_its_own_summary() -> None:
         summary = (command.help or "").strip().splitlines()[0]
         assert name in shown, name
         assert summary[:40] in " ".join(shown.split()), (name, summary)
+
+
+def test_help_loads_neither_markdown_it_nor_pygments_which_typer_imports_unused(
+    tmp_path: Path,
+) -> None:
+    modules = modules_after(
+        "from shipyard.cli.entry import run\nrun()\n", tmp_path / "m.json", argv=["--help"]
+    )
+    assert "typer.rich_utils" in modules  # the rich help renderer did run
+    for name in ("markdown_it", "pygments"):
+        assert not loaded(modules, name), name
+
+
+def test_the_deferred_rich_classes_load_the_real_ones_when_used(tmp_path: Path) -> None:
+    code = """
+        from shipyard.cli.deferred_imports import defer_unused_rich_modules
+        defer_unused_rich_modules()
+        import typer.rich_utils as r
+        assert type(r.Markdown("# title")).__module__ == "rich.markdown"
+        try:
+            raise ValueError("x")
+        except ValueError as e:
+            trace = r.Traceback.from_exception(type(e), e, e.__traceback__)
+        import rich.traceback
+        assert isinstance(trace, rich.traceback.Traceback)
+    """
+    modules = modules_after(code, tmp_path / "m.json")
+    assert loaded(modules, "markdown_it") and loaded(modules, "pygments")

@@ -36,6 +36,9 @@ def run() -> None:
     # asyncio warns once per write on a dead SSH socket ("socket.send() raised
     # exception."); the failure itself is reported, once, as a host error
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    from shipyard.cli.deferred_imports import defer_unused_rich_modules
+
+    defer_unused_rich_modules()  # before typer: see the module
     from shipyard.cli.main import run as cli_run
 
     cli_run()
