@@ -1049,7 +1049,9 @@ def serve_runs(r: Results) -> str:
         )
     headers = ["run", "result file", "commit", "date (UTC)", "load average at start", "checks"]
     headers += ["CPU of one core: serve", "its children", "RSS peak", "outage to alert"]
-    return table(headers, rows) + "\n"
+    intro = "Targets: CPU under 5 % of one core, RSS under 80 MB, outage to alert under "
+    intro += "interval x fail_after + 2 s.\n\n"
+    return intro + table(headers, rows) + "\n"
 
 
 SECTIONS: dict[str, Callable[[Results], str]] = {
