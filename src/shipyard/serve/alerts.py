@@ -181,6 +181,52 @@ def deliver(channels: Sequence[Channel], alert: Alert, timeout: float = 10.0) ->
     return Delivery(sent, failed)
 
 
+def alert_from_json(data: dict[str, object]) -> Alert:
+    return Alert(
+        kind=AlertKind(str(data["kind"])),
+        env=str(data["env"]),
+        what=str(data["what"]),
+        where=str(data["where"]),
+        since=float(data["since"]),  # type: ignore[arg-type]
+        evidence=[str(line) for line in data["evidence"]],  # type: ignore[attr-defined]
+        link=str(data["link"]),
+        at=float(data["at"]),  # type: ignore[arg-type]
+    )
+
+
+def deliver_in_child(
+    channels: Sequence[Channel], alerts: Sequence[Alert], timeout: float
+) -> list[Delivery]:
+    """Deliver `alerts` from a child process; every channel counts as failed if the
+    child does not answer."""
+    import json
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    request = {
+        "channels": [asdict(c) for c in channels],
+        "alerts": [
+            asdict(a) | {"kind": a.kind.value, "evidence": list(a.evidence)} for a in alerts
+        ],
+        "timeout": timeout,
+    }
+    names = [c.name for c in channels]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "shipyard.serve.deliver"],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=timeout * max(1, len(channels)) * len(alerts) + 30,
+            check=False,
+        )
+        answers = json.loads(done.stdout)
+        return [Delivery(list(a["sent"]), list(a["failed"])) for a in answers]
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+        return [Delivery([], names) for _ in alerts]
+
+
 class Alerter:
     """Sends alerts to the configured channels and records each in the store."""
 
@@ -197,24 +243,33 @@ class Alerter:
         self.log = on_failure or logging.getLogger("shipyard.serve")
 
     def send_blocking(self, alert: Alert) -> Delivery:
-        delivery = deliver(self.channels, alert, self.timeout)
-        if delivery.failed:
-            self.log.warning(
-                "alert %s for %s not delivered to %s",
-                alert.kind.value,
-                alert.env,
-                ", ".join(delivery.failed),
-            )
-        if self.store is not None:
-            from shipyard.serve.store import AlertSent
+        return self.send_batch([alert])[0]
 
-            title, body = format_alert(alert)
-            self.store.record_alert(AlertSent(alert.at, alert.kind.value, alert.env, title, body))
-        return delivery
+    def send_batch(self, alerts: Sequence[Alert]) -> list[Delivery]:
+        """Deliver (from a child process, see serve/deliver.py) and record each alert."""
+        from shipyard.serve.store import AlertSent
+
+        deliveries = deliver_in_child(self.channels, alerts, self.timeout)
+        for alert, delivery in zip(alerts, deliveries, strict=True):
+            if delivery.failed:
+                self.log.warning(
+                    "alert %s for %s not delivered to %s",
+                    alert.kind.value,
+                    alert.env,
+                    ", ".join(delivery.failed),
+                )
+            if self.store is not None:
+                title, body = format_alert(alert)
+                record = AlertSent(alert.at, alert.kind.value, alert.env, title, body)
+                self.store.record_alert(record)
+        return deliveries
 
     async def send(self, alert: Alert) -> Delivery:
-        """Send from a worker thread: apprise blocks, the event loop must not."""
+        """Send from a worker thread: delivery blocks, the event loop must not."""
         return await asyncio.to_thread(self.send_blocking, alert)
+
+    async def send_many(self, alerts: Sequence[Alert]) -> list[Delivery]:
+        return await asyncio.to_thread(self.send_batch, alerts)
 
 
 async def send(config: ShipyardConfig, alert: Alert, store: Store | None = None) -> Delivery:
