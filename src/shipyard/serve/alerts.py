@@ -10,10 +10,14 @@ so they are never logged or shown; a failing channel is named by its secret's na
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -194,37 +198,71 @@ def alert_from_json(data: dict[str, object]) -> Alert:
     )
 
 
-def deliver_in_child(
-    channels: Sequence[Channel], alerts: Sequence[Alert], timeout: float
-) -> list[Delivery]:
-    """Deliver `alerts` from a child process; every channel counts as failed if the
-    child does not answer."""
-    import json
-    import subprocess
-    import sys
-    from dataclasses import asdict
+class DeliveryChild:
+    """The child process that delivers alerts (serve/deliver.py), started on demand.
 
-    request = {
-        "channels": [asdict(c) for c in channels],
-        "alerts": [
-            asdict(a) | {"kind": a.kind.value, "evidence": list(a.evidence)} for a in alerts
-        ],
-        "timeout": timeout,
-    }
-    names = [c.name for c in channels]
-    try:
-        done = subprocess.run(
+    `warm()` starts one ahead of need (when a check first fails), so apprise is loaded
+    by the time an incident opens; a warm child unused for `max_idle` seconds is ended,
+    so apprise's memory is held only while something is failing. Thread-safe.
+    """
+
+    def __init__(self, max_idle: float = 120.0) -> None:
+        self.max_idle = max_idle
+        self._process: subprocess.Popen[str] | None = None
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    def _spawn(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             [sys.executable, "-m", "shipyard.serve.deliver"],
-            input=json.dumps(request),
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-            timeout=timeout * max(1, len(channels)) * len(alerts) + 30,
-            check=False,
         )
-        answers = json.loads(done.stdout)
-        return [Delivery(list(a["sent"]), list(a["failed"])) for a in answers]
-    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
-        return [Delivery([], names) for _ in alerts]
+
+    def warm(self) -> None:
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = self._spawn()
+            self._since = time.monotonic()
+
+    def expire(self) -> None:
+        with self._lock:
+            process = self._process
+            if process is not None and time.monotonic() - self._since > self.max_idle:
+                self._process = None
+        if process is not None and self._process is None:
+            process.kill()
+            process.wait()
+
+    def deliver(
+        self, channels: Sequence[Channel], alerts: Sequence[Alert], timeout: float
+    ) -> list[Delivery]:
+        """Deliver `alerts` from the warm child (or a new one); every channel counts as
+        failed if the child does not answer."""
+        with self._lock:
+            process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            process = self._spawn()
+        request = {
+            "channels": [asdict(c) for c in channels],
+            "alerts": [
+                asdict(a) | {"kind": a.kind.value, "evidence": list(a.evidence)} for a in alerts
+            ],
+            "timeout": timeout,
+        }
+        names = [c.name for c in channels]
+        try:
+            out, _ = process.communicate(
+                json.dumps(request), timeout=timeout * max(1, len(channels)) * len(alerts) + 30
+            )
+            answers = json.loads(out)
+            return [Delivery(list(a["sent"]), list(a["failed"])) for a in answers]
+        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+            process.kill()
+            process.wait()
+            return [Delivery([], names) for _ in alerts]
 
 
 class Alerter:
@@ -241,6 +279,12 @@ class Alerter:
         self.store = store
         self.timeout = timeout
         self.log = on_failure or logging.getLogger("shipyard.serve")
+        self.child = DeliveryChild()
+
+    def prepare(self) -> None:
+        """Something started failing: have a delivery child ready (see DeliveryChild)."""
+        if self.channels:
+            self.child.warm()
 
     def send_blocking(self, alert: Alert) -> Delivery:
         return self.send_batch([alert])[0]
@@ -249,7 +293,7 @@ class Alerter:
         """Deliver (from a child process, see serve/deliver.py) and record each alert."""
         from shipyard.serve.store import AlertSent
 
-        deliveries = deliver_in_child(self.channels, alerts, self.timeout)
+        deliveries = self.child.deliver(self.channels, alerts, self.timeout)
         for alert, delivery in zip(alerts, deliveries, strict=True):
             if delivery.failed:
                 self.log.warning(

@@ -5,6 +5,9 @@ months and sends an alert rarely, so it hands each batch of alerts to a child th
 apprise, delivers, answers and exits, and serve itself stays small. The channels' URLs
 travel on the child's stdin, never in its argv.
 
+The parent side is `alerts.DeliveryChild`, which starts one ahead of need (when a check
+first fails) so the plugins are loaded by the time an incident opens.
+
 stdin:  {"channels": [{"name": ..., "url": ...}], "alerts": [Alert as JSON], "timeout": s}
 stdout: [{"sent": [names], "failed": [names]}, ...] one per alert, in order
 """
@@ -18,6 +21,9 @@ from shipyard.serve.alerts import Channel, alert_from_json, deliver
 
 
 def main() -> None:
+    import apprise
+
+    apprise.Apprise().add("json://127.0.0.1/")  # load the plugins now, before the request
     request = json.loads(sys.stdin.read())
     channels = [Channel(c["name"], c["url"]) for c in request["channels"]]
     answers = []

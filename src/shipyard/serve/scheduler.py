@@ -148,6 +148,8 @@ class Scheduler:
         watched.latest = results
         self._pending.extend(results)
         watched.state, changes = step(watched.state, results, watched.policy, time.time())
+        if watched.state.incident is None and any(not r.ok and not r.maintenance for r in results):
+            self.alerter.prepare()  # an incident may open in a few runs: be ready to tell
         for change in changes:
             saved = await asyncio.to_thread(self.ctx.store.save_incident, change.incident)
             if change.incident.open:
@@ -170,6 +172,7 @@ class Scheduler:
                 await asyncio.wait_for(stop.wait(), 1.0)
             try:
                 await self._flush()
+                self.alerter.child.expire()
                 if time.time() - last_prune > 86400:
                     last_prune = time.time()
                     await asyncio.to_thread(self.ctx.store.prune_results, last_prune - KEEP_RESULTS)
