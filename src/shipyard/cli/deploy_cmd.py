@@ -81,7 +81,7 @@ def deploy_command(
 ) -> None:
     """Build REF and deploy it to ENV with zero downtime.
 
-    What runs (start, build, workers, health, checks, env) comes from the release's own shipyard.yml at REF; where (hosts, SSH, paths, nginx) and the environment's rules from the current file. The quality gates run first, on exactly the code that ships. An environment with `promotion.requires` only takes releases that passed that environment (see `shipyard promote`), and one with `promotion.approval` waits for a person's approval.
+    What runs (start, build, workers, health, checks, env) comes from the release's own shipyard.yml at REF; where (hosts, SSH, paths, nginx) and the environment's rules from the current file. The quality gates run first, on exactly the code that ships. An environment with `promotion.requires` only takes releases that passed that environment (see `shipyard promote`), and one with `promotion.approval` waits for a person's approval. With `rollout: {batch: N}` (or `"25%"`) the hosts switch batch by batch, the others serving the old release meanwhile; a failing batch puts every switched host back.
     """  # noqa: E501
     from shipyard.config.loader import ConfigFile
     from shipyard.execute import pipeline

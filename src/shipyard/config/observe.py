@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from shipyard.config.dashboard import DashboardAuth
+
 CHECK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 DEFAULT_CHECK = "health"
@@ -244,6 +246,7 @@ class Serve(_Strict):
     store_secret: str | None = None
     url: str | None = None
     poll_interval: Seconds = 30.0  # how often deploy records are read from the hosts
+    auth: DashboardAuth = DashboardAuth()  # who may see the dashboard (config/dashboard.py)
 
     @field_validator("listen")
     @classmethod

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from shipyard.errors import ShipyardError
 from shipyard.plan.check_results import CheckResult
 from shipyard.plan.incidents import Incident
+from shipyard.serve.reads import CheckBucket
 
 DEFAULT_PATH = Path("~/.local/state/shipyard/serve.db")
 
@@ -473,6 +474,39 @@ class Store:
         sql = f"SELECT at, kind, env, subject, body, id FROM alerts_sent WHERE {clause}"  # noqa: S608
         rows = self._rows(sql + " ORDER BY at, id", params)
         return [AlertSent(float(r[0]), r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+
+    # -- the dashboard's charts (serve/reads.py) ------------------------------------------
+
+    def check_buckets(self, env: str, since: float, until: float, count: int) -> list[CheckBucket]:
+        """Results of `env` in [since, until) counted in `count` equal slices, per check
+        and host: one grouped query, so a 30-day chart reads a few hundred rows."""
+        scale = count / (until - since)
+        # the slice's index, rounded down the same way by both databases
+        index = (
+            "CAST((at - ?) * ? AS INTEGER)"
+            if self.backend == "sqlite"
+            else "CAST(FLOOR((at - ?) * ?) AS INTEGER)"
+        )
+        rows = self._rows(
+            f'SELECT "check", host, {index} AS slice, COUNT(*), SUM(maintenance), '  # noqa: S608
+            "SUM(CASE WHEN maintenance = 0 AND ok = 1 THEN 1 ELSE 0 END), "
+            "AVG(CASE WHEN maintenance = 0 THEN latency_ms END) "
+            "FROM check_results WHERE env = ? AND at >= ? AND at < ? "
+            'GROUP BY "check", host, slice ORDER BY "check", host, slice',
+            (since, scale, env, since, until),
+        )
+        return [
+            CheckBucket(
+                str(c),
+                str(h),
+                min(int(i), count - 1),
+                int(n),
+                int(m or 0),
+                int(ok or 0),
+                float(lat) if lat is not None else None,
+            )
+            for c, h, i, n, m, ok, lat in rows
+        ]
 
 
 def _result(row: Sequence[Any]) -> CheckResult:

@@ -1,0 +1,136 @@
+"""What the dashboard knows of each environment: the last status read over SSH, and its
+deployment records copied into the store (`deploy_mirror`), so no page waits on a host.
+
+The hosts stay authoritative: a poll reads `status` and the newest `history` from them
+(execute/queries.py) and replaces what is cached; a poll that fails keeps the last
+snapshot and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from shipyard.config.model import Environment
+from shipyard.errors import ShipyardError
+from shipyard.execute import queries
+from shipyard.execute.queries import EnvironmentStatus
+from shipyard.protocol.codec import decode, encode
+from shipyard.protocol.common import Deployment, Event
+from shipyard.serve.reads import DashboardStore
+
+HISTORY_PER_POLL = 50
+EVENTS_PAGE = 500  # newest records re-read each poll (outcomes change while running)
+
+
+class Silent:
+    """A Reporter that shows nothing: `serve` polls in the background."""
+
+    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An environment as last polled: its status (None until a poll succeeded)."""
+
+    env: str
+    status: EnvironmentStatus | None = None
+    polled_at: float | None = None  # when `status` was read
+    error: str | None = None  # why the last poll failed, if it did
+    tried_at: float | None = None
+
+
+@dataclass
+class Sources:
+    """How a poll reaches the hosts (the queries; a test may pass others)."""
+
+    status: Callable[[Environment], Awaitable[EnvironmentStatus]] = field(
+        default=lambda env: queries.status(env, Silent())
+    )
+    history: Callable[[Environment, int], Awaitable[list[Deployment]]] = field(
+        default=lambda env, limit: queries.history(env, limit, Silent())
+    )
+    events: Callable[[Environment, int], Awaitable[list[Event]]] = field(
+        default=lambda env, after: queries.events(env, after, Silent(), limit=EVENTS_PAGE)
+    )
+
+
+class DeployIndex:
+    """Every environment's mirrored records in memory, newest first, for the pages.
+
+    Loaded from the store once per environment, then kept up to date by each poll; a
+    history page filters thousands of records without a query or a JSON parse.
+    """
+
+    def __init__(self, store: DashboardStore) -> None:
+        self.store = store
+        self._by_env: dict[str, dict[str, Deployment]] = {}
+        self._sorted: dict[str, list[Deployment]] = {}
+
+    def _records(self, env: str) -> dict[str, Deployment]:
+        if env not in self._by_env:
+            loaded = {}
+            for deploy_id, text in self.store.mirrored_deploys(env).items():
+                loaded[deploy_id] = decode(Deployment, json.loads(text), "deploy_mirror")
+            self._by_env[env] = loaded
+        return self._by_env[env]
+
+    def put(self, env: str, host: str, records: Iterable[Deployment]) -> None:
+        """Store and index these records of `env` as read from `host`."""
+        records = list(records)
+        self.store.mirror_deploys(env, host, {r.id: json.dumps(encode(r)) for r in records})
+        index = self._records(env)
+        for record in records:
+            index[record.id] = record
+        self._sorted.pop(env, None)
+
+    def newest(self, env: str) -> list[Deployment]:
+        if env not in self._sorted:
+            values = self._records(env).values()
+            self._sorted[env] = sorted(values, key=lambda r: r.started_at, reverse=True)
+        return self._sorted[env]
+
+    def find(self, env: str, deployment_id: str) -> Deployment | None:
+        return self._records(env).get(deployment_id)
+
+    def select(
+        self, envs: Iterable[str], *, outcome: str | None = None, limit: int = 100
+    ) -> list[tuple[str, Deployment]]:
+        """(env, record) newest first across `envs`, of one outcome if given."""
+        rows = [
+            (env, r)
+            for env in envs
+            for r in self.newest(env)
+            if not outcome or r.outcome == outcome
+        ]
+        rows.sort(key=lambda row: row[1].started_at, reverse=True)
+        return rows[:limit]
+
+
+async def poll(
+    env: Environment,
+    previous: Snapshot,
+    index: DeployIndex,
+    sources: Sources,
+    *,
+    history_limit: int = HISTORY_PER_POLL,
+    now: Callable[[], float] = time.time,
+) -> Snapshot:
+    """Read the status and newest records of `env`; the records go to the store."""
+    tried = now()
+    try:
+        status = await sources.status(env)
+        records = await sources.history(env, history_limit)
+    except ShipyardError as exc:
+        return Snapshot(env.name, previous.status, previous.polled_at, exc.message, tried)
+    index.put(env.name, env.primary.address, records)
+    return Snapshot(env.name, status, tried, None, tried)

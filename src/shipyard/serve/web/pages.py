@@ -1,0 +1,220 @@
+"""The data of each dashboard page, as JSON-ready dicts: the templates render them and
+`/api/...` returns them as they are, so a page and its API never disagree.
+
+Nothing here reaches a host: everything comes from the pollers' snapshots and the store.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from shipyard.protocol.codec import encode
+from shipyard.protocol.common import Deployment, Event
+from shipyard.serve.live import LiveDeploys
+from shipyard.serve.reads import CheckBucket, CheckSample, DashboardStore
+from shipyard.serve.web import series, svg
+
+OUTCOMES = ("running", "succeeded", "failed", "auto-rolled-back", "smoke-failed", "interrupted")
+LATENCY_SLICES_PER_BAR = 3  # the response-time line has three points per uptime bar
+PERIODS = {"24h": (86400.0, 96), "7d": (7 * 86400.0, 84), "30d": (30 * 86400.0, 90)}
+
+Page = dict[str, Any]
+
+
+def deployment_row(env: str, record: Deployment) -> Page:
+    duration = (record.finished_at - record.started_at) if record.finished_at else None
+    return {
+        "env": env,
+        "id": record.id,
+        "kind": record.kind,
+        "trigger": record.trigger,
+        "release_id": record.release_id,
+        "commit": record.commit_sha,
+        "actor": record.actor,
+        "message": record.message,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "duration": round(duration, 3) if duration is not None else None,
+        "outcome": record.outcome,
+        "error": record.error,
+        "phases": record.phases,
+        "hosts": record.hosts,
+    }
+
+
+def _who_deployed(records: list[tuple[str, Deployment]], release: str | None) -> Page | None:
+    """The newest deployment that put `release` live: who, when, which commit."""
+    for env, record in records:
+        if record.release_id == release and record.outcome == "succeeded":
+            return deployment_row(env, record)
+    return None
+
+
+def environment(live: LiveDeploys, store: DashboardStore, name: str) -> Page:
+    snapshot = live.snapshot(name)
+    records = [(name, r) for r in live.deploys.newest(name)[:20]]
+    status = snapshot.status
+    hosts: list[Page] = []
+    active_release = None
+    lock = None
+    backups_stale = False
+    if status is not None:
+        lock = encode(status.lock)
+        backups_stale = bool(status.stale_backups)
+        for host in status.hosts:
+            reply = host.status
+            active_release = active_release or reply.active_release
+            hosts.append(
+                {
+                    "host": host.host,
+                    "initialised": reply.initialised,
+                    "active_slot": reply.active_slot,
+                    "active_release": reply.active_release,
+                    "supervisor": reply.supervisor,
+                    "nginx": reply.nginx,
+                    "nginx_target": reply.nginx_target,
+                    "slots": [
+                        {
+                            "slot": slot.slot,
+                            "release_id": slot.release_id,
+                            "state": slot.state,
+                            "process": slot.process,
+                            "active": slot.active,
+                            "workers": slot.workers,
+                            "healthy": slot.probe is not None
+                            and slot.probe.status is not None
+                            and slot.probe.status < 400,
+                            "probe": slot.probe.describe() if slot.probe else None,
+                        }
+                        for slot in reply.slots
+                    ],
+                }
+            )
+    return {
+        "name": name,
+        "polled_at": snapshot.polled_at,
+        "error": snapshot.error,
+        "active_release": active_release,
+        "deployed": _who_deployed(records, active_release),
+        "lock": lock,
+        "deploying": live.deploying(name),
+        "backups_stale": backups_stale,
+        "hosts": hosts,
+        "recent": [deployment_row(env, r) for env, r in records[:10]],
+    }
+
+
+def environments(live: LiveDeploys, store: DashboardStore) -> Page:
+    return {"environments": [environment(live, store, name) for name in sorted(live.envs)]}
+
+
+def history(live: LiveDeploys, *, env: str | None, outcome: str | None, limit: int = 100) -> Page:
+    envs = sorted(live.envs)
+    rows = live.deploys.select([env] if env else envs, outcome=outcome, limit=limit)
+    return {
+        "env": env,
+        "outcome": outcome,
+        "environments": envs,
+        "outcomes": list(OUTCOMES),
+        "deployments": [deployment_row(e, r) for e, r in rows],
+    }
+
+
+def _event_row(event: Event) -> Page:
+    detail = event.detail if isinstance(event.detail, dict) else {"detail": event.detail}
+    return {
+        "id": event.id,
+        "at": event.at,
+        "deployment_id": event.deployment_id,
+        "kind": event.kind,
+        "host": detail.get("host"),
+        "phase": detail.get("phase"),
+        "status": detail.get("status"),
+        "detail": detail.get("detail") if event.kind == "phase" else detail,
+    }
+
+
+def phase_grid(events: list[Page]) -> Page:
+    """Hosts x phases: each cell the phase's last status on that host (start, ok, failed)."""
+    hosts: list[str] = []
+    phases: list[str] = []
+    cells: dict[str, dict[str, Page]] = {}
+    failures: list[Page] = []
+    for event in events:
+        if event["kind"] != "phase" or not event["host"] or not event["phase"]:
+            continue
+        host, phase = str(event["host"]), str(event["phase"])
+        if host not in hosts:
+            hosts.append(host)
+        if phase not in phases:
+            phases.append(phase)
+        cells.setdefault(host, {})[phase] = {"status": event["status"], "at": event["at"]}
+        if event["status"] == "failed":
+            failures.append(event)
+    return {"hosts": hosts, "phases": phases, "cells": cells, "failures": failures}
+
+
+def live_view(live: LiveDeploys, name: str) -> Page:
+    """The running deployment of `name` (or the newest one) and its phases per host."""
+    state = live.state(name)
+    target = state.deploying
+    if target is None:
+        ids = [e.deployment_id for e in state.events if e.kind == "phase" and e.deployment_id]
+        target = ids[-1] if ids else None
+    events = [_event_row(e) for e in state.events if target and e.deployment_id == target]
+    record = live.deploys.find(name, target) if target else None
+    return {
+        "env": name,
+        "deployment_id": target,
+        "running": state.deploying is not None,
+        "deployment": deployment_row(name, record) if record else None,
+        "events": events,
+        "grid": phase_grid(events),
+        "last_event_id": state.events[-1].id if state.events else 0,
+    }
+
+
+def event_row(event: Event) -> Page:
+    return _event_row(event)
+
+
+def checks(store: DashboardStore, name: str, period: str, now: float | None = None) -> Page:
+    """Per check: uptime bars over `period` and the response times, as SVG and numbers."""
+    now = time.time() if now is None else now
+    span, count = PERIODS.get(period, PERIODS["24h"])
+    start = now - span
+    slices = count * LATENCY_SLICES_PER_BAR
+    by_check: dict[str, list[CheckBucket]] = {}
+    for bucket in store.check_buckets(name, start, now, slices):
+        by_check.setdefault(bucket.check, []).append(bucket)
+    latest: dict[str, CheckSample] = {}
+    for result in store.latest_results(name):
+        if result.check not in latest or result.at > latest[result.check].at:
+            latest[result.check] = result
+    rows = []
+    for check, buckets in sorted(by_check.items()):
+        bars = series.uptime_bars(
+            buckets, start=start, end=now, count=count, group=LATENCY_SLICES_PER_BAR
+        )
+        lines = series.latency_lines(buckets, start=start, slice_s=span / slices)
+        last = latest.get(check)
+        pct = series.uptime_pct(buckets)
+        rows.append(
+            {
+                "check": check,
+                "results": sum(b.results for b in buckets),
+                "uptime_pct": round(pct, 3) if pct is not None else None,
+                "last": {
+                    "at": last.at,
+                    "ok": last.ok,
+                    "latency_ms": last.latency_ms,
+                    "host": last.host,
+                }
+                if last
+                else None,
+                "bars_svg": svg.uptime_bars(bars, title=f"{check} uptime over {period}"),
+                "latency_svg": svg.line_chart(lines, unit=" ms", title=f"{check} response time"),
+            }
+        )
+    return {"env": name, "period": period, "periods": list(PERIODS), "checks": rows}
