@@ -1283,6 +1283,56 @@ def tcp_switch(r: Results) -> str:
     return sources(provenance) + "\n" + table(headers, rows) + "\n"
 
 
+def _pct(value: float | None, target: float | None = None) -> str:
+    if value is None:
+        return "-"
+    text = f"{100 * value:.2f} %"
+    if target is not None:
+        text += " (met)" if value < target else " (not met)"
+    return text
+
+
+def serve_runs(r: Results) -> str:
+    """Every stored `bench/serve.py` run, oldest first: CPU, RSS, outage to alert."""
+    rows = []
+    for i, s in enumerate(r.all("serve"), 1):
+        x = s.data
+        settings = x["settings"]
+        target = x["alert_target_seconds"]
+        worst = x.get("alert_seconds_max")
+        alerts = (
+            "-"
+            if worst is None
+            else (
+                f"median {fmt(x['alert_seconds_median'])} s, max {fmt(worst)} s of "
+                f"{len(x['outages'])} ({'met' if worst < target else 'not met'}: < {target:g} s)"
+            )
+        )
+        rows.append(
+            [
+                str(i),
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                f"{settings['checks']} at {settings['interval']:g} s, "
+                f"{settings['steady_seconds']:.0f} s measured",
+                _pct(x["cpu_share_own"], 0.05),
+                _pct(x["cpu_share_children"]),
+                _pct(x["cpu_share_own"] + x["cpu_share_children"], 0.05),
+                f"{x['rss_mb_peak']:.1f} MB"
+                + (" (met)" if x["rss_mb_peak"] < 80 else " (not met)"),
+                alerts,
+            ]
+        )
+    headers = ["run", "result file", "commit", "date (UTC)", "load average at start", "checks"]
+    headers += ["CPU of one core: serve", "its children", "together", "RSS peak"]
+    headers += ["outage to alert"]
+    intro = "Targets: CPU under 5 % of one core, RSS under 80 MB, outage to alert under "
+    intro += "interval x fail_after + 2 s.\n\n"
+    return intro + table(headers, rows) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1321,6 +1371,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "fleet-phases": fleet_phases,
     "fleet-burst": fleet_burst,
     "fleet-targets": fleet_targets,
+    "serve": serve_runs,
 }
 
 

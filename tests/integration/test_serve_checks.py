@@ -161,3 +161,51 @@ def test_a_path_check_goes_to_each_hosts_nginx_and_a_heartbeat_reads_the_last_pu
 async def _run(env: Environment, check: TcpProbe) -> list[object]:
     async with httpx.AsyncClient() as client:
         return list(await run_check(client, env, check, lambda e, n: None))
+
+
+class _KeepAliveServer:
+    """HTTP/1.1 on raw asyncio: answers keep-alive, counts connections; `close_after_one`
+    drops each connection after its first answer without saying so (a stale idle one)."""
+
+    def __init__(self, close_after_one: bool) -> None:
+        self.close_after_one = close_after_one
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                await writer.drain()
+                if self.close_after_one:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_plain_http_checks_reuse_connections_and_retry_one_the_server_closed(stale: bool) -> None:
+    from shipyard.serve.checks.http_client import Pool
+
+    server = _KeepAliveServer(close_after_one=stale)
+
+    async def go() -> list[Outcome]:
+        listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = listening.sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}/"
+        pool = Pool()
+        probe = HttpProbe(name="a", url=url)
+        outcomes = []
+        async with httpx.AsyncClient() as client:
+            for _ in range(3):
+                outcomes.append(await run_http(client, probe, Target("-", url), pool))
+                await asyncio.sleep(0.05)
+        pool.close()
+        listening.close()
+        return outcomes
+
+    outcomes = asyncio.run(go())
+    assert [o.ok for o in outcomes] == [True, True, True]
+    assert server.connections == (3 if stale else 1)

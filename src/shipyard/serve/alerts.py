@@ -10,10 +10,14 @@ so they are never logged or shown; a failing channel is named by its secret's na
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -183,6 +187,86 @@ def deliver(channels: Sequence[Channel], alert: Alert, timeout: float = 10.0) ->
     return Delivery(sent, failed)
 
 
+def alert_from_json(data: dict[str, object]) -> Alert:
+    return Alert(
+        kind=AlertKind(str(data["kind"])),
+        env=str(data["env"]),
+        what=str(data["what"]),
+        where=str(data["where"]),
+        since=float(data["since"]),  # type: ignore[arg-type]
+        evidence=[str(line) for line in data["evidence"]],  # type: ignore[attr-defined]
+        link=str(data["link"]),
+        at=float(data["at"]),  # type: ignore[arg-type]
+    )
+
+
+class DeliveryChild:
+    """The child process that delivers alerts (serve/deliver.py), started on demand.
+
+    `warm()` starts one ahead of need (when a check first fails), so apprise is loaded
+    by the time an incident opens; a warm child unused for `max_idle` seconds is ended,
+    so apprise's memory is held only while something is failing. Thread-safe.
+    """
+
+    def __init__(self, max_idle: float = 120.0) -> None:
+        self.max_idle = max_idle
+        self._process: subprocess.Popen[str] | None = None
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    def _spawn(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shipyard.serve.deliver"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def warm(self) -> None:
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = self._spawn()
+            self._since = time.monotonic()
+
+    def expire(self) -> None:
+        with self._lock:
+            process = self._process
+            if process is not None and time.monotonic() - self._since > self.max_idle:
+                self._process = None
+        if process is not None and self._process is None:
+            process.kill()
+            process.wait()
+
+    def deliver(
+        self, channels: Sequence[Channel], alerts: Sequence[Alert], timeout: float
+    ) -> list[Delivery]:
+        """Deliver `alerts` from the warm child (or a new one); every channel counts as
+        failed if the child does not answer."""
+        with self._lock:
+            process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            process = self._spawn()
+        request = {
+            "channels": [asdict(c) for c in channels],
+            "alerts": [
+                asdict(a) | {"kind": a.kind.value, "evidence": list(a.evidence)} for a in alerts
+            ],
+            "timeout": timeout,
+        }
+        names = [c.name for c in channels]
+        try:
+            out, _ = process.communicate(
+                json.dumps(request), timeout=timeout * max(1, len(channels)) * len(alerts) + 30
+            )
+            answers = json.loads(out)
+            return [Delivery(list(a["sent"]), list(a["failed"])) for a in answers]
+        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+            process.kill()
+            process.wait()
+            return [Delivery([], names) for _ in alerts]
+
+
 class Alerter:
     """Sends alerts to the configured channels and records each in the store."""
 
@@ -197,26 +281,41 @@ class Alerter:
         self.store = store
         self.timeout = timeout
         self.log = on_failure or logging.getLogger("shipyard.serve")
+        self.child = DeliveryChild()
+
+    def prepare(self) -> None:
+        """Something started failing: have a delivery child ready (see DeliveryChild)."""
+        if self.channels:
+            self.child.warm()
 
     def send_blocking(self, alert: Alert) -> Delivery:
-        delivery = deliver(self.channels, alert, self.timeout)
-        if delivery.failed:
-            self.log.warning(
-                "alert %s for %s not delivered to %s",
-                alert.kind.value,
-                alert.env,
-                ", ".join(delivery.failed),
-            )
-        if self.store is not None:
-            from shipyard.serve.store import AlertSent
+        return self.send_batch([alert])[0]
 
-            title, body = format_alert(alert)
-            self.store.record_alert(AlertSent(alert.at, alert.kind.value, alert.env, title, body))
-        return delivery
+    def send_batch(self, alerts: Sequence[Alert]) -> list[Delivery]:
+        """Deliver (from a child process, see serve/deliver.py) and record each alert."""
+        from shipyard.serve.store import AlertSent
+
+        deliveries = self.child.deliver(self.channels, alerts, self.timeout)
+        for alert, delivery in zip(alerts, deliveries, strict=True):
+            if delivery.failed:
+                self.log.warning(
+                    "alert %s for %s not delivered to %s",
+                    alert.kind.value,
+                    alert.env,
+                    ", ".join(delivery.failed),
+                )
+            if self.store is not None:
+                title, body = format_alert(alert)
+                record = AlertSent(alert.at, alert.kind.value, alert.env, title, body)
+                self.store.record_alert(record)
+        return deliveries
 
     async def send(self, alert: Alert) -> Delivery:
-        """Send from a worker thread: apprise blocks, the event loop must not."""
+        """Send from a worker thread: delivery blocks, the event loop must not."""
         return await asyncio.to_thread(self.send_blocking, alert)
+
+    async def send_many(self, alerts: Sequence[Alert]) -> list[Delivery]:
+        return await asyncio.to_thread(self.send_batch, alerts)
 
 
 async def send(config: ShipyardConfig, alert: Alert, store: Store | None = None) -> Delivery:

@@ -54,6 +54,7 @@ class DeployWatch:
         self.ctx = ctx
         self.emit = emit
         self.history = history
+        self._problems: dict[str, str] = {}  # env -> the last problem logged (once each)
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.ctx.config.serve.poll_interval
@@ -62,8 +63,11 @@ class DeployWatch:
                 try:
                     for alert in await self.poll(env):
                         self.emit(alert)
+                    self._problems.pop(env.name, None)
                 except Exception as exc:  # unreachable host, not deployed yet: next time
-                    log.info("deploy records of %s not read: %s", env.name, exc)
+                    if self._problems.get(env.name) != str(exc):
+                        self._problems[env.name] = str(exc)
+                        log.info("deploy records of %s not read: %s", env.name, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 

@@ -24,6 +24,7 @@ from shipyard.plan.check_results import CheckResult
 from shipyard.plan.incidents import CheckState, Policy, resume, step
 from shipyard.plan.maintenance_windows import in_maintenance
 from shipyard.serve.alerts import Alert, Alerter, incident_alert
+from shipyard.serve.checks.http_client import Pool
 from shipyard.serve.checks.run import run_check
 from shipyard.serve.context import ServeContext
 
@@ -58,6 +59,7 @@ class Scheduler:
         self._pending: list[CheckResult] = []
         self._alerts: asyncio.Queue[Alert] = asyncio.Queue()
         self.runs = 0  # check runs done (for tests and the bench)
+        self._pool = Pool()
         config = ctx.config
         for name, env in config.environments.items():
             for check in config.checks(name):
@@ -88,6 +90,7 @@ class Scheduler:
         """Run until `stop` is set; then flush what is pending."""
         await asyncio.to_thread(self._resume)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        self._pool = Pool()  # keep-alive connections of plain http:// checks
         async with httpx.AsyncClient(limits=limits, verify=True) as client:
             tasks = [
                 asyncio.create_task(self._loop(client, key, watched, stop))
@@ -99,6 +102,7 @@ class Scheduler:
             for task in tasks[:-2]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        self._pool.close()
         await self._flush()
 
     async def _loop(
@@ -133,12 +137,19 @@ class Scheduler:
         now = time.time()
         quiet = in_maintenance(watched.env.maintenance, watched.check.name, now)
         results = await run_check(
-            client, watched.env, watched.check, self.ctx.store.last_beat, maintenance=quiet
+            client,
+            watched.env,
+            watched.check,
+            self.ctx.store.last_beat,
+            maintenance=quiet,
+            pool=self._pool,
         )
         self.runs += 1
         watched.latest = results
         self._pending.extend(results)
         watched.state, changes = step(watched.state, results, watched.policy, time.time())
+        if watched.state.incident is None and any(not r.ok and not r.maintenance for r in results):
+            self.alerter.prepare()  # an incident may open in a few runs: be ready to tell
         for change in changes:
             saved = await asyncio.to_thread(self.ctx.store.save_incident, change.incident)
             if change.incident.open:
@@ -161,6 +172,7 @@ class Scheduler:
                 await asyncio.wait_for(stop.wait(), 1.0)
             try:
                 await self._flush()
+                self.alerter.child.expire()
                 if time.time() - last_prune > 86400:
                     last_prune = time.time()
                     await asyncio.to_thread(self.ctx.store.prune_results, last_prune - KEEP_RESULTS)
@@ -175,10 +187,13 @@ class Scheduler:
                 alert = await asyncio.wait_for(self._alerts.get(), 0.5)
             except TimeoutError:
                 continue
+            batch = [alert]  # what queued meanwhile goes in the same delivery
+            while not self._alerts.empty():
+                batch.append(self._alerts.get_nowait())
             try:
-                await self.alerter.send(alert)
+                await self.alerter.send_many(batch)
             except Exception:
-                log.exception("sending an alert failed")
+                log.exception("sending alerts failed")
 
     def alert(self, alert: Alert) -> None:
         """Queue an alert from elsewhere in serve (deploy watch), delivered in order."""

@@ -16,10 +16,15 @@ from shipyard.serve.checks.outcome import Outcome, failed
 MAX_BODY = 1024 * 1024  # a health page, not a download
 
 
-async def run_http(client: httpx.AsyncClient, probe: HttpProbe, target: Target) -> Outcome:
+async def run_http(
+    client: httpx.AsyncClient,
+    probe: HttpProbe,
+    target: Target,
+    pool: http_client.Pool | None = None,
+) -> Outcome:
     headers = {"Host": target.host_header} if target.host_header else {}
     if target.where.startswith("http://"):
-        return await _run_plain(probe, target, headers)
+        return await _run_plain(probe, target, headers, pool)
     started = time.perf_counter()
     try:
         async with client.stream(
@@ -43,10 +48,12 @@ async def run_http(client: httpx.AsyncClient, probe: HttpProbe, target: Target) 
     return _judged(probe, status, body, latency)
 
 
-async def _run_plain(probe: HttpProbe, target: Target, headers: dict[str, str]) -> Outcome:
+async def _run_plain(
+    probe: HttpProbe, target: Target, headers: dict[str, str], pool: http_client.Pool | None
+) -> Outcome:
     started = time.perf_counter()
     try:
-        status, raw = await http_client.get(target.where, headers, probe.timeout, MAX_BODY)
+        status, raw = await http_client.get(target.where, headers, probe.timeout, MAX_BODY, pool)
     except TimeoutError:
         return failed(f"no answer within {probe.timeout:g} s")
     except ConnectionRefusedError:

@@ -14,6 +14,7 @@ from shipyard.plan.check_results import CheckResult
 from shipyard.plan.check_targets import Target, targets
 from shipyard.serve.checks.heartbeat import judge_heartbeat
 from shipyard.serve.checks.http import run_http
+from shipyard.serve.checks.http_client import Pool
 from shipyard.serve.checks.outcome import Outcome, failed
 from shipyard.serve.checks.tcp import run_tcp
 from shipyard.serve.checks.tls import run_tls
@@ -22,11 +23,16 @@ LastBeat = Callable[[str, str], float | None]  # (env, name) -> UNIX seconds
 
 
 async def _one(
-    client: httpx.AsyncClient, check: Check, target: Target, env: str, last_beat: LastBeat
+    client: httpx.AsyncClient,
+    check: Check,
+    target: Target,
+    env: str,
+    last_beat: LastBeat,
+    pool: Pool | None,
 ) -> Outcome:
     try:
         if isinstance(check, HttpProbe):
-            return await run_http(client, check, target)
+            return await run_http(client, check, target, pool)
         if isinstance(check, TcpProbe):
             return await run_tcp(check.address, check.timeout)
         if isinstance(check, TlsProbe):
@@ -43,11 +49,19 @@ async def run_check(
     check: Check,
     last_beat: LastBeat,
     maintenance: bool = False,
+    pool: Pool | None = None,
 ) -> list[CheckResult]:
     """One run of `check` on every target; `maintenance` marks the results as such."""
     where = targets(env, check)
     at = time.time()
-    outcomes = await asyncio.gather(*(_one(client, check, t, env.name, last_beat) for t in where))
+    if len(where) == 1:  # most checks: no task to create
+        outcomes = [await _one(client, check, where[0], env.name, last_beat, pool)]
+    else:
+        outcomes = list(
+            await asyncio.gather(
+                *(_one(client, check, t, env.name, last_beat, pool) for t in where)
+            )
+        )
     return [
         CheckResult(
             env=env.name,
