@@ -27,6 +27,7 @@ from support.apprepo import AppRepo, free_port, git, local_config, make_repo
 from support.load import Load
 from support.localenv import TOKEN, shutdown
 from support.pebble import Pebble
+from support.webhook import webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -200,12 +201,39 @@ def test_a_failing_validation_is_a_clear_error_and_nothing_served_changes(site: 
     finally:
         site.edit_tls(acme=_acme(site))
     assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "warning" not in failed.stderr  # no alerts configured: none tried
     message = failed.stdout + failed.stderr
     assert BAD_NAME in message and "validation failed" in message and "local" in message
     assert "Traceback" not in message
     assert site.served_certificate().serial_number == before
     assert site.https().status_code == 200
     assert list((site.tls_dir() / "acme-challenge").iterdir()) == []
+
+
+def test_a_failing_renewal_sends_one_alert_naming_the_names_hosts_and_acme_error(
+    site: Site,
+) -> None:
+    data = yaml.safe_load(site.repo.config.read_text())
+    alerting = yaml.safe_load(site.repo.config.read_text())  # a copy to change
+    alerting["alerts"] = {"channels": ["HOOK"]}
+    alerting["serve"] = {"secrets": {"HOOK": {"from_env": "SHIPYARD_TEST_HOOK"}}}
+    alerting["environments"]["local"]["tls"]["acme"]["names"] = [NAME, BAD_NAME]
+    with webhook_receiver() as receiver:
+        site.repo.write_config(alerting)
+        try:
+            failed = site.repo.shipyard(
+                "tls", "renew", "local", env={**site.env, "SHIPYARD_TEST_HOOK": receiver.json_url()}
+            )
+        finally:
+            site.repo.write_config(data)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        posts = receiver.wait_for(1, timeout=5)
+    assert len(posts) == 1
+    fields = posts[0].fields
+    assert fields["title"].startswith("[TLS RENEWAL FAILED] local: certificate for ")
+    assert BAD_NAME in fields["title"]
+    assert "validation failed" in fields["message"] and "Where: local: local" in fields["message"]
+    assert "shipyard tls renew local" in fields["message"]
 
 
 def _acme(site: Site) -> dict[str, Any]:

@@ -88,6 +88,21 @@ def _table(records: list[BackupRecord], title: str) -> None:
     )
 
 
+async def _alerting_failure(
+    loaded: ConfigFile, env_name: str, sources: list[str]
+) -> list[BackupRecord]:
+    """`backup.run`; a failure sends its alert (see cli/failure_alerts.py) and is raised."""
+    from shipyard.cli.failure_alerts import backup_failed
+    from shipyard.errors import ShipyardError
+    from shipyard.execute import backup
+
+    try:
+        return await backup.run(loaded, env_name, _quiet(), sources)
+    except ShipyardError as exc:
+        backup_failed(loaded, env_name, sources, exc)
+        raise
+
+
 @backup_app.command("run")
 def run_command(
     env_name: EnvArgument,
@@ -95,12 +110,14 @@ def run_command(
     config: ConfigOption = DEFAULT_CONFIG,
     json_output: JsonOption = False,
 ) -> None:
-    """Back up every source now (or only --source NAME)."""
-    from shipyard.execute import backup
+    """Back up every source now (or only --source NAME).
+
+    With `alerts:` configured, a failure also sends a BACKUP FAILED alert to its channels.
+    """
     from shipyard.protocol.codec import encode
 
     loaded = _load(config)
-    taken = failures.run(backup.run(loaded, env_name, _quiet(), source or []))
+    taken = failures.run(_alerting_failure(loaded, env_name, source or []))
     if json_output:
         output.print_json(encode(taken))
         return

@@ -131,8 +131,11 @@ def deploy_alert_observers(loaded: ConfigFile) -> list[PhaseObserver]:
     problem with the alert configuration is a warning, never a failed deploy."""
     if "alerts" not in loaded.data:
         return []
+    from shipyard.cli.failure_alerts import listen_for_tls_failures
     from shipyard.config.shipyard_config import ShipyardConfig
     from shipyard.serve.events import command_alerts
+
+    listen_for_tls_failures(loaded)  # a deploy's tls step alerts its own failures
 
     try:
         return list(command_alerts(ShipyardConfig.from_file(loaded)))

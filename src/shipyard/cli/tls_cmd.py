@@ -102,8 +102,10 @@ def tls_renew(
 
     Installs the new certificate on every host, under the environment's lock. A failure
     exits 1 naming the name, the hosts and the ACME server's error; what nginx serves is
-    left as it was.
+    left as it was. With `alerts:` configured, a failure also sends a TLS RENEWAL FAILED
+    alert to its channels.
     """
+    from shipyard.cli.failure_alerts import listen_for_tls_failures
     from shipyard.config.loader import ConfigFile, resolve_secrets
     from shipyard.execute import tls
     from shipyard.execute.reporter import PlainReporter
@@ -111,6 +113,7 @@ def tls_renew(
     loaded = failures.guard(lambda: ConfigFile.load(config))
     env = failures.guard(lambda: loaded.environment(env_name))
     secrets = failures.guard(lambda: resolve_secrets(env, loaded.path))
+    listen_for_tls_failures(loaded)
     result = failures.run(
         tls.renew(
             env,

@@ -207,7 +207,8 @@ class Alerts(_Strict):
     channels: names of `serve.secrets` whose values are apprise URLs (slack://...,
     mailto://..., json://...). remind_every: seconds between reminders while an incident
     stays open (0: never). from_commands: whether deploy commands send their own deploy
-    alerts: `auto` only when `serve` is not answering at `serve.url`.
+    alerts: `auto` only when `serve` is not answering at `serve.url`; `never` also stops
+    the failure alerts commands send themselves (TLS renewal failed, backup failed).
     """
 
     channels: list[str] = Field(default_factory=list)

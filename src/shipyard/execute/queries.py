@@ -281,3 +281,14 @@ async def follow_logs(
         # otherwise Ctrl-C leaves a subprocess transport for the garbage collector
         await asyncio.gather(*tasks, return_exceptions=True)
         await session.close()
+
+
+async def backup_status(
+    env: Environment, reporter: Reporter, hosts: HostFactory = connect_host
+) -> list[SourceFreshness]:
+    """Each backup source's newest backup and whether it is overdue, read from the
+    primary alone (serve's backup watch; `status` reads it with everything else)."""
+    if env.backup is None:
+        return []
+    async with _opened(env, reporter, hosts, primary_only=True) as session:
+        return await backup_freshness(session)

@@ -5,7 +5,8 @@ reachable: it puts each HTTP-01 answer on every host (the ACME server may ask an
 them, behind round-robin DNS or a load balancer), tells the server, waits, and installs
 the certificate on every host. The same install serves `files` and `self-signed`.
 A failure is an error (exit 1, naming the name, the hosts and the ACME error) and leaves
-what nginx serves as it was; `renewal_failed` is where alerts will be wired.
+what nginx serves as it was; `renewal_failed` tells the listeners (the CLI registers
+one that sends the TLS RENEWAL FAILED alert: cli/failure_alerts.py).
 """
 
 from __future__ import annotations
@@ -281,8 +282,10 @@ async def deploy_step(session: Session, secrets: dict[str, str], base_dir: Path)
     reported as a deploy reports failures, the phase `tls` on every host."""
     try:
         await ensure(session, secrets, base_dir)
-    except PhaseFailed:
+    except PhaseFailed as exc:
+        renewal_failed(session.env, exc)
         raise
     except ShipyardError as exc:
+        renewal_failed(session.env, exc)
         errors = [HostError(h.label, "tls", exc.message, hint=exc.hint) for h in session.hosts]
         raise PhaseFailed("tls", errors, {}) from None

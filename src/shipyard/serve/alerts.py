@@ -50,6 +50,7 @@ class AlertKind(StrEnum):
     BACKUP_MISSING = "backup_missing"
     TEST = "test"
     MEMORY_HIGH = "memory_high"  # serve/resources.py: memory over a threshold for a while
+    BACKUP_RECOVERED = "backup_recovered"  # serve/backup_watch.py: a missing backup arrived
 
 
 _LABEL = {
@@ -68,6 +69,7 @@ _LABEL = {
     AlertKind.BACKUP_MISSING: "BACKUP MISSING",
     AlertKind.TEST: "TEST",
     AlertKind.MEMORY_HIGH: "MEMORY HIGH",
+    AlertKind.BACKUP_RECOVERED: "BACKUP RECOVERED",
 }
 _BAD = {
     AlertKind.CHECK_DOWN,
@@ -78,7 +80,7 @@ _BAD = {
     AlertKind.BACKUP_FAILED,
     AlertKind.BACKUP_MISSING,
 }
-_GOOD = {AlertKind.CHECK_RECOVERED, AlertKind.DEPLOY_SUCCEEDED}
+_GOOD = {AlertKind.CHECK_RECOVERED, AlertKind.DEPLOY_SUCCEEDED, AlertKind.BACKUP_RECOVERED}
 
 
 @dataclass(frozen=True)

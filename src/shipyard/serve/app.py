@@ -60,6 +60,7 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
     """Run until SIGINT/SIGTERM (or `stop`): the scheduler, the deploy watch, uvicorn."""
     import uvicorn
 
+    from shipyard.serve.backup_watch import BackupWatch
     from shipyard.serve.deploy_watch import DeployWatch
     from shipyard.serve.resources import ResourceSampler
 
@@ -68,6 +69,7 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
     scheduler = Scheduler(ctx, alerter)
     watch = DeployWatch(ctx, scheduler.alert)
     sampler = ResourceSampler(ctx, scheduler.alert)  # host resources and their alerts
+    backups = BackupWatch(ctx, scheduler.alert)  # backup freshness and its alerts
     app = build_app(ctx, scheduler)
 
     class Server(uvicorn.Server):
@@ -89,7 +91,9 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
         await stop.wait()
         server.should_exit = True
 
-    async with _running(scheduler.run(stop), watch.run(stop), sampler.run(stop), stopper()):
+    async with _running(
+        scheduler.run(stop), watch.run(stop), sampler.run(stop), backups.run(stop), stopper()
+    ):
         await server.serve()
         stop.set()
 
