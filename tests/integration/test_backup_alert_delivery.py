@@ -66,6 +66,17 @@ def test_a_failed_backup_run_sends_one_backup_failed_alert(
     assert "shipyard backup run local" in posts[0].fields["message"]
 
 
+def test_an_unknown_environment_or_source_is_an_error_to_the_user_and_no_alert(
+    repo: AppRepo, receiver: Receiver
+) -> None:
+    receiver.posts.clear()
+    unknown = repo.shipyard("backup", "run", "nosuch", env=secrets(receiver))
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    source = repo.shipyard("backup", "run", "local", "--source", "x", env=secrets(receiver))
+    assert source.returncode == 2, source.stdout + source.stderr
+    assert receiver.wait_for(1, timeout=1) == []
+
+
 def test_the_backup_watch_alerts_a_source_that_never_ran_once_and_not_after_a_restart(
     repo: AppRepo, receiver: Receiver, tmp_path: Path
 ) -> None:

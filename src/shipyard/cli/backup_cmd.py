@@ -91,13 +91,18 @@ def _table(records: list[BackupRecord], title: str) -> None:
 async def _alerting_failure(
     loaded: ConfigFile, env_name: str, sources: list[str]
 ) -> list[BackupRecord]:
-    """`backup.run`; a failure sends its alert (see cli/failure_alerts.py) and is raised."""
+    """`backup.run`; a failure sends its alert (see cli/failure_alerts.py) and is raised.
+    A mistake in the command or the configuration (an unknown environment or source) is
+    the user's to see at once, not an alert."""
     from shipyard.cli.failure_alerts import backup_failed
-    from shipyard.errors import ShipyardError
+    from shipyard.config.errors import ConfigError
+    from shipyard.errors import ShipyardError, UsageError
     from shipyard.execute import backup
 
     try:
         return await backup.run(loaded, env_name, _quiet(), sources)
+    except (ConfigError, UsageError):
+        raise
     except ShipyardError as exc:
         backup_failed(loaded, env_name, sources, exc)
         raise

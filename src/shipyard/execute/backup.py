@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from shipyard.config.backup import Backup
 from shipyard.config.loader import ConfigFile, resolve_secrets
 from shipyard.config.model import Environment
-from shipyard.errors import ExitCode, ShipyardError
+from shipyard.errors import ExitCode, ShipyardError, UsageError
 from shipyard.execute import locking
 from shipyard.execute.approval import Approver
 from shipyard.execute.identity import new_deployment_id
@@ -89,7 +89,7 @@ class Plan:
         try:
             return plan.sources(self.backup, self.secrets, names)
         except ValueError as exc:
-            raise ShipyardError(str(exc), hint="see `backup.sources` in shipyard.yml") from None
+            raise UsageError(str(exc), hint="see `backup.sources` in shipyard.yml") from None
 
 
 async def _primary(plan_: Plan, reporter: Reporter) -> Session:
