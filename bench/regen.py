@@ -1006,6 +1006,43 @@ def build_cache_notes(r: Results) -> str:
     return f"From {label(now)}:\n\n" + "\n".join(lines) + "\n"
 
 
+def setup_runs(r: Results) -> str:
+    """`shipyard setup` from a fresh root, cold and warm caches, then the no-change run."""
+    s = r.now("setup")
+    if s is None:
+        return "No stored result yet: run `.venv/bin/python bench/setup.py`.\n"
+    d = s.data
+    cold, warm = d["cold"], d["warm"]
+
+    def secs(run: dict[str, Any], step: str) -> str:
+        value = run["steps"].get(step, {}).get("seconds")
+        return fmt(value) if value is not None else "-"
+
+    steps = list(cold["first"]["steps"])
+    runs = [
+        ("fresh host, nothing cached (downloads)", cold["first"]),
+        ("fresh host, packages and wheels cached", warm["first"]),
+        ("second run on the set-up host", cold["again"]),
+    ]
+    rows = []
+    for what, run in runs:
+        changed = "yes" if run["changed"] else "no changes"
+        timings = run["timings"]
+        rows.append([what, fmt(run["seconds"]), changed, fmt(timings.get("wheelhouse")),
+                     *(secs(run, step) for step in steps)])  # fmt: skip
+    headers = ["run", "total (s)", "changed", "wheelhouse (s)", *[f"{x} (s)" for x in steps]]
+    lines = [f"From {label(s)}:", "", table(headers, rows), ""]
+    down = d["downloads"]
+    lines.append(
+        f"- package downloads (packages step, cold minus warm): "
+        f"{fmt(down['packages_seconds'])} s; wheel downloads (wheelhouse, cold minus warm): "
+        f"{fmt(down['wheelhouse_seconds'])} s"
+    )
+    lines.append(f"- a deploy of the example app right after the cold setup: "
+                 f"{fmt(cold['deploy_seconds'])} s")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1034,6 +1071,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache": build_cache,
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
+    "setup": setup_runs,
 }
 
 

@@ -28,6 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+# setup ships a wheel of the running Shipyard, built from its checkout (pyproject.toml
+# and all): pin's snapshot of src/ alone is not one, so this benchmark measures the
+# working tree (commit first: the result records "worktree at <HEAD>", and whether src/
+# had uncommitted changes)
+os.environ.setdefault("SHIPYARD_BENCH_REF", "worktree")
+
 import benchlib
 import yaml
 
