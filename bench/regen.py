@@ -1034,9 +1034,13 @@ def setup_runs(r: Results) -> str:
     lines = [f"From {label(s)}:", "", table(headers, rows), ""]
     down = d["downloads"]
     lines.append(
-        f"- package downloads (packages step, cold minus warm): "
-        f"{fmt(down['packages_seconds'])} s; wheel downloads (wheelhouse, cold minus warm): "
-        f"{fmt(down['wheelhouse_seconds'])} s"
+        f"- package downloads, measured alone in a fresh root: `apt-get update` "
+        f"{fmt(down['update_seconds'])} s, then {down['packages']} packages "
+        f"({down['mib']:g} MiB) in {fmt(down['download_seconds'])} s"
+    )
+    lines.append(
+        f"- wheel downloads (the cold wheelhouse minus the no-change run's, which only "
+        f"rebuilds Shipyard's own wheel): {fmt(down['wheels_seconds'])} s"
     )
     lines.append(f"- a deploy of the example app right after the cold setup: "
                  f"{fmt(cold['deploy_seconds'])} s")  # fmt: skip
