@@ -213,6 +213,10 @@ def main() -> None:
     (work / "ssh_config").write_text("")
     (work / "known_hosts").write_text("")
     machine = benchlib.machine()
+    label = str(machine["shipyard"])
+    if label.startswith("worktree at ") and "uncommitted" not in label:
+        machine["shipyard"] = label.split()[-1]  # a clean src/: exactly that commit
+        machine["source"] = label + " (src/ and examples/ clean: the commit itself)"
     try:
         cold = asyncio.run(scenario(work, "cold", "127.0.0.51", cold_apt, True, fresh_root))
         warm = asyncio.run(scenario(work, "warm", "127.0.0.52", cold_apt, False, fresh_root, True))
