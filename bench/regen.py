@@ -1333,6 +1333,47 @@ def serve_runs(r: Results) -> str:
     return intro + table(headers, rows) + "\n"
 
 
+def setup_runs(r: Results) -> str:
+    """`shipyard setup` from a fresh root, cold and warm caches, then the no-change run."""
+    s = r.now("setup")
+    if s is None:
+        return "No stored result yet: run `.venv/bin/python bench/setup.py`.\n"
+    d = s.data
+    cold, warm = d["cold"], d["warm"]
+
+    def secs(run: dict[str, Any], step: str) -> str:
+        value = run["steps"].get(step, {}).get("seconds")
+        return fmt(value) if value is not None else "-"
+
+    steps = list(cold["first"]["steps"])
+    runs = [
+        ("fresh host, nothing cached (downloads)", cold["first"]),
+        ("fresh host, packages and wheels cached", warm["first"]),
+        ("second run on the set-up host", cold["again"]),
+    ]
+    rows = []
+    for what, run in runs:
+        changed = "yes" if run["changed"] else "no changes"
+        timings = run["timings"]
+        rows.append([what, fmt(run["seconds"]), changed, fmt(timings.get("wheelhouse")),
+                     *(secs(run, step) for step in steps)])  # fmt: skip
+    headers = ["run", "total (s)", "changed", "wheelhouse (s)", *[f"{x} (s)" for x in steps]]
+    lines = [f"From {label(s)}:", "", table(headers, rows), ""]
+    down = d["downloads"]
+    lines.append(
+        f"- package downloads, measured alone in a fresh root: `apt-get update` "
+        f"{fmt(down['update_seconds'])} s, then {down['packages']} packages "
+        f"({down['mib']:g} MiB) in {fmt(down['download_seconds'])} s"
+    )
+    lines.append(
+        f"- wheel downloads (the cold wheelhouse minus the no-change run's, which only "
+        f"rebuilds Shipyard's own wheel): {fmt(down['wheels_seconds'])} s"
+    )
+    lines.append(f"- a deploy of the example app right after the cold setup: "
+                 f"{fmt(cold['deploy_seconds'])} s")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1365,6 +1406,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache": build_cache,
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
+    "setup": setup_runs,
     "tls": tls_runs,
     "fleet-runs": fleet_runs,
     "fleet": fleet,
