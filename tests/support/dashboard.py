@@ -73,11 +73,9 @@ class MemoryStore:
             key=lambda r: r.at,
         )
 
-    def latest_results(self, env: str) -> Sequence[Result]:
-        newest: dict[tuple[str, str], Result] = {}
-        for r in self.results(env):
-            newest[(r.check, r.host)] = r
-        return list(newest.values())
+    def newest_result(self, env: str, check: str) -> Result | None:
+        found = self.results(env, check)
+        return found[-1] if found else None
 
     def check_buckets(self, env: str, since: float, until: float, count: int) -> list[CheckBucket]:
         rows = [

@@ -8,6 +8,8 @@ snapshot and says why.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -106,14 +108,12 @@ class DeployIndex:
         self, envs: Iterable[str], *, outcome: str | None = None, limit: int = 100
     ) -> list[tuple[str, Deployment]]:
         """(env, record) newest first across `envs`, of one outcome if given."""
-        rows = [
-            (env, r)
+        streams = [
+            ((env, r) for r in self.newest(env) if not outcome or r.outcome == outcome)
             for env in envs
-            for r in self.newest(env)
-            if not outcome or r.outcome == outcome
         ]
-        rows.sort(key=lambda row: row[1].started_at, reverse=True)
-        return rows[:limit]
+        merged = heapq.merge(*streams, key=lambda row: -row[1].started_at)
+        return list(itertools.islice(merged, limit))
 
 
 async def poll(

@@ -58,8 +58,8 @@ class DashboardStore(Protocol):
     ) -> Sequence[CheckSample]:
         """Check results of an environment, oldest first, in [since, until)."""
 
-    def latest_results(self, env: str) -> Sequence[CheckSample]:
-        """The newest result of each check on each host of an environment."""
+    def newest_result(self, env: str, check: str) -> CheckSample | None:
+        """The newest result of one check (any host)."""
 
     def check_buckets(
         self, env: str, since: float, until: float, count: int

@@ -508,6 +508,15 @@ class Store:
             for c, h, i, n, m, ok, lat in rows
         ]
 
+    def newest_result(self, env: str, check: str) -> CheckResult | None:
+        """The newest result of one check (any host), read through the index."""
+        rows = self._rows(
+            'SELECT env, "check", host, at, ok, latency_ms, status, error, maintenance '
+            'FROM check_results WHERE env = ? AND "check" = ? ORDER BY at DESC LIMIT 1',
+            (env, check),
+        )
+        return _result(rows[0]) if rows else None
+
 
 def _result(row: Sequence[Any]) -> CheckResult:
     env, check, host, at, ok, latency, status, error, maintenance = row

@@ -43,6 +43,7 @@ from shipyard.config.shipyard_config import ShipyardConfig
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.reads import DashboardStore
 from shipyard.serve.web import auth, pages
+from shipyard.serve.web.buckets import BucketCache
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "shipyard_session"
@@ -147,6 +148,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
     templates = _templates()
     token_ok = auth.TokenChecker(settings.token_hash)
     live, store = ctx.live, ctx.store
+    buckets = BucketCache(store)
 
     def session_id(request: Request) -> str:
         sid = request.session.get("sid")
@@ -198,7 +200,9 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
     )
     checks_html, checks_api = page(
         "checks.html",
-        lambda r: pages.checks(store, env_of(r), query(r, "period", list(pages.PERIODS)) or "24h"),
+        lambda r: pages.checks(
+            buckets, env_of(r), query(r, "period", list(pages.PERIODS)) or "24h"
+        ),
     )
 
     async def login_form(request: Request) -> Response:

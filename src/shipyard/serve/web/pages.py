@@ -12,8 +12,9 @@ from typing import Any
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event
 from shipyard.serve.live import LiveDeploys
-from shipyard.serve.reads import CheckBucket, CheckSample, DashboardStore
+from shipyard.serve.reads import CheckBucket, DashboardStore
 from shipyard.serve.web import series, svg
+from shipyard.serve.web.buckets import BucketCache, grid
 
 OUTCOMES = ("running", "succeeded", "failed", "auto-rolled-back", "smoke-failed", "interrupted")
 LATENCY_SLICES_PER_BAR = 3  # the response-time line has three points per uptime bar
@@ -179,26 +180,22 @@ def event_row(event: Event) -> Page:
     return _event_row(event)
 
 
-def checks(store: DashboardStore, name: str, period: str, now: float | None = None) -> Page:
+def checks(cache: BucketCache, name: str, period: str, now: float | None = None) -> Page:
     """Per check: uptime bars over `period` and the response times, as SVG and numbers."""
     now = time.time() if now is None else now
     span, count = PERIODS.get(period, PERIODS["24h"])
-    start = now - span
     slices = count * LATENCY_SLICES_PER_BAR
+    start, end = grid(now, span, slices)
     by_check: dict[str, list[CheckBucket]] = {}
-    for bucket in store.check_buckets(name, start, now, slices):
+    for bucket in cache.buckets(name, start, end, slices, now):
         by_check.setdefault(bucket.check, []).append(bucket)
-    latest: dict[str, CheckSample] = {}
-    for result in store.latest_results(name):
-        if result.check not in latest or result.at > latest[result.check].at:
-            latest[result.check] = result
     rows = []
     for check, buckets in sorted(by_check.items()):
         bars = series.uptime_bars(
-            buckets, start=start, end=now, count=count, group=LATENCY_SLICES_PER_BAR
+            buckets, start=start, end=end, count=count, group=LATENCY_SLICES_PER_BAR
         )
         lines = series.latency_lines(buckets, start=start, slice_s=span / slices)
-        last = latest.get(check)
+        last = cache.store.newest_result(name, check)
         pct = series.uptime_pct(buckets)
         rows.append(
             {
