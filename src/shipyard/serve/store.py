@@ -58,6 +58,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE alerts_sent (id {id}, at DOUBLE PRECISION NOT NULL,
         kind TEXT NOT NULL, env TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL)""",
     ),
+    # the dashboard's charts read every check of an environment over a time range
+    ("""CREATE INDEX check_results_by_time ON check_results (env, at)""",),
 )
 
 _IDENTITY = {

@@ -47,8 +47,9 @@ class BucketCache:
 
     def buckets(
         self, env: str, start: float, end: float, count: int, now: float
-    ) -> list[CheckBucket]:
-        """The `count` slices from `start` to `end` (on the grid), indexed from 0."""
+    ) -> tuple[int, list[CheckBucket]]:
+        """The `count` slices from `start` to `end` (on the grid), numbered absolutely,
+        with the number of the first (charts subtract it: no copy per view)."""
         slice_s = (end - start) / count
         first, last = round(start / slice_s), round(end / slice_s)
         settled = min(max(math.floor((now - self.settle) / slice_s), first), last)
@@ -63,8 +64,4 @@ class BucketCache:
             kept.buckets = {k: b for k, b in kept.buckets.items() if b.index >= first}
             kept.start = first
         fresh = self._read(env, slice_s, kept.end, last)
-        return [
-            replace(b, index=b.index - first)
-            for b in [*kept.buckets.values(), *fresh]
-            if first <= b.index < last
-        ]
+        return first, [b for b in [*kept.buckets.values(), *fresh] if first <= b.index < last]

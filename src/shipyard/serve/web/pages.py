@@ -187,14 +187,20 @@ def checks(cache: BucketCache, name: str, period: str, now: float | None = None)
     slices = count * LATENCY_SLICES_PER_BAR
     start, end = grid(now, span, slices)
     by_check: dict[str, list[CheckBucket]] = {}
-    for bucket in cache.buckets(name, start, end, slices, now):
+    first, found = cache.buckets(name, start, end, slices, now)
+    for bucket in found:
         by_check.setdefault(bucket.check, []).append(bucket)
     rows = []
     for check, buckets in sorted(by_check.items()):
         bars = series.uptime_bars(
-            buckets, start=start, end=end, count=count, group=LATENCY_SLICES_PER_BAR
+            buckets,
+            start=start,
+            end=end,
+            count=count,
+            group=LATENCY_SLICES_PER_BAR,
+            offset=first,
         )
-        lines = series.latency_lines(buckets, start=start, slice_s=span / slices)
+        lines = series.latency_lines(buckets, start=start, slice_s=span / slices, offset=first)
         last = cache.store.newest_result(name, check)
         pct = series.uptime_pct(buckets)
         rows.append(
