@@ -6,12 +6,13 @@ client requests in that window. Target: back within 10 s of the first error, fai
 requests at most 1% of those sent in the window, and none for GET requests where the old
 slot serves as backup."
 
-A local environment (one host, managed nginx on 127.0.0.1:PORT, socket mode, the demo's
-health settings, `observe: {window: 10, interval: 0.5, failure_limit: 2}`, the other
-analysis settings at their defaults) runs a good release of the example app. Then the
-app repository gets one more commit: `bench_fault.py` plus a two-line hook in `app.py`
-(bench-side, in the temporary repository only; examples/ is not touched). The faulty
-release passes its health check (`/healthz` stays 200 throughout) and:
+A local environment (one host, managed nginx on 127.0.0.1:PORT, socket mode or
+`--listen-mode tcp`, the demo's health settings, `observe: {window: 10, interval: 0.5,
+failure_limit: 2}`, the other analysis settings at their defaults) runs a good release of
+the example app. Then the app repository gets one more commit: `bench_fault.py` plus a
+two-line hook in `app.py` (bench-side, in the temporary repository only; examples/ is not
+touched). The faulty release passes its health check (`/healthz` stays 200 throughout)
+and:
 
 - `http500`: answers 500 to every other request, from the first one on;
 - `crash`: serves normally, but its process exits (`os._exit`) CRASH_AFTER seconds after
@@ -53,7 +54,9 @@ connections: the keep-alive client sees those as errors before the switch.
     .venv/bin/python bench/auto_rollback.py --nginx-retry-5xx      # what-if, see above
     .venv/bin/python bench/auto_rollback.py --runs 3 --modes fresh --rate 300
 
-Results go to a new bench/results/auto_rollback-SCENARIO[-retry5xx]-COMMIT-STAMP.json and
+`--listen-mode tcp` runs the same in tcp mode (the slots on ports PORT+1 and PORT+2).
+
+Results go to a new bench/results/auto_rollback-SCENARIO[-retry5xx][-tcp]-COMMIT-STAMP.json and
 a Markdown table is printed. Cleanup: the environment is shut down through the host
 `shutdown` operation and the load generators are stopped, also on errors.
 """
@@ -417,13 +420,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     workdir.mkdir(parents=True)
     require_free(args.port)
     observe = dict(OBSERVE, window=args.observe_window, interval=args.observe_interval)
-    config = base_config(root, args.port, observe=observe)
+    overrides: dict[str, Any] = {"observe": observe}
+    if args.listen_mode == "tcp":
+        overrides |= {"listen_mode": "tcp", "ports": [args.port + 1, args.port + 2]}
+        for port in overrides["ports"]:
+            require_free(port)
+    config = base_config(root, args.port, **overrides)
     config_path = make_repo(workdir / "repo", config)
     repo = config_path.parent
     epoch_offset = time.time() - time.monotonic()
     results: dict[str, Any] = {
         "scenario": args.scenario,
         "what_if_nginx_retry_5xx": args.nginx_retry_5xx,
+        "listen_mode": args.listen_mode,
         "machine": machine(),
         "settings": {
             "rate": args.rate,
@@ -555,6 +564,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", choices=("http500", "crash"), default="http500")
     parser.add_argument("--port", type=int, default=18490, help="nginx on 127.0.0.1:PORT")
+    parser.add_argument(
+        "--listen-mode",
+        choices=("socket", "tcp"),
+        default="socket",
+        help="tcp: the slots on PORT+1 and PORT+2",
+    )
     parser.add_argument("--runs", type=int, default=5, help="per client mode")
     parser.add_argument("--modes", default="keepalive,fresh", help="keepalive, fresh, ...")
     parser.add_argument("--rate", type=float, default=200.0, help="req/s")
@@ -584,6 +599,7 @@ def main() -> int:
     if not 0 < args.rate <= 1000:
         parser.error("--rate must be in (0, 1000]")
     label = args.scenario + ("-retry5xx" if args.nginx_retry_5xx else "")
+    label += "-tcp" if args.listen_mode == "tcp" else ""
     args.workdir = f"{args.workdir}-{label}"
     results = asyncio.run(main_async(args))
     out = store_result("auto_rollback", results, variant=label, out=args.json_out)

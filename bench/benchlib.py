@@ -285,6 +285,7 @@ class LoadProcess:
         max_seconds: float,
         workdir: Path,
         connections: int = 16,
+        cafile: str | None = None,  # https:// URLs: the CA to trust
     ) -> None:
         self.mode = mode
         self.out = workdir / f"samples-{mode}.json"
@@ -310,6 +311,7 @@ class LoadProcess:
                 "--ready-file",
                 str(self.ready),
                 "--stop-on-stdin-close",
+                *(["--cafile", cafile] if cafile else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

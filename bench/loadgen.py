@@ -32,6 +32,7 @@ import contextlib
 import ipaddress
 import json
 import signal
+import ssl
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -137,6 +138,7 @@ class LoadGen:
         self.samples: list[Sample] = []
         self.reconnects_idle_closed = 0
         self.stopping = asyncio.Event()
+        self.tls: ssl.SSLContext | None = None  # https:// (bench/tls.py): TLS to nginx
 
     async def run(self, max_seconds: float) -> list[Sample]:
         self.started = time.monotonic()
@@ -179,7 +181,9 @@ class LoadGen:
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
                     if writer is None:
-                        reader, writer = await asyncio.open_connection(self.host, self.port)
+                        reader, writer = await asyncio.open_connection(
+                            self.host, self.port, ssl=self.tls
+                        )
                         used = False
                     assert reader is not None
                     writer.write(request)
@@ -227,7 +231,7 @@ class LoadGen:
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                reader, writer = await asyncio.open_connection(self.host, self.port)
+                reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls)
                 writer.write(request)
                 await writer.drain()
                 status, release, _ = await read_response(reader)
@@ -275,9 +279,14 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 
 async def _main_async(args: argparse.Namespace) -> LoadGen:
     url = urlsplit(args.url)
-    if url.scheme != "http" or not url.hostname or not url.port:
-        raise SystemExit("give --url as http://127.0.0.1:PORT/path")
+    if url.scheme not in ("http", "https") or not url.hostname or not url.port:
+        raise SystemExit("give --url as http(s)://127.0.0.1:PORT/path")
     gen = LoadGen(url.hostname, url.port, url.path or "/", args.mode, args.rate, args.connections)
+    if url.scheme == "https":
+        gen.tls = ssl.create_default_context(cafile=args.cafile)
+        if args.cafile is None:  # a self-signed certificate: encrypted, not authenticated
+            gen.tls.verify_mode = ssl.CERT_NONE
+        gen.tls.check_hostname = False  # connecting to 127.0.0.1, not the certificate's name
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, gen.stopping.set)
@@ -305,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write every sample as JSON here")
     parser.add_argument("--ready-file", help="written once the generator is running")
     parser.add_argument("--stop-on-stdin-close", action="store_true")
+    parser.add_argument("--cafile", help="https: trust this CA bundle (default: verify nothing)")
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 900:
         parser.error("--seconds must be in (0, 900]")

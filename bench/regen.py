@@ -29,6 +29,7 @@ os.environ.setdefault("SHIPYARD_BENCH_REF", "worktree")  # formatting only: no s
 import auto_rollback
 import baseline
 import hotfix
+import tcp_options
 import zero_downtime
 from benchlib import fmt, median, table
 from resultfiles import RESULTS, Stored, latest, load_all
@@ -818,6 +819,38 @@ def backup_restore_parts(r: Results) -> str:
     return table(headers, rows) + "\n" if rows else "no run timed the pieces of a restore\n"
 
 
+def recover_runs(r: Results) -> str:
+    """Every stored `recover` run: RTO from a fresh host to serving, each step's share."""
+    rows = []
+    for i, s in enumerate(r.all("recover"), 1):
+        x = s.data["result"]
+        shares = x["recover_step_shares_pct"]
+        steps = ", ".join(
+            f"{step} {_secs(seconds, 1)} ({shares[step]:.0f}%)"
+            for step, seconds in x["recover_steps_s"].items()
+        )
+        rows.append(
+            [
+                str(i),
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                f"{x['rows']:,} rows, {x['database_bytes'] / 2**20:.0f} MiB, dump "
+                f"{x['dump_bytes'] / 2**20:.0f} MiB",
+                _secs(x["rto_s"], 1),
+                steps,
+                "yes" if x["restored_all_rows"] and x["serving_after"] == 200 else "**no**",
+                _secs(x["backup_s"], 1),
+                f"{x['rpo_default_schedule_s'] / 3600:.2f} h",
+            ]
+        )
+    headers = ["run", "result file", "commit", "date (UTC)", "load average at start"]
+    headers += ["database", "RTO: recover, fresh host to serving", "steps (share)"]
+    headers += ["all rows back, serving", "the backup took", "RPO, default schedule"]
+    return table(headers, rows) + "\n" if rows else "no stored recover result\n"
+
+
 # -- unpacking (benchmarks.md) --------------------------------------------------------
 def unpack(r: Results) -> str:
     now = r.now("unpack")
@@ -1039,6 +1072,250 @@ def dashboard(r: Results) -> str:
     return now_before(r, "dashboard") + "\n" + head + table(headers, rows) + "\n"
 
 
+# -- TLS: certificate install and renewal under load (benchmarks-tls.md) ---------------
+TLS_STAGES = [
+    ("install", "first certificate obtained and installed (`tls renew`), load on plain HTTP"),
+    ("renew", "forced renewals back to back, load over HTTPS"),
+]
+
+
+def tls_runs(r: Results) -> str:
+    now = r.now("tls")
+    if now is None:
+        return "no stored tls result: run `bench/tls.py` (see bench/README.md)\n"
+    d = now.data
+    rows = []
+    for stage, what in TLS_STAGES:
+        for mode, s in d[stage]["load"].items():
+            failed = int(s["non2xx"]) + int(s["conn_errors"])
+            rows.append(
+                [
+                    what,
+                    mode,
+                    f"{s['requests']:,}",
+                    str(failed),
+                    str(s.get("stale_keepalive", 0)),
+                    fmt(s["p50_ms"], 1),
+                    fmt(s["p99_ms"], 1),
+                ]
+            )
+    renewals = d["renew"]["seconds"]
+    text = now_before(r, "tls") + "\n"
+    text += (
+        f"{d['rate']:g} requests/s per mode ({', '.join(d['modes'])}); {d['renewals']} "
+        f"renewals; {d['idle_seconds']:g} s of load before and after each stage.\n\n"
+    )
+    headers = [
+        "stage",
+        "mode",
+        "requests",
+        "failed",
+        "of which closed idle keep-alive (retryable)",
+        "p50 ms",
+        "p99 ms",
+    ]
+    text += table(headers, rows) + "\n\n"
+    text += (
+        f"First certificate, order to installed: {d['install']['seconds']:.2f} s. "
+        f"Each renewal (ACME order, validation, install on the host, reload): median "
+        f"{median(renewals):.2f} s, {min(renewals):.2f} to {max(renewals):.2f} s.\n"
+    )
+    return text
+
+
+# -- many SSH hosts (bench/fleet.py) ------------------------------------------------------
+FLEET_TARGET = 1.5  # issue 12 item 5: 20 hosts within 1.5 x one host's time
+
+
+def fleet_runs(r: Results) -> str:
+    """Every stored fleet result, oldest first: where, when, how busy, what with."""
+    rows = []
+    for s in r.all("fleet"):
+        m = s.data["machine"]
+        sizes = ", ".join(s.data["sizes"])
+        rows.append(
+            [
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                str(s.data["runs"]),
+                sizes,
+                f"{m['nproc']} x {m['cpu']}",
+                m["nginx"].replace("nginx version: ", ""),
+            ]
+        )
+    headers = ["result file", "commit", "date (UTC)", "load average at start", "runs"]
+    headers += ["hosts", "cores x CPU", "nginx"]
+    return table(headers, rows) + "\n" if rows else "no stored fleet result\n"
+
+
+def _fleet_head(s: Stored) -> str:
+    return (
+        f"From `{s.name}` (commit `{s.short}`, {s.day} UTC, load average {_load(s)} at start):\n\n"
+    )
+
+
+def fleet(r: Results) -> str:
+    """Deploys and warm rollbacks per fleet size and pacing: successes, medians, ratios."""
+    s = r.now("fleet")
+    if s is None:
+        return "no stored fleet result\n"
+    rows = []
+    for key, entry in s.data["summary"].items():
+        if key.startswith("burst"):
+            continue
+        hosts, pacing = key.split("-")
+        d, b = entry["deploy"], entry["rollback"]
+        rows.append(
+            [
+                hosts,
+                pacing,
+                f"{d['succeeded']}/{d['runs']}",
+                fmt(d["median_seconds"]),
+                fmt(d["x_one_host"]),
+                f"{b['succeeded']}/{b['runs']}",
+                fmt(b["median_seconds"]),
+                fmt(b["x_one_host"]),
+                fmt(d["median_connect"]),
+                fmt(b["median_connect"]),
+                f"{d['median_cpu_busy']:.0%} / {b['median_cpu_busy']:.0%}",
+                f"{fmt(d.get('median_operator_cpu'))} / {fmt(b.get('median_operator_cpu'))}",
+                str(d["handshake_retries"] + b["handshake_retries"]),
+                str(d["dropped"] + b["dropped"]),
+            ]
+        )
+    headers = ["hosts", "pacing", "deploys ok", "deploy s", "x 1 host", "rollbacks ok"]
+    headers += ["rollback s", "x 1 host", "connect s (deploy)", "connect s (rollback)"]
+    headers += ["CPU busy (deploy / rollback)", "operator CPU s (deploy / rollback)"]
+    headers += ["handshakes retried", "handshakes dropped"]
+    return _fleet_head(s) + table(headers, rows) + "\n"
+
+
+def fleet_phases(r: Results) -> str:
+    """Where a deploy's time goes, per fleet size (paced): median seconds per phase."""
+    s = r.now("fleet")
+    if s is None:
+        return "no stored fleet result\n"
+    phases = ["connect", "prepare", "boot", "check", "switch", "verify", "observe", "cleanup"]
+    rows = []
+    for hosts, size in s.data["sizes"].items():
+        for kind in ("deploy", "rollback"):
+            mine = [x for x in size["rows"] if x["pacing"] == "paced" and x["kind"] == kind]
+            mine = [x for x in mine if x["ok"]]
+            if not mine:
+                continue
+            cells = [
+                fmt(median([x["timings"].get(p, 0.0) for x in mine]))
+                if any(p in x["timings"] for x in mine)
+                else "-"
+                for p in phases
+            ]
+            rows.append([hosts, kind, *cells])
+    return _fleet_head(s) + table(["hosts", "operation", *phases], rows) + "\n"
+
+
+def fleet_burst(r: Results) -> str:
+    """Sessions opened to many addresses behind one sshd, paced and unpaced."""
+    s = r.now("fleet")
+    if s is None or "burst" not in s.data:
+        return "no stored fleet result with a burst\n"
+    rows = []
+    for pacing in ("paced", "unpaced"):
+        e = s.data["summary"].get(f"burst-{pacing}")
+        if e:
+            rows.append(
+                [
+                    str(s.data["burst"]["hosts"]),
+                    pacing,
+                    f"{e['succeeded']}/{e['runs']}",
+                    str(e.get("hosts_not_reached", "-")),
+                    str(e["sshd_dropped"]),
+                    str(e["handshake_retries"]),
+                    fmt(e["median_seconds"]),
+                ]
+            )
+    headers = ["addresses", "pacing", "sessions opened", "hosts not reached (all runs)"]
+    headers += ["drops sshd logged"]
+    headers += ["handshakes tried again", "median s (succeeded)"]
+    return _fleet_head(s) + table(headers, rows) + "\n"
+
+
+def fleet_targets(r: Results) -> str:
+    """Item 5's targets against the newest result."""
+    s = r.now("fleet")
+    if s is None:
+        return "no stored fleet result\n"
+    summary = s.data["summary"]
+    rows = []
+    for key, entry in summary.items():
+        if key.startswith("burst") or not key.endswith("-paced"):
+            continue
+        hosts = key.split("-")[0]
+        ok = all(entry[k]["succeeded"] == entry[k]["runs"] for k in ("deploy", "rollback"))
+        cells = [hosts, "yes" if ok else "no"]
+        for kind in ("deploy", "rollback"):
+            ratio = entry[kind]["x_one_host"]
+            cells.append(
+                "-"
+                if ratio is None
+                else f"{ratio:.2f}" + (" (met)" if ratio <= FLEET_TARGET else " (not met)")
+                if hosts == "20"
+                else f"{ratio:.2f}"
+            )
+        rows.append(cells)
+    head = _fleet_head(s) + f"Target: 20 hosts within {FLEET_TARGET:g} x one host's time.\n\n"
+    headers = ["hosts", "every deploy and rollback succeeded", "deploy x 1 host"]
+    headers += ["rollback x 1 host"]
+    return head + table(headers, rows) + "\n"
+
+
+# -- tcp mode (issue 12, item 6) ----------------------------------------------------------
+def tcp_options_section(r: Results) -> str:
+    """Every way of switching tcp mode measured, newest result; the one before named."""
+    now = r.now("tcp_options")
+    if now is None:
+        return "no stored result\n"
+    settings = now.data["settings"]
+    text = (
+        f"{label(now)}: {settings['switches']} switches per option, {settings['gap']:g} s "
+        f"apart, {settings['rate']:g} req/s per client, {settings['connections']} keep-alive "
+        f"connections\n\n{tcp_options.report(now.data)}\n"
+    )
+    before = r.before("tcp_options")
+    if before is not None:
+        text += f"\nBefore: {label(before)}.\n"
+    return text
+
+
+def tcp_switch(r: Results) -> str:
+    """tcp mode through Shipyard's deploys and rollbacks (zero_downtime), now and before."""
+    rows, provenance = [], []
+    for key, what in ZD_RUNS:
+        if not key.startswith("zero_downtime-tcp"):
+            continue
+        now, before = r.now(key), r.before(key)
+        if now is None:
+            continue
+        provenance += [(f"{what}, now", now), (f"{what}, before", before)]
+        for mode, m in now.data["modes"].items():
+            b = before.data["modes"].get(mode) if before else None
+            in_switch = m["switch"]["non2xx"] + m["switch"]["conn_errors"]
+            rows.append(
+                [
+                    what,
+                    mode,
+                    f"**{failed_text(m)}**",
+                    str(in_switch),
+                    failed_text(b) if b else "-",
+                    _kinds(m["total"]),
+                ]
+            )
+    headers = ["what", "client", "failed now", "of them in switch windows", "failed before"]
+    headers.append("failures now were")
+    return sources(provenance) + "\n" + table(headers, rows) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1054,6 +1331,9 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "auto_rollback-http500": ar_detail("auto_rollback-http500"),
     "auto_rollback-crash": ar_detail("auto_rollback-crash"),
     "auto_rollback-http500-retry5xx": ar_detail("auto_rollback-http500-retry5xx"),
+    "auto_rollback-http500-tcp": ar_detail("auto_rollback-http500-tcp"),
+    "tcp_options": tcp_options_section,
+    "tcp_switch": tcp_switch,
     "hotfix": hotfix_detail("hotfix"),
     "hotfix-branch": hotfix_detail("hotfix-branch"),
     "startup": startup,
@@ -1062,12 +1342,19 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "agent_options": agent_options,
     "backup": backup_runs,
     "backup-restore": backup_restore_parts,
+    "recover": recover_runs,
     "unpack": unpack,
     "build_cache-runs": build_cache_runs,
     "build_cache": build_cache,
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
     "dashboard": dashboard,
+    "tls": tls_runs,
+    "fleet-runs": fleet_runs,
+    "fleet": fleet,
+    "fleet-phases": fleet_phases,
+    "fleet-burst": fleet_burst,
+    "fleet-targets": fleet_targets,
 }
 
 

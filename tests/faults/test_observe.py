@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+from support.apprepo import free_port
 from support.faults import FaultEnv, first_deploy, output, release_of
 from support.load import Load
 
@@ -156,3 +157,15 @@ def test_a_release_crash_looping_after_the_switch_is_rolled_back_automatically(
     old, result, load, ended = deploy_going_bad(env, "crash")
     assert_rolled_back(env, old, result, load, ended, says="failed its post-switch analysis")
     assert (env.home / "crashed").exists()  # it did crash
+
+
+def test_in_tcp_mode_the_old_slot_answers_what_a_release_answering_500s_fails(
+    local_env: FaultEnv,
+) -> None:
+    env = local_env
+    ports = [free_port(), free_port()]
+    env.configure(lambda data: data.update(listen_mode="tcp", ports=ports), "tcp mode")
+    old, result, load, ended = deploy_going_bad(env, "error")
+    assert_rolled_back(env, old, result, load, ended, says="error ratio")
+    # nginx passed every 500 of the bad release to the old slot, its backup, as in socket mode
+    assert not load.failed, load.report()

@@ -232,7 +232,7 @@ def test_keep_releases_removes_old_releases_but_never_the_active_or_warm_one(
     assert {p.name for p in releases.iterdir()} == {ids[3], ids[2], ids[1]}
 
 
-def test_tcp_mode_switches_by_rewriting_the_upstream_and_reloading_nginx(
+def test_tcp_mode_switches_by_renaming_the_route_link_to_the_new_slot_and_its_backup(
     repo: AppRepo, env_dir: Path
 ) -> None:
     import yaml
@@ -244,15 +244,18 @@ def test_tcp_mode_switches_by_rewriting_the_upstream_and_reloading_nginx(
     repo.commit_version("1.0.0")
     assert repo.shipyard("deploy", "local", env=TOKEN).returncode == 0
     v1 = served_release(repo)
-    upstream = env_dir / "hosts" / "reconcile" / "local" / "proxy" / "upstream.conf"
-    assert f"127.0.0.1:{data['ports'][0]} max_fails=0" in upstream.read_text()
+    base = env_dir / "hosts" / "reconcile" / "local"
+    route = base / "run" / "route"
+    assert route.readlink() == Path("routes/blue-blue")
     repo.commit_version("2.0.0")
     result = repo.shipyard("deploy", "local", env=TOKEN)
     assert result.returncode == 0, result.stderr
     assert served_release(repo)[2] == "2.0.0"
-    assert upstream.read_text().startswith(f"server 127.0.0.1:{data['ports'][1]} ")
+    assert route.readlink() == Path("routes/green-blue")  # the old slot backs it up
     assert repo.shipyard("rollback", "local", env=TOKEN).returncode == 0
     assert served_release(repo) == v1
+    assert route.readlink() == Path("routes/blue-blue")  # never the slot it left
+    assert f"127.0.0.1:{data['ports'][1]} max_fails=0" in (base / "proxy/server.conf").read_text()
 
 
 @pytest.mark.parametrize(

@@ -43,11 +43,12 @@ def config(tmp_path: Path, site: Switch, extra: str = "", remind: float = 3600) 
         f"""\
 app: shop
 start: python3 app.py
-secrets:
-  HOOK: {{from_env: SHIPYARD_TEST_HOOK}}
-  FORM: {{from_env: SHIPYARD_TEST_FORM}}
 alerts: {{channels: [HOOK, FORM], remind_every: {remind}}}
-serve: {{url: "http://dash.test:8400"}}
+serve:
+  url: "http://dash.test:8400"
+  secrets:
+    HOOK: {{from_env: SHIPYARD_TEST_HOOK}}
+    FORM: {{from_env: SHIPYARD_TEST_FORM}}
 environments:
   prod:
     hosts: [local]

@@ -24,6 +24,7 @@ from shipyard.execute.hostclient import Host, HostError, Redactor
 from shipyard.plan.layout import other_slot
 from shipyard.protocol import boot, inspect, maintenance, observe, prepare, records, switch
 from shipyard.protocol.common import Deployment, ReleaseInfo, SlotRow, Traffic
+from shipyard.protocol.drills import DrillListReply
 from shipyard.protocol.inspect import LogsRequest, SlotStatus
 from shipyard.protocol.op import PROTOCOL_VERSION, Empty, Op, Rep, Req
 
@@ -216,6 +217,8 @@ class FakeHost:
             return maintenance.RetireReply(retired=[])
         if op == "status":
             return self._status()
+        if op == "drill-list":
+            return DrillListReply(drills=[])
         if op in (
             "record-start",
             "record-update",
@@ -224,6 +227,7 @@ class FakeHost:
             "stop-slot",
             "release-command",
             "shutdown",
+            "drill-record",
         ):
             return Empty()
         raise AssertionError(f"the fake host has no answer for {op}")

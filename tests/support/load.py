@@ -14,7 +14,9 @@ reset, eof, timeout, bad-response) with status 0. Nothing is retried, and nothin
 dropped: a failure is a failure. The one thing a real client pool does that this one does
 too: before re-using an idle keep-alive connection it looks whether the server already
 closed it, and if so opens a new one (httpx, browsers and nginx's own upstream pool do
-the same); that reconnect is counted in `reconnects`, not as a request.
+the same); that reconnect is counted in `reconnects`, not as a request. `plain=True` turns
+that off: a plain keep-alive client (wrk, many HTTP libraries) sends on the connection it
+has, and a connection the server closed meanwhile fails that request.
 
 Loopback only (127.0.0.0/8). Bounded: it stops on `stop()` / leaving the `with` block,
 or after `max_seconds`, whichever comes first; each request times out after `timeout`.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import ssl
 import threading
 import time
 from collections import Counter
@@ -121,6 +124,8 @@ class Load:
         fresh: bool = True,
         max_seconds: float = 120.0,
         timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,  # for https:// URLs (tests/integration/test_tls_*)
+        plain: bool = False,
     ) -> None:
         if not urls:
             raise ValueError("give at least one URL")
@@ -131,7 +136,7 @@ class Load:
         self.targets = []
         for url in urls:
             parts = urlsplit(url)
-            if parts.scheme != "http" or not parts.hostname or not parts.port:
+            if parts.scheme != ("https" if tls else "http") or not parts.hostname or not parts.port:
                 raise ValueError(f"give URLs as http://127.0.0.x:PORT/path, not {url!r}")
             if not ipaddress.ip_address(parts.hostname).is_loopback or ":" in parts.hostname:
                 raise ValueError(f"refusing to send load to {parts.hostname}: loopback only")
@@ -141,6 +146,8 @@ class Load:
         self.fresh = fresh
         self.max_seconds = max_seconds
         self.timeout = timeout
+        self.tls = tls
+        self.plain = plain
         self.reconnects = 0
         self.started_at: float | None = None
         self.stopped_at: float | None = None
@@ -314,7 +321,8 @@ class Load:
         try:
             while await self._pace(next_at):
                 next_at = max(next_at + interval, time.monotonic() - interval)
-                if reader is not None and writer is not None and reader.at_eof():
+                idle_closed = reader is not None and reader.at_eof()
+                if idle_closed and not self.plain and writer is not None:
                     # the server closed this idle connection: a client pool opens a new one
                     self.reconnects += 1
                     writer.close()
@@ -323,7 +331,7 @@ class Load:
                 try:
                     async with asyncio.timeout(self.timeout):
                         if writer is None:
-                            reader, writer = await asyncio.open_connection(host, port)
+                            reader, writer = await asyncio.open_connection(host, port, ssl=self.tls)
                         assert reader is not None
                         writer.write(request)
                         await writer.drain()
@@ -354,7 +362,7 @@ class Load:
             writer: asyncio.StreamWriter | None = None
             try:
                 async with asyncio.timeout(self.timeout):
-                    reader, writer = await asyncio.open_connection(host, port)
+                    reader, writer = await asyncio.open_connection(host, port, ssl=self.tls)
                     writer.write(request)
                     await writer.drain()
                     status, headers = await _read_response(reader)

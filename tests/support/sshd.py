@@ -177,6 +177,7 @@ class TestHost:
         self.authorized_keys.write_text(client_public_key + "\n")
         self.config_file = self.dir / "sshd_config"
         self.sftp = True  # False: an sshd without `Subsystem sftp` (restart to apply)
+        self.max_startups = "50:30:100"  # sshd's MaxStartups (restart to apply)
 
     def __repr__(self) -> str:
         return f"TestHost({self.address}:{self.port}, running={self.running})"
@@ -212,7 +213,7 @@ UseDNS no
 PrintMotd no
 PrintLastLog no
 PermitUserEnvironment no
-MaxStartups 50:30:100
+MaxStartups {self.max_startups}
 {"Subsystem sftp internal-sftp" if self.sftp else "# no SFTP subsystem"}
 SetEnv {MARKER_VAR}={self.dir}
 LogLevel INFO

@@ -14,13 +14,14 @@ BASE = """\
 app: reconcile
 start: python3 app.py
 secrets:
-  SLACK: {from_env: SHIPYARD_TEST_SLACK}
   BEAT: {from_env: SHIPYARD_TEST_BEAT}
 alerts:
   channels: [SLACK]
   remind_every: 1800
 serve:
   listen: 127.0.0.1:8401
+  secrets:
+    SLACK: {from_env: SHIPYARD_TEST_SLACK}
 environments:
   staging:
     hosts: [local]
@@ -71,6 +72,11 @@ def test_alerts_and_serve_are_read_once_from_the_top_level(tmp_path: Path) -> No
     assert config.alerts.remind_every == 1800
     assert config.alerts.from_commands == "auto"
     assert config.serve.base_url == "http://127.0.0.1:8401"
+
+
+def test_serves_secrets_are_not_given_to_the_environments(tmp_path: Path) -> None:
+    config = load(tmp_path, BASE)
+    assert set(config.environments["production"].secrets) == {"BEAT"}
 
 
 def test_an_alert_channel_is_read_from_its_secret(

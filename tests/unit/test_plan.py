@@ -11,8 +11,9 @@ from support.records import deployment, host_status, slot_status
 from shipyard.config.model import Environment
 from shipyard.plan import requests
 from shipyard.plan.layout import Layout
-from shipyard.plan.nginx_conf import ServerBlock, render_server, render_tcp_upstream
+from shipyard.plan.nginx_conf import ServerBlock, render_server
 from shipyard.plan.rollback import NoRollbackTarget, previous_good_release, warm_slot
+from shipyard.plan.routes import ROUTES, parse_route, route_name
 from shipyard.plan.supervisor_conf import SupervisorConfig, render
 from shipyard.protocol.common import Deployment
 from shipyard.protocol.inspect import StatusReply
@@ -29,7 +30,8 @@ def block(**changes: object) -> ServerBlock:
         "listen_mode": "socket",
         "current_socket": Path("/srv/x/run/current.sock"),
         "previous_socket": Path("/srv/x/run/previous.sock"),
-        "upstream_conf": Path("/srv/x/proxy/upstream.conf"),
+        "route_link": Path("/srv/x/run/route"),
+        "ports": (9001, 9002),
     }
     values.update(changes)
     return ServerBlock(**values)  # type: ignore[arg-type]
@@ -48,12 +50,26 @@ def test_no_upstream_keepalive_so_each_new_request_follows_the_switch() -> None:
     assert "keepalive" not in upstream
 
 
-def test_tcp_mode_includes_a_rewritable_upstream_file() -> None:
+def test_tcp_mode_picks_the_upstream_of_the_route_link_per_request() -> None:
     text = render_server(block(listen_mode="tcp"))
-    assert "include /srv/x/proxy/upstream.conf;" in text
-    assert render_tcp_upstream(9002, 9001) == (
-        "server 127.0.0.1:9002 max_fails=0;\nserver 127.0.0.1:9001 backup max_fails=0;\n"
-    )
+    assert "root /srv/x/run/route;" in text
+    assert "map $realpath_root $shipyard_reconcile_production_route {" in text
+    assert "proxy_pass http://$shipyard_reconcile_production_route;" in text
+    assert '"~/routes/green-blue$" shipyard_reconcile_production_green_blue;' in text
+    assert (
+        "upstream shipyard_reconcile_production_green_blue {\n"
+        "    server 127.0.0.1:9002 max_fails=0;\n"
+        "    server 127.0.0.1:9001 backup max_fails=0;\n}"
+    ) in text
+
+
+def test_tcp_mode_has_an_upstream_for_every_pair_of_primary_and_backup_slot() -> None:
+    text = render_server(block(listen_mode="tcp"))
+    assert len(ROUTES) == 4
+    for primary, backup in ROUTES:
+        assert f"upstream shipyard_reconcile_production_{primary}_{backup} {{" in text
+        assert parse_route(route_name(primary, backup)) == (primary, backup)
+    assert parse_route("blue") is None and parse_route("red-blue") is None
 
 
 @pytest.mark.parametrize("name", ["bad;name", "a b", "x{y}"])
@@ -134,5 +150,6 @@ def test_a_slot_is_warm_only_if_idle_running_and_holding_the_release() -> None:
     assert warm_slot(status("STOPPED"), "a") is None
 
 
-def test_tcp_mode_retries_only_connection_failures_so_a_500_never_becomes_a_502() -> None:
-    assert "proxy_next_upstream error timeout;" in render_server(block(listen_mode="tcp"))
+def test_tcp_mode_retries_a_5xx_on_the_backup_slot_as_socket_mode_does() -> None:
+    text = render_server(block(listen_mode="tcp"))
+    assert "proxy_next_upstream error timeout http_500 http_502 http_503 http_504;" in text

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
+    from shipyard.cli.backup_schedule_cmd import schedule_app
+
+    backup_app.add_typer(schedule_app, name="schedule")
     app.add_typer(backup_app, name="backup")
 
 

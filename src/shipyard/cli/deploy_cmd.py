@@ -20,6 +20,7 @@ from shipyard.cli.options import (
 from shipyard.errors import ExitCode
 
 if TYPE_CHECKING:
+    from shipyard.config.loader import ConfigFile
     from shipyard.execute import pipeline
     from shipyard.execute.outcomes import DeployResult
 
@@ -43,14 +44,15 @@ WorkingTreeRuntimeOption = Annotated[
 ]
 
 
-def _runtime(ctx: typer.Context) -> pipeline.Runtime:
+def _runtime(ctx: typer.Context, loaded: ConfigFile) -> pipeline.Runtime:
+    from shipyard.cli.serve_cmd import deploy_alert_observers
     from shipyard.execute import pipeline
     from shipyard.execute.reporter import make_reporter
 
     return pipeline.Runtime(
         reporter=make_reporter(),
         approver=TerminalApprover(),
-        observers=state_of(ctx).observers,
+        observers=[*state_of(ctx).observers, *deploy_alert_observers(loaded)],
     )
 
 
@@ -85,7 +87,7 @@ def deploy_command(
     from shipyard.execute import pipeline
 
     loaded = failures.guard(lambda: ConfigFile.load(config))
-    runtime = _runtime(ctx)
+    runtime = _runtime(ctx, loaded)
     try:
         result = failures.run(
             pipeline.deploy(
@@ -124,7 +126,7 @@ def hotfix_command(
     from shipyard.execute import pipeline
 
     loaded = failures.guard(lambda: ConfigFile.load(config))
-    runtime = _runtime(ctx)
+    runtime = _runtime(ctx, loaded)
     try:
         result = failures.run(
             pipeline.hotfix(
@@ -166,7 +168,7 @@ def promote_command(
 
     loaded = failures.guard(lambda: ConfigFile.load(config))
     failures.guard(lambda: (loaded.environment(source), loaded.environment(target)))
-    runtime = _runtime(ctx)
+    runtime = _runtime(ctx, loaded)
     try:
         result = failures.run(
             pipeline.promote(

@@ -19,13 +19,20 @@ from shipyard.cli.backup_cmd import register as register_backup
 from shipyard.cli.config_cmd import register as register_config
 from shipyard.cli.demo_cmd import register as register_demo
 from shipyard.cli.deploy_cmd import register as register_deploy
+from shipyard.cli.drill_cmd import register as register_drill
 from shipyard.cli.gates_cmd import register as register_gates
 from shipyard.cli.host_cmd import register as register_host
 from shipyard.cli.init_cmd import register as register_init
 from shipyard.cli.inspect_cmd import register as register_inspect
 from shipyard.cli.lock_cmd import register as register_lock
+from shipyard.cli.metrics_cmd import register as register_metrics
 from shipyard.cli.options import CliState
+from shipyard.cli.parity_cmd import register as register_parity
+from shipyard.cli.recover_cmd import register as register_recover
 from shipyard.cli.rollback_cmd import register as register_rollback
+from shipyard.cli.serve_cmd import register as register_serve
+from shipyard.cli.setup_cmd import register as register_setup
+from shipyard.cli.tls_cmd import register as register_tls
 
 if TYPE_CHECKING:
     from shipyard.execute.observers import PhaseObserver
@@ -63,6 +70,13 @@ register_gates(app)
 register_backup(app)
 register_demo(app)
 register_host(app)
+register_serve(app)
+register_metrics(app)
+register_parity(app)
+register_tls(app)
+register_setup(app)
+register_recover(app)
+register_drill(app)
 
 
 def run(observers: Sequence[PhaseObserver] = ()) -> None:

@@ -49,13 +49,16 @@ def rollback_command(
 
     One switch while its slot is still warm; otherwise it boots with exactly the runtime it was recorded with (start, workers, health, env; see `shipyard releases`), secret values read here now, and where (hosts, paths, nginx) from the current file.
     """  # noqa: E501
+    from shipyard.cli.serve_cmd import deploy_alert_observers
     from shipyard.config.loader import ConfigFile
     from shipyard.execute import pipeline
     from shipyard.execute.reporter import make_reporter
 
     loaded = failures.guard(lambda: ConfigFile.load(config))
     runtime = pipeline.Runtime(
-        reporter=make_reporter(), approver=TerminalApprover(), observers=state_of(ctx).observers
+        reporter=make_reporter(),
+        approver=TerminalApprover(),
+        observers=[*state_of(ctx).observers, *deploy_alert_observers(loaded)],
     )
     try:
         result = failures.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shipyard.cli.output import console, table, when
 from shipyard.execute.locking import describe_lock
 from shipyard.execute.queries import EnvironmentStatus, ReleaseView
+from shipyard.plan.drills import describe as describe_drill
 from shipyard.protocol.common import Deployment
 
 
@@ -51,13 +52,21 @@ def print_status(data: EnvironmentStatus) -> None:
         )
     for source in data.backups:
         console.print(f"backup {source.describe()}", markup=False)
+    for line in certificate_lines(data):
+        console.print(line, markup=False)
     for source in data.stale_backups:
         console.print(
             f"warning: BACKUP OVERDUE: {source.source} has "
-            + ("never been backed up" if source.age is None else "no backup within backup.max_age")
+            + (
+                "never been backed up"
+                if source.age is None
+                else "no backup within backup.max_age (or backup.schedule.every and its grace)"
+            )
             + f": run `shipyard backup run {data.environment}` and find out why it did not run",
             markup=False,
         )
+    for drill in data.drills:
+        console.print(f"{describe_drill(drill)} at {when(drill.started_at)}", markup=False)
 
 
 def print_history(deployments: list[Deployment]) -> None:
@@ -144,3 +153,28 @@ def print_releases(releases: list[ReleaseView]) -> None:
 def _start(spec: object) -> str:
     start = spec.get("start") if isinstance(spec, dict) else None
     return str(start)[:40] if start else "-"
+
+
+def certificate_lines(data: EnvironmentStatus) -> list[str]:
+    """`certificate on HOST: NAMES, expires DATE (N days left)`, and a warning when due."""
+    import time
+
+    from shipyard.plan.tls import days_left
+
+    lines = []
+    for host in data.certificates:
+        cert = host.certificate
+        if cert is None:
+            lines.append(f"certificate on {host.host}: none ({host.problem or host.due})")
+            continue
+        left = days_left(cert, time.time())
+        lines.append(
+            f"certificate on {host.host}: {', '.join(cert.names)}, expires "
+            f"{when(cert.not_after)} ({left:.1f} days left)"
+        )
+        if host.due:
+            lines.append(
+                f"warning: certificate on {host.host} is due: {host.due}: "
+                f"run `shipyard tls renew {data.environment}`"
+            )
+    return lines

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shipyard.config.backup_schedule import BackupSchedule
+
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -138,6 +140,7 @@ class Backup(_Strict):
     max_age: float = Field(default=26 * 3600, gt=0, le=90 * 86400)
     timeout: float = Field(default=3600.0, gt=0, le=7 * 86400)
     before_migrations: bool = True
+    schedule: BackupSchedule = BackupSchedule()
 
     @field_validator("repository")
     @classmethod

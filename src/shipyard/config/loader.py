@@ -279,8 +279,8 @@ def resolve_secrets(env: Environment, config_path: Path) -> dict[str, str]:
 
 
 def read_secret(key: str, ref: SecretRef, env_name: str, config_path: Path) -> str:
-    """One secret's value; `env_name` empty for a top-level secret (alerts, serve)."""
-    where = f"secrets.{key}"
+    """One secret's value; `env_name` empty for one of `serve.secrets`."""
+    where = f"serve.secrets.{key}"
     if env_name:
         where = f"environments.{env_name}.secrets.{key} (or secrets.{key})"
     if ref.from_env is not None:

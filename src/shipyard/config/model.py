@@ -20,8 +20,11 @@ from pydantic import (
 
 from shipyard.config.backup import Backup, backup_secrets_known
 from shipyard.config.build_cache import BuildCache
+from shipyard.config.fleet import Fleet
 from shipyard.config.gates import GatesConfig
+from shipyard.config.metrics import Metrics
 from shipyard.config.observe import Alerts, Check, MaintenanceWindow, Serve, Slo, checks_consistent
+from shipyard.config.rollout import Rollout
 from shipyard.config.safe_values import (
     HostAddress,
     ListenAddress,
@@ -34,6 +37,8 @@ from shipyard.config.safe_values import (
     is_env_key,
     is_name,
 )
+from shipyard.config.setup import Setup
+from shipyard.config.tls import Tls, tls_names_known, tls_port_free, tls_secrets_known
 from shipyard.core.addresses import is_wildcard, split_listen
 from shipyard.transport.target import SshOptions, SshTarget
 
@@ -296,11 +301,24 @@ class Settings(Strict):
     shipyard_command: str = "shipyard"
     ssh: Ssh = Ssh()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
+    rollout: Rollout | None = None  # batch by batch (config/rollout.py); None: all at once
+    fleet: Fleet = Fleet()  # pacing of SSH handshakes and agent start-ups (config/fleet.py)
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
+    metrics: Metrics = Metrics()
     # `shipyard serve` (config/observe.py); None: the health path through nginx
     checks: list[Check] | None = None
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     slo: Slo = Slo()
+    setup: Setup = Setup()  # `shipyard setup`: how a fresh server becomes a Shipyard host
+    tls: Tls = Tls()  # after `nginx` and `secrets` (docs/tls.md)
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_refers_to_known(cls, value: Tls, info: ValidationInfo) -> Tls:
+        value = tls_secrets_known(value, info.data.get("secrets"))
+        nginx = info.data.get("nginx")
+        value = tls_port_free(value, nginx.listen if nginx else None)
+        return tls_names_known(value, list(nginx.server_names) if nginx else [])
 
     @field_validator("backup")
     @classmethod

@@ -1,9 +1,10 @@
 """What `shipyard serve` reads from shipyard.yml: per environment `checks:`,
 `maintenance:` and `slo:`; at the top level `alerts:` and `serve:`.
 
-Secrets are named, never written: an alert channel is the name of a secret whose value is
-an apprise URL (it carries tokens), a heartbeat's `token_secret` and `serve.store_secret`
-(a PostgreSQL URL with its password) likewise.
+Secrets are named, never written: an alert channel is the name of one of `serve.secrets`
+whose value is an apprise URL (it carries tokens), `serve.store_secret` (a PostgreSQL URL
+with its password) likewise; those stay with serve. A heartbeat's `token_secret` names
+one of the environment's `secrets:` (the app's cron job needs the token to push).
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ class Slo(_Strict):
 class Alerts(_Strict):
     """Where alerts go (top level of shipyard.yml).
 
-    channels: names of top-level `secrets:` whose values are apprise URLs (slack://...,
+    channels: names of `serve.secrets` whose values are apprise URLs (slack://...,
     mailto://..., json://...). remind_every: seconds between reminders while an incident
     stays open (0: never). from_commands: whether deploy commands send their own deploy
     alerts: `auto` only when `serve` is not answering at `serve.url`.
@@ -215,15 +216,32 @@ class Alerts(_Strict):
     timeout: Seconds = 10.0  # per delivery
 
 
+class ServeSecret(_Strict):
+    """Where one of serve's secrets comes from (like `secrets:`, but never given to an
+    app or a host: alert channels' URLs and the store's URL stay with serve)."""
+
+    from_env: str | None = None
+    from_file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ServeSecret:
+        if (self.from_env is None) == (self.from_file is None):
+            raise ValueError("give exactly one of from_env or from_file")
+        return self
+
+
 class Serve(_Strict):
     """The `shipyard serve` process (top level of shipyard.yml).
 
+    secrets: serve's own secrets (alert channels' apprise URLs, the store's URL), kept
+    apart from the environments' `secrets:` so they never reach an app or a host.
     store: a SQLite file (default ~/.local/state/shipyard/serve.db); store_secret instead
-    names a top-level secret holding a postgresql:// URL. url: the external base URL used
-    for links in alerts (default http://<listen>).
+    names one of serve's secrets holding a postgresql:// URL. url: the external base URL
+    used for links in alerts (default http://<listen>).
     """
 
     listen: str = "127.0.0.1:8400"
+    secrets: dict[str, ServeSecret] = Field(default_factory=dict)
     store: str | None = None
     store_secret: str | None = None
     url: str | None = None

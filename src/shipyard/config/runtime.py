@@ -69,6 +69,9 @@ WHERE_KEYS = frozenset(
         "url",
         "resources",
         "drain_timeout",
+        "tls",  # HTTPS: names, certificates, the ACME account are the operator's
+        "setup",  # how the operator's servers are made: never the release's to say
+        "fleet",  # pacing of SSH handshakes: how the hosts are reached
     }
 )
 RULE_KEYS = frozenset(
@@ -80,10 +83,12 @@ RULE_KEYS = frozenset(
         "keep_releases",
         "rollback_window",
         "backup",  # what is backed up, where to, kept how long: a release cannot turn it off
+        "metrics",  # delivery targets, the hands-on baseline, host prices: the operator's
         # what `shipyard serve` watches and promises: read from the operator's file only
         "checks",
         "maintenance",
         "slo",
+        "rollout",  # batch by batch: how many hosts a release reaches at once
     }
 )
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import ConfigFile, read_secret
 from shipyard.config.model import Environment, SecretRef
@@ -56,25 +54,20 @@ class ShipyardConfig:
         return default_checks(environment.health.path)
 
     def secret(self, name: str, where: str) -> str:
-        """The value of a top-level secret (an apprise URL, the store's URL). Never log it."""
-        return read_secret(name, self._secret_ref(name, where), "", self.file.path)
+        """The value of one of serve's secrets (an apprise URL, the store's URL). Never
+        log it."""
+        ref = self._secret_ref(name, where)
+        value = read_secret(name, ref, "", self.file.path)
+        return value
 
     def _secret_ref(self, name: str, where: str) -> SecretRef:
-        raw = self.file.data.get("secrets")
-        entry = raw.get(name) if isinstance(raw, dict) else None
+        entry = self.serve.secrets.get(name)
         if entry is None:
             raise ConfigError(
                 self.file.name,
-                f"{where} names secret {name}, which is not in the top-level secrets:",
+                f"{where} names secret {name}, which is not in serve.secrets",
                 key_path=where,
                 line=self.file.lines.get(tuple(where.split("."))),
-                hint=f"add `secrets: {{{name}: {{from_env: ...}}}}` at the top level",
+                hint=f"add `serve: {{secrets: {{{name}: {{from_env: ...}}}}}}` at the top level",
             )
-        try:
-            return SecretRef.model_validate(entry)
-        except ValidationError:
-            raise ConfigError(
-                self.file.name,
-                f"secrets.{name}: give exactly one of from_env or from_file",
-                key_path=f"secrets.{name}",
-            ) from None
+        return SecretRef(from_env=entry.from_env, from_file=entry.from_file)

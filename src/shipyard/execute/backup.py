@@ -21,6 +21,7 @@ from shipyard.execute.identity import new_deployment_id
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
 from shipyard.plan import backup as plan
+from shipyard.plan import schedule
 from shipyard.protocol.backup import (
     BACKUP_LIST,
     BACKUP_PRUNE,
@@ -275,4 +276,5 @@ async def freshness(session: Session) -> list[plan.SourceFreshness]:
         return []
     listing = await session.primary.call(BACKUP_LIST, BackupListRequest(repository=None))
     names = [s.name for s in env.backup.sources]
-    return plan.freshness(listing.backups, names, env.backup.max_age, time.time())
+    within = schedule.expected_within(env.backup)
+    return plan.freshness(listing.backups, names, within, time.time())

@@ -19,14 +19,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from shipyard.execute import phases, premigration
+from shipyard.execute import phases, premigration, tls
 from shipyard.execute.converge import converge
+from shipyard.execute.hostclient import Host
 from shipyard.execute.identity import actor
 from shipyard.execute.observe import observe
 from shipyard.execute.outcomes import DeployFailed, DeployResult
 from shipyard.execute.records import Recorder
 from shipyard.execute.session import PhaseFailed, Session
 from shipyard.execute.smoke_tests import run_smoke_tests
+from shipyard.plan import rollout
 from shipyard.plan.blame import marks_release_bad
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import DeploymentStart
@@ -87,25 +89,38 @@ async def deploy_locked(
     slots: phases.Slots = {}
     switched: phases.Switched = {}
     window = shipment.observe_window
+    plan = rollout.batches(session.hosts, env.rollout)
+    progress = _Rollout(session, plan)
     try:
         for action in await converge(session, env_values, deployment_id):
             session.reporter.info(f"repaired: {action}")
         await phases.prepare(session, artifact, manifest, env_values, shipment.runtime_spec)
+        await tls.deploy_step(session, env_values, shipment.app_dir)
         await recorder.update()
         if env.release_command:
             taken = await premigration.before_migration(session, env_values, deployment_id)
             if taken:
                 await recorder.update(backups=[encode(b) for b in taken])
             await phases.release_command(session, release_id, env_values)
-        await phases.boot_and_check(session, release_id, env_values, slots)
-        await recorder.update()
-        await phases.switch_all(session, slots, release_id, switched, observe_window=window)
-        await phases.verify(session, release_id)
-        if window > 0:
-            passed, figures = await observe(session, release_id, switched, window)
-            await recorder.update(analysis=figures)
-            if not passed:
-                await _auto_rollback(session, release_id, slots, switched, figures, recorder)
+        for index, batch in enumerate(plan):
+            progress.batch(index)
+            await phases.boot_and_check(session, release_id, env_values, slots, hosts=batch)
+            await recorder.update()
+            await phases.switch_all(
+                session, slots, release_id, switched, observe_window=window, hosts=batch
+            )
+            await phases.verify(session, release_id, hosts=batch)
+            if window > 0:
+                just = {h.label: switched[h.label] for h in batch if h.label in switched}
+                passed, figures = await observe(session, release_id, just, window, hosts=batch)
+                progress.figures = figures
+                await recorder.update(analysis=progress.analysis())
+                if not passed:
+                    figures = progress.analysis(failed=True)
+                    await _auto_rollback(session, release_id, slots, switched, figures, recorder)
+            progress.switched += 1
+        if progress.rolling:
+            await recorder.update(analysis=progress.analysis())
         if env.smoke_tests.http or env.smoke_tests.commands:
             checks = await _smoke_tests(
                 session, shipment.app_dir, slots, switched, release_id, recorder
@@ -113,7 +128,12 @@ async def deploy_locked(
             await recorder.update(checks=checks)
     except PhaseFailed as failed:
         await phases.undo(session, slots, switched)
-        await recorder.finish("failed", failed.error_text())
+        if progress.rolling:
+            await recorder.finish(
+                "failed", failed.error_text(), analysis=progress.analysis(failed=True)
+            )
+        else:
+            await recorder.finish("failed", failed.error_text())
         if marks_release_bad(failed.phase):
             await _mark(session, release_id, "bad")
         raise DeployFailed(str(failed), failed.errors) from None
@@ -129,6 +149,38 @@ async def deploy_locked(
     warnings = await phases.housekeeping(session, protect, window)
     await recorder.finish("succeeded", "; ".join(warnings) or None, previous_release_id=previous)
     return DeployResult(deployment_id, release_id, previous, dict(session.timings))
+
+
+class _Rollout:
+    """Where a rolling deploy is: the batches, how many switched, the last figures; what
+    the record keeps of it (`analysis.rollout`) when there is more than one batch."""
+
+    def __init__(self, session: Session, plan: list[list[Host]]) -> None:
+        self.session = session
+        self.plan = plan
+        self.current = 0
+        self.switched = 0
+        self.figures: dict[str, Any] = {}
+
+    @property
+    def rolling(self) -> bool:
+        return len(self.plan) > 1
+
+    def batch(self, index: int) -> None:
+        self.current = index
+        if self.rolling:
+            labels = ", ".join(h.label for h in self.plan[index])
+            self.session.reporter.info(f"rollout: batch {index + 1}/{len(self.plan)}: {labels}")
+
+    def analysis(self, *, failed: bool = False) -> dict[str, Any]:
+        if not self.rolling:
+            return self.figures
+        record = rollout.rollout_record(
+            [[h.label for h in batch] for batch in self.plan],
+            self.switched,
+            self.current if failed else None,
+        )
+        return {**self.figures, "rollout": record}
 
 
 async def _mark(session: Session, release_id: str, status: Literal["good", "bad"]) -> None:

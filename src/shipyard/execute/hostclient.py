@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -312,7 +312,12 @@ def transport_for(env: Environment, entry: HostEntry) -> Transport:
     from shipyard.transport.ssh import SshTransport
     from shipyard.transport.target import SshTarget
 
-    return SshTransport(SshTarget.parse(entry.address), env.ssh.options())
+    options = replace(
+        env.ssh.options(),
+        connect_attempts=env.fleet.connect_attempts,
+        retry_backoff=env.fleet.retry_backoff,
+    )
+    return SshTransport(SshTarget.parse(entry.address), options)
 
 
 def connect_host(env: Environment, entry: HostEntry, redact: Redactor) -> Host:

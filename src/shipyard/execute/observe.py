@@ -15,12 +15,19 @@ from shipyard.protocol.observe import OBSERVE_SAMPLE, ObserveSampleReply
 
 
 async def observe(
-    session: Session, release_id: str, switched: Switched, window: float
+    session: Session,
+    release_id: str,
+    switched: Switched,
+    window: float,
+    *,
+    hosts: list[Host] | None = None,
 ) -> tuple[bool, dict[str, Any]]:
-    """Watch the new release for the configured window. Returns (passed, figures).
+    """Watch the new release on every host (or `hosts`: the batch that just switched)
+    for the configured window. Returns (passed, figures).
 
     Ends early, failed, as soon as `failure_limit` measurements have failed.
     """
+    targets = hosts if hosts is not None else session.hosts
     env = session.env
     settings = env.observe
     analysis = Analysis(
@@ -34,7 +41,7 @@ async def observe(
     offsets = {host: reply.log_offset for host, reply in switched.items()}
     since = {host: reply.switched_at for host, reply in switched.items()}
     started = time.monotonic()
-    for host in session.hosts:
+    for host in targets:
         session.reporter.phase(host.label, "observe", "start", f"{window:g}s")
     verdict = "continue"
     while verdict == "continue":
@@ -48,15 +55,16 @@ async def observe(
             offsets[host.label] = reply.offset
             return reply
 
-        samples = await session.each("observe-sample", sample, quiet=True)
+        samples = await session.each("observe-sample", sample, hosts=targets, quiet=True)
         measurement = measure(samples, analysis.thresholds)
         analysis.add(measurement)
         verdict = analysis.verdict(time.monotonic() - started >= window)
         if not measurement.ok:
             session.reporter.info("observe: " + "; ".join(measurement.reasons))
-    session.timings["observe"] = round(time.monotonic() - started, 3)
+    spent = time.monotonic() - started
+    session.timings["observe"] = round(session.timings.get("observe", 0.0) + spent, 3)
     session.timings.pop("observe-sample", None)
     passed = verdict == "pass"
-    for host in session.hosts:
+    for host in targets:
         session.reporter.phase(host.label, "observe", "ok" if passed else "failed")
     return passed, analysis.summary()

@@ -8,7 +8,9 @@ after a chosen phase (tests/support/killing_operator.py).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from shipyard.protocol.common import DeploymentStart
 
 
 class PhaseObserver(Protocol):
@@ -19,3 +21,16 @@ class PhaseObserver(Protocol):
     def phase_done(self, phase: str) -> None:
         """Every host finished `phase` successfully."""
         ...
+
+
+@runtime_checkable
+class RecordObserver(Protocol):
+    """An observer that also wants to know when a deployment record opens and closes
+    (deploy alerts sent by the commands themselves when `shipyard serve` is not running).
+    Told after the primary has the record; its errors never fail the command."""
+
+    def record_started(self, env: str, start: DeploymentStart) -> None: ...
+
+    def record_finished(
+        self, env: str, start: DeploymentStart, outcome: str, error: str | None
+    ) -> None: ...

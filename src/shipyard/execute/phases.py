@@ -96,16 +96,22 @@ async def release_command(session: Session, release_id: str, env_values: dict[st
 
 
 async def boot_and_check(
-    session: Session, release_id: str, env_values: dict[str, str], slots: Slots
+    session: Session,
+    release_id: str,
+    env_values: dict[str, str],
+    slots: Slots,
+    *,
+    hosts: list[Host] | None = None,
 ) -> None:
-    """BOOT the release in every host's idle slot, then CHECK it (health, workers,
-    pre-switch checks). `slots` is filled as hosts boot, so a caller can undo exactly
-    what was started."""
+    """BOOT the release in every host's (or `hosts`') idle slot, then CHECK it (health,
+    workers, pre-switch checks). `slots` is filled as hosts boot, so a caller can undo
+    exactly what was started."""
     env = session.env
     try:
         booted = await session.each(
             "boot",
             lambda h: h.call(BOOT, requests.boot(env, release_id, env_values)),
+            hosts=hosts,
             detail=lambda r: f"slot {r.slot}",
         )
     except PhaseFailed as failed:
@@ -119,6 +125,7 @@ async def boot_and_check(
             requests.check(env, slots[h.label], release_id),
             timeout=requests.check_timeout(env),
         ),
+        hosts=hosts,
     )
 
 
@@ -139,8 +146,10 @@ async def switch_all(
     *,
     observe_window: float | None = None,
     retreat: bool = False,
+    hosts: list[Host] | None = None,
 ) -> None:
-    """SWITCH every host to its slot. If any host fails, the hosts that switched go back,
+    """SWITCH every host (or `hosts`: one batch of a rolling deploy) to its slot. If any
+    host fails, every host that switched (in `switched`, earlier batches too) goes back,
     and a host whose reply never came is asked to go back too (a no-op if it never
     switched; best effort if its link is down: `shipyard repair` converges it later)."""
     env = session.env
@@ -156,7 +165,7 @@ async def switch_all(
         return reply
 
     try:
-        await session.each("switch", one)
+        await session.each("switch", one, hosts=hosts)
     except PhaseFailed:
         unsure = [h for h in session.hosts if h.label in slots and h.label not in switched]
         await switch_back(session, switched)
@@ -218,11 +227,13 @@ async def undo(session: Session, slots: Slots, switched: Switched) -> None:
         )
 
 
-async def verify(session: Session, release_id: str) -> None:
-    """VERIFY: through nginx on every host, responses come from `release_id`."""
+async def verify(session: Session, release_id: str, *, hosts: list[Host] | None = None) -> None:
+    """VERIFY: through nginx on every host (or `hosts`), responses come from `release_id`."""
     env = session.env
     await session.each(
-        "verify", lambda h: h.call(VERIFY, requests.verify(env, h.entry, release_id))
+        "verify",
+        lambda h: h.call(VERIFY, requests.verify(env, h.entry, release_id)),
+        hosts=hosts,
     )
 
 

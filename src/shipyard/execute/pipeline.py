@@ -17,7 +17,7 @@ health check, the lock, the digest or the automatic rollback.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from shipyard.config.loader import ConfigFile, resolve_secrets
 from shipyard.config.model import Environment
 from shipyard.execute import locking, premigration
+from shipyard.execute import recover as recover_steps
 from shipyard.execute.approval import Approver, Nobody, approval_for
 from shipyard.execute.converge import converge
 from shipyard.execute.deploy import Shipment, deploy_locked
@@ -36,6 +37,7 @@ from shipyard.execute.observers import PhaseObserver
 from shipyard.execute.outcomes import DeployResult, RollbackFailed, RollbackResult
 from shipyard.execute.progress import ProgressRecorder
 from shipyard.execute.promotion import PromotionRefused, primary_view, verdict_on
+from shipyard.execute.recover import RecoverResult
 from shipyard.execute.release_runtime import choose_runtime
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.rollback import rollback_locked, warm_rollback_locked
@@ -391,9 +393,12 @@ async def _ship(
         f"release {artifact.release_id} (commit {artifact.manifest.commit[:12]}, "
         f"sha256 {artifact.digest[:12]}) -> {env.name} on {len(env.hosts)} host(s)"
     )
+    approval_seconds = None
     if env.promotion.approval:
+        waited = time.monotonic()
         async with primary_session(runtime, env) as session:
             await approval_for(session, artifact.release_id, runtime.reporter, runtime.approver)
+        approval_seconds = round(time.monotonic() - waited, 3)
     hook_vars = {
         "SHIPYARD_ENV": env.name,
         "SHIPYARD_RELEASE": artifact.release_id,
@@ -403,6 +408,8 @@ async def _ship(
     deployment_id = new_deployment_id()
     session = runtime.session(env, list(secrets.values()))
     session.timings["build"] = shipment.build_seconds
+    if approval_seconds is not None:  # people waiting on an approval (hands-on time)
+        session.timings["approval"] = approval_seconds
     recorder = ProgressRecorder(session.primary, deployment_id)
     session.observers.append(recorder)
     reason = shipment.message or f"deploy {artifact.release_id}"
@@ -419,3 +426,39 @@ async def _ship(
     except Exception as exc:
         runtime.reporter.info(f"warning: post_deploy hook failed (the release is live): {exc}")
     return result
+
+
+async def recover(
+    config: ConfigFile,
+    env_name: str,
+    runtime: Runtime,
+    *,
+    to: str,
+    root: str | None = None,
+    listen: str | None = None,
+    release: str | None = None,
+    force: bool = False,
+    lock_wait: float = 0.0,
+    drill: bool = False,
+    secret_overrides: Mapping[str, str] | None = None,
+    deployment_id: str | None = None,
+) -> RecoverResult:
+    """`shipyard recover ENV --to HOST`: the environment's release and its newest
+    verified data on a new server (execute/recover.py). The release passed its gates,
+    rules and approval when it first shipped; a recovery redeploys that very artifact
+    (its sha256 checked), so it runs none of them again."""
+    return await recover_steps.recover(
+        config,
+        env_name,
+        runtime.reporter,
+        runtime.hosts,
+        to=to,
+        root=root,
+        listen=listen,
+        release=release,
+        force=force,
+        lock_wait=lock_wait,
+        drill=drill,
+        secret_overrides=secret_overrides,
+        deployment_id=deployment_id,
+    )

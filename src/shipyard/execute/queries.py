@@ -19,10 +19,14 @@ from shipyard.execute.hostclient import Host, HostFactory, connect_host
 from shipyard.execute.release_runtime import recorded_env
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
+from shipyard.execute.tls import HostCertificate
+from shipyard.execute.tls import certificates as tls_certificates
 from shipyard.plan import requests
 from shipyard.plan.backup import SourceFreshness
+from shipyard.plan.drills import latest as latest_drills
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event, LockInfo
+from shipyard.protocol.drills import DRILL_LIST, DrillListRequest, DrillRecord
 from shipyard.protocol.inspect import LOGS, STATUS, StatusReply
 from shipyard.protocol.op import Empty
 from shipyard.protocol.records import (
@@ -35,6 +39,7 @@ from shipyard.protocol.records import (
 )
 
 RELEASES_HISTORY = 500
+DRILLS_READ = 100  # records read for `status` (the newest of each kind is shown)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class EnvironmentStatus:
     last_deployment: Deployment | None
     hosts: list[HostStatus]
     backups: list[SourceFreshness] = field(default_factory=list)  # per configured source
+    certificates: list[HostCertificate] = field(default_factory=list)  # tls on: per host
+    drills: list[DrillRecord] = field(default_factory=list)  # the newest of each kind
 
     @property
     def stale_backups(self) -> list[SourceFreshness]:
@@ -65,6 +72,8 @@ class EnvironmentStatus:
             "hosts": [{"host": h.host, **encode(h.status)} for h in self.hosts],
             "backups": encode(self.backups),
             "backups_stale": bool(self.stale_backups),
+            "certificates": encode(self.certificates),
+            "drills": encode(self.drills),
         }
 
 
@@ -114,6 +123,8 @@ async def status(
         )
         history = await session.primary.call(HISTORY, HistoryRequest(limit=1))
         backups = await backup_freshness(session)
+        certificates = await tls_certificates(session)
+        drills = await session.primary.call(DRILL_LIST, DrillListRequest(limit=DRILLS_READ))
     primary = replies[session.primary.label]
     return EnvironmentStatus(
         environment=env.name,
@@ -121,6 +132,8 @@ async def status(
         last_deployment=history.deployments[0] if history.deployments else None,
         hosts=[HostStatus(host, reply) for host, reply in replies.items()],
         backups=backups,
+        certificates=certificates,
+        drills=latest_drills(drills.drills),
     )
 
 

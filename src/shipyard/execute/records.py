@@ -3,8 +3,10 @@ closed with the outcome. Every error text in it is redacted."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from shipyard.execute.observers import RecordObserver
 from shipyard.execute.session import Session
 from shipyard.protocol.common import DeploymentStart
 from shipyard.protocol.records import (
@@ -19,9 +21,17 @@ class Recorder:
     def __init__(self, session: Session, deployment_id: str) -> None:
         self.session = session
         self.deployment_id = deployment_id
+        self.opened: DeploymentStart | None = None
 
     async def start(self, start: DeploymentStart) -> None:
         await self.session.primary.call(RECORD_START, RecordStartRequest(deployment=start))
+        self.opened = start
+        for observer in self._record_observers():
+            with contextlib.suppress(Exception):
+                observer.record_started(self.session.env.name, start)
+
+    def _record_observers(self) -> list[RecordObserver]:
+        return [o for o in self.session.observers if isinstance(o, RecordObserver)]
 
     async def update(
         self,
@@ -52,3 +62,9 @@ class Recorder:
 
     async def finish(self, outcome: str, error: str | None = None, **fields: Any) -> None:
         await self.update(outcome=outcome, error=error, finished=True, **fields)
+        if self.opened is None:
+            return
+        shown = self.session.redact(error) if error else error
+        for observer in self._record_observers():
+            with contextlib.suppress(Exception):
+                observer.record_finished(self.session.env.name, self.opened, outcome, shown)

@@ -94,11 +94,18 @@ class Session:
         return self.hosts[0]
 
     async def open(self, hosts: list[Host] | None = None) -> None:
-        """Connect to every host (or `hosts`) and check that it runs this very version."""
+        """Connect to every host (or `hosts`) and check that it runs this very version.
+
+        Paced: at most `fleet.max_connecting` hosts are in their SSH handshake and agent
+        start-up (the first call, `hello`) at once, so that a large fleet's sshds and the
+        operator's own CPU are not asked for everything in the same instant; the others
+        wait for a turn. Once connected, every phase runs on all hosts at once."""
+        turns = asyncio.Semaphore(self.env.fleet.max_connecting)
 
         async def connect(host: Host) -> HelloReply:
-            await host.connect()
-            hello = await host.hello(requests.hello(__version__, PROTOCOL_VERSION))
+            async with turns:
+                await host.connect()
+                hello = await host.hello(requests.hello(__version__, PROTOCOL_VERSION))
             if hello.version != __version__ or hello.protocol != PROTOCOL_VERSION:
                 raise HostError(
                     host.label,

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
 
 from shipyard.core.files import atomic_symlink, atomic_write, read_text_or_none
 from shipyard.host.errors import HostOpError
+from shipyard.host.routes import legacy_route, read_route, set_route
 from shipyard.host.slots import read_spec
 from shipyard.host.supervisor import Supervisor
+from shipyard.host.tls_files import https_parts
 from shipyard.plan.layout import SLOTS, Layout
 from shipyard.plan.nginx_conf import (
     MainConfig,
     ServerBlock,
     render_main,
     render_server,
-    render_tcp_upstream,
 )
 from shipyard.protocol.common import ProxySpec
 
@@ -55,7 +55,7 @@ class Nginx:
                 hint="the previous configuration was restored and nothing was switched",
             )
 
-    def desired_files(self) -> dict[Path, str]:
+    def desired_files(self, ports: tuple[int, int]) -> dict[Path, str]:
         layout, s = self.layout, self.settings
         files = {
             layout.server_conf: render_server(
@@ -69,7 +69,9 @@ class Nginx:
                     listen_mode=s.listen_mode,
                     current_socket=layout.current_socket,
                     previous_socket=layout.previous_socket,
-                    upstream_conf=layout.upstream_conf,
+                    route_link=layout.route_link,
+                    ports=ports,
+                    **https_parts(layout, s),
                 )
             )
         }
@@ -86,14 +88,18 @@ class Nginx:
             )
         return files
 
-    def apply(self, upstream_port: int | None) -> bool:
+    def apply(self, ports: tuple[int, int]) -> bool:
         """Make nginx's config what it should be and nginx running; True if it changed.
 
         A new config passes `nginx -t` or the old files are put back and nothing else moves.
+        In tcp mode the route link is made first (the route an older upstream file named,
+        else the first slot's), so nginx always finds one.
         """
-        files = self.desired_files()
-        if self.settings.listen_mode == "tcp" and not self.layout.upstream_conf.exists():
-            files[self.layout.upstream_conf] = render_tcp_upstream(upstream_port or 1, None)
+        files = self.desired_files(ports)
+        tcp = self.settings.listen_mode == "tcp"
+        if tcp and read_route(self.layout) is None:
+            legacy = legacy_route(self.layout, dict(zip(ports, SLOTS, strict=True)))
+            set_route(self.layout, *(legacy or (SLOTS[0], SLOTS[0])))
         changed = {path: text for path, text in files.items() if read_text_or_none(path) != text}
         (self.layout.proxy / "tmp").mkdir(exist_ok=True)
         linked = self._link_into_system()  # before the test, so `nginx -t` covers it
@@ -116,6 +122,8 @@ class Nginx:
             self.start()
         elif changed or linked:
             self.reload()
+        if tcp:
+            self.layout.upstream_conf.unlink(missing_ok=True)  # from before routes
         return bool(changed or linked)
 
     def _system_link(self) -> Path:
@@ -218,24 +226,9 @@ class Nginx:
         atomic_symlink(backup_socket, self.layout.previous_socket)
         atomic_symlink(slot_socket, self.layout.current_socket)
 
-    def restore_upstream(self, text: str) -> None:
-        """Put back an upstream file read before a switch, and make nginx use it."""
-        atomic_write(self.layout.upstream_conf, text)
-        self.test_config()
-        self.reload()
-
-    def point_at_port(self, port: int, previous_port: int | None) -> None:
-        """TCP mode switch: rewrite the upstream, test it, reload (see docs/switching.md)."""
-        path = self.layout.upstream_conf
-        old = read_text_or_none(path)
-        atomic_write(path, render_tcp_upstream(port, previous_port))
-        try:
-            self.test_config()
-            self.reload()
-        except HostOpError:
-            if old is not None:
-                atomic_write(path, old)
-            raise
+    def route_to(self, slot: str, backup: str) -> None:
+        """TCP mode switch: rename a new route link; no reload (docs/switching.md)."""
+        set_route(self.layout, slot, backup)
 
 
 # supervisord's states of a program that is not running (or is between two tries)
@@ -281,18 +274,15 @@ def _pid_from(path: Path) -> int | None:
 
 def points_at(layout: Layout) -> str | None:
     """The slot nginx sends traffic to, read from what it was given: the socket symlink,
-    or in tcp mode the upstream's active port matched to a slot's port (None: none)."""
+    or in tcp mode the route link (None: none)."""
     link = layout.current_socket
     if link.is_symlink():
         name = Path(os.readlink(link)).name
         return next((slot for slot in SLOTS if name == f"{slot}.sock"), None)
-    match = re.search(
-        r"server 127\.0\.0\.1:(\d+) max_fails", read_text_or_none(layout.upstream_conf) or ""
-    )
-    if match is None:
-        return None
-    for slot in SLOTS:
-        spec = read_spec(layout, slot)
-        if spec is not None and spec.port == int(match.group(1)):
-            return slot
-    return None
+    route = read_route(layout)
+    if route is not None:
+        return route[0]
+    # an upstream file from before routes, until the next deploy's PREPARE replaces it
+    specs = {slot: read_spec(layout, slot) for slot in SLOTS}
+    legacy = legacy_route(layout, {s.port: slot for slot, s in specs.items() if s is not None})
+    return legacy[0] if legacy else None

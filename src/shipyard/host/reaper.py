@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shipyard.core.files import atomic_symlink
 from shipyard.host.guard import slot_guard
+from shipyard.host.routes import read_route, set_route
 from shipyard.host.slots import Slots, mark
 from shipyard.host.state import State
 from shipyard.host.supervisor import Supervisor
@@ -36,6 +37,9 @@ def retire_due(layout: Layout, now: float) -> list[str]:
             target = layout.slot_socket(active)
             if layout.previous_socket.resolve() != target.resolve():
                 atomic_symlink(target, layout.previous_socket)
+        route = read_route(layout)
+        if retired and active and route is not None and route != (active, active):
+            set_route(layout, active, active)  # the same, in tcp mode
     return retired
 
 

@@ -76,6 +76,10 @@ class Layout:
     def backup_scratch(self, name: str) -> Path:
         return self.backups / "scratch" / name
 
+    def schedule_request(self, job: str) -> Path:
+        """The request a scheduled job's systemd service reads (0600: it holds secrets)."""
+        return self.backups / "schedule" / f"{job}.json"
+
     @property
     def state_db(self) -> Path:
         return self.base / "state.db"
@@ -108,6 +112,17 @@ class Layout:
         return self.run / "previous.sock"
 
     @property
+    def route_link(self) -> Path:
+        """TCP mode: a symlink to the route in force, `routes/<primary>-<backup>`, which
+        nginx resolves per request (plan/routes.py)."""
+        return self.run / "route"
+
+    @property
+    def routes(self) -> Path:
+        """TCP mode: one empty directory per route, the targets of `route_link`."""
+        return self.run / "routes"
+
+    @property
     def nginx_conf(self) -> Path:
         return self.proxy / "nginx.conf"
 
@@ -117,6 +132,8 @@ class Layout:
 
     @property
     def upstream_conf(self) -> Path:
+        """TCP mode before routes: the upstream's servers, rewritten (and nginx reloaded)
+        by each switch; read once to carry the route over, then removed."""
         return self.proxy / "upstream.conf"
 
     @property
@@ -126,6 +143,28 @@ class Layout:
     @property
     def access_log(self) -> Path:
         return self.logs / "nginx-access.log"
+
+    @property
+    def tls_dir(self) -> Path:
+        """HTTPS: the certificate, its key (0600) and what was recorded at install."""
+        return self.base / "tls"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.tls_dir / "fullchain.pem"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.tls_dir / "privkey.pem"
+
+    @property
+    def tls_meta(self) -> Path:
+        return self.tls_dir / "installed.json"
+
+    @property
+    def acme_challenges(self) -> Path:
+        """HTTP-01 answers, served by nginx at /.well-known/acme-challenge/."""
+        return self.tls_dir / "acme-challenge"
 
     def slot_socket(self, slot: str) -> Path:
         return self.run / f"{slot}.sock"

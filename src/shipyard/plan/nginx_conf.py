@@ -15,6 +15,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.plan.layout import SLOTS
+from shipyard.plan.routes import ROUTES, route_name
+from shipyard.plan.tls_conf import (
+    HttpsServer,
+    challenge_location,
+    redirect_location,
+    tls_directives,
+)
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._*-]+$")
 
 
@@ -29,7 +38,13 @@ class ServerBlock:
     listen_mode: str  # "socket" | "tcp"
     current_socket: Path
     previous_socket: Path
-    upstream_conf: Path
+    route_link: Path  # tcp mode: run/route
+    ports: tuple[int, int]  # tcp mode: blue's, green's
+    # HTTPS (docs/tls.md): with `https`, plain HTTP redirects there, except the ACME
+    # path (`challenges`) and `plain_paths` (the health check, for probes and balancers)
+    https: HttpsServer | None = None
+    challenges: Path | None = None
+    plain_paths: tuple[str, ...] = ()
 
     @property
     def upstream_name(self) -> str:
@@ -47,35 +62,26 @@ def render_server(block: ServerBlock) -> str:
     if not re.fullmatch(r"\d+[kKmMgG]?", block.client_max_body_size):
         raise ValueError("client_max_body_size must look like 10m, 512k or 1g")
     upstream = block.upstream_name
-    # Socket mode: the backup is the old slot while it is warm, else the active slot
-    # itself, so a 5xx on a GET is retried there (on the old release right after a switch).
-    # TCP mode: a retired backup port refuses connections and nginx would turn a 500 into
-    # a 502, so only connection errors and timeouts are retried.
-    retry_on = "error timeout"
+    # The backup is the old slot while it is warm, else the active slot itself, so a 5xx
+    # on a GET is retried there (on the old release right after a switch), and a retired
+    # slot never turns a 500 into a 502.
+    retry_on = "error timeout http_500 http_502 http_503 http_504"
     if block.listen_mode == "socket":
-        retry_on += " http_500 http_502 http_503 http_504"
-    if block.listen_mode == "socket":
-        servers = (
-            f"    server unix:{block.current_socket} max_fails=0;\n"
-            f"    server unix:{block.previous_socket} backup max_fails=0;\n"
-        )
+        upstreams = f"""upstream {upstream} {{
+    server unix:{block.current_socket} max_fails=0;
+    server unix:{block.previous_socket} backup max_fails=0;
+}}
+"""
+        route = ""
+        target = upstream
     else:
-        servers = f"    include {block.upstream_conf};\n"
-    return f"""# Written by Shipyard for {block.app}/{block.env}. Do not edit: deploys rewrite it.
-log_format {upstream}_log '$msec $status $request_time "$upstream_addr" '
-                          '"$request_method $request_uri" $body_bytes_sent';
-
-upstream {upstream} {{
-{servers}}}
-
-server {{
-    listen {block.listen};
-    server_name {names};
-    client_max_body_size {block.client_max_body_size};
-    access_log {block.access_log} {upstream}_log;
-
-    location / {{
-        proxy_pass http://{upstream};
+        upstreams = render_tcp_routes(upstream, block.ports)
+        route = (
+            f"        # the route in force: run/route resolved per request (docs/switching.md)\n"
+            f"        root {block.route_link};\n"
+        )
+        target = f"${upstream}_route"
+    proxy = f"""{route}        proxy_pass http://{target};
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $host;
@@ -85,17 +91,65 @@ server {{
         proxy_connect_timeout 2s;
         proxy_next_upstream {retry_on};
         proxy_next_upstream_tries 2;
-    }}
+"""
+    common = f"""    server_name {names};
+    client_max_body_size {block.client_max_body_size};
+    access_log {block.access_log} {upstream}_log;
+"""
+    plain = "\n" + challenge_location(block.challenges) if block.challenges else ""
+    if block.https is None:
+        plain += f"""
+    location / {{
+{proxy}    }}
+"""
+        tls_server = ""
+    else:
+        for path in block.plain_paths:
+            plain += f"""
+    location = {path} {{
+{proxy}    }}
+"""
+        plain += "\n" + redirect_location(block.https.listen)
+        tls_server = f"""
+server {{
+    listen {block.https.listen} ssl;
+{common}{tls_directives(block.https)}
+    location / {{
+{proxy}    }}
 }}
 """
+    return f"""# Written by Shipyard for {block.app}/{block.env}. Do not edit: deploys rewrite it.
+log_format {upstream}_log '$msec $status $request_time "$upstream_addr" '
+                          '"$request_method $request_uri" $body_bytes_sent';
+
+{upstreams}
+server {{
+    listen {block.listen};
+{common}{plain}}}
+{tls_server}"""
 
 
-def render_tcp_upstream(active_port: int, previous_port: int | None) -> str:
-    """The servers of the upstream in tcp mode; rewritten (and nginx reloaded) per switch."""
-    lines = [f"server 127.0.0.1:{active_port} max_fails=0;"]
-    if previous_port is not None:
-        lines.append(f"server 127.0.0.1:{previous_port} backup max_fails=0;")
-    return "\n".join(lines) + "\n"
+def render_tcp_routes(upstream: str, ports: tuple[int, int]) -> str:
+    """TCP mode: an upstream per route and the map that picks one from `run/route`.
+
+    `$realpath_root` is the `root` (the route symlink) resolved, by nginx, for every
+    request, so renaming a new symlink over it moves the next request without a reload.
+    """
+    port = dict(zip(SLOTS, ports, strict=True))
+    entries = "".join(
+        f'    "~/routes/{route_name(p, b)}$" {upstream}_{p}_{b};\n' for p, b in ROUTES
+    )
+    text = (
+        f"map $realpath_root ${upstream}_route {{\n"
+        f"    default {upstream}_{SLOTS[0]}_{SLOTS[0]};\n{entries}}}\n"
+    )
+    for p, b in ROUTES:
+        text += (
+            f"\nupstream {upstream}_{p}_{b} {{\n"
+            f"    server 127.0.0.1:{port[p]} max_fails=0;\n"
+            f"    server 127.0.0.1:{port[b]} backup max_fails=0;\n}}\n"
+        )
+    return text
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,13 @@ from shipyard.protocol.boot import (
     PreSwitchChecks,
     WorkerReadiness,
 )
-from shipyard.protocol.common import HealthSpec, HttpCheckSpec, ProxySpec, ReleaseManifest
+from shipyard.protocol.common import (
+    HealthSpec,
+    HttpCheckSpec,
+    ProxySpec,
+    ReleaseManifest,
+    TlsSpec,
+)
 from shipyard.protocol.inspect import LogsRequest, StatusRequest
 from shipyard.protocol.maintenance import RepairRequest
 from shipyard.protocol.observe import ObserveSampleRequest
@@ -67,6 +73,21 @@ def proxy_spec(env: Environment, host: HostEntry) -> ProxySpec:
         pid_file=env.nginx.pid_file,
         drain_timeout=env.drain_timeout,
         local_host=host.is_local,
+        tls=tls_spec(env, host),
+    )
+
+
+def tls_spec(env: Environment, host: HostEntry) -> TlsSpec | None:
+    """nginx's HTTPS server (None: `tls.mode: off`); the health path stays plain HTTP, so
+    VERIFY, the analysis and a load balancer's checks reach it without a certificate."""
+    tls = env.tls
+    if not tls.enabled:
+        return None
+    address = env.listen_for(host).rsplit(":", 1)[0]
+    return TlsSpec(
+        listen=f"{address}:{tls.port}",
+        hsts=tls.hsts.header() if tls.hsts else None,
+        plain_paths=[env.health.path],
     )
 
 

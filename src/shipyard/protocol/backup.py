@@ -70,6 +70,10 @@ class BackupRecord:
     verify_ok: bool | None  # None: never verified
     verify_seconds: float | None
     verify_detail: str | None
+    # the release serving when it was taken (from the snapshot's tags; listed against
+    # the repository only): what `recover` deploys when the old server is gone
+    release_id: str | None = None
+    release_digest: str | None = None
 
 
 @dataclass(frozen=True)

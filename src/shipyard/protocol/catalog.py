@@ -10,13 +10,17 @@ from typing import Any
 
 from shipyard.protocol import (
     backup,
+    backup_schedule,
     boot,
+    drills,
     inspect,
     maintenance,
     observe,
     prepare,
     records,
+    resources,
     switch,
+    tls,
 )
 from shipyard.protocol.op import Op
 
@@ -58,5 +62,15 @@ CATALOG: dict[str, Op[Any, Any]] = {
         backup.BACKUP_RESTORE,
         backup.BACKUP_PRUNE,
         backup.BACKUP_STATS,
+        resources.RESOURCES,
+        resources.FACTS,
+        tls.TLS_CHALLENGE,
+        tls.TLS_INSTALL,
+        tls.TLS_INSPECT,
+        drills.DRILL_RECORD,
+        drills.DRILL_LIST,
+        backup_schedule.BACKUP_SCHEDULE_INSTALL,
+        drills.DRILL_DATABASE,
+        drills.DRILL_TEARDOWN,
     )
 }

@@ -41,6 +41,15 @@ class HealthSpec:
 
 
 @dataclass(frozen=True)
+class TlsSpec:
+    """nginx's HTTPS server for the environment (config: `tls`), part of ProxySpec."""
+
+    listen: str  # the HTTPS listen address; HTTP (ProxySpec.listen) redirects to it
+    hsts: str | None  # the Strict-Transport-Security value, or None: no header
+    plain_paths: list[str]  # also answered over plain HTTP, not redirected (the health check)
+
+
+@dataclass(frozen=True)
 class ProxySpec:
     """The environment's nginx on this host (config: `nginx`, `listen_mode`, `drain_timeout`)."""
 
@@ -55,6 +64,7 @@ class ProxySpec:
     pid_file: str
     drain_timeout: float
     local_host: bool  # the operator's own machine (`hosts: [local]`)
+    tls: TlsSpec | None = None  # HTTPS (config: `tls`); served once a certificate is installed
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class AlertKind(StrEnum):
     BACKUP_FAILED = "backup_failed"
     BACKUP_MISSING = "backup_missing"
     TEST = "test"
+    MEMORY_HIGH = "memory_high"  # serve/resources.py: memory over a threshold for a while
 
 
 _LABEL = {
@@ -62,6 +63,7 @@ _LABEL = {
     AlertKind.BACKUP_FAILED: "BACKUP FAILED",
     AlertKind.BACKUP_MISSING: "BACKUP MISSING",
     AlertKind.TEST: "TEST",
+    AlertKind.MEMORY_HIGH: "MEMORY HIGH",
 }
 _BAD = {
     AlertKind.CHECK_DOWN,

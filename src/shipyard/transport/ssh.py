@@ -60,6 +60,32 @@ _EXEC_PUT = (
 )
 
 
+# a handshake sshd refused or dropped before it completed: worth another try
+_HANDSHAKE_DROPPED = (
+    ConnectionRefusedError,
+    ConnectionResetError,
+    BrokenPipeError,
+    asyncssh.ConnectionLost,
+    asyncssh.DisconnectError,
+)
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "reason", "") or getattr(exc, "strerror", "") or exc).rstrip(".")
+
+
+def _dropped(exc: asyncssh.DisconnectError) -> bool:
+    """A disconnect that means "not now" (the connection was lost or reset, or sshd
+    says it has too many connections), not "no" (bad key, bad host key, protocol)."""
+    if isinstance(exc, asyncssh.ConnectionLost):
+        return True
+    reason = (exc.reason or "").lower()
+    return exc.code in (
+        asyncssh.DISC_CONNECTION_LOST,
+        asyncssh.DISC_TOO_MANY_CONNECTIONS,
+    ) or any(word in reason for word in ("reset", "connection lost", "too many"))
+
+
 class _NoSftp(Exception):
     """The host's sshd has no `sftp` subsystem (it refused the session request)."""
 
@@ -171,6 +197,7 @@ class SshTransport:
         self._lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(_MAX_CHANNELS)
         self._sftp: bool | None = None  # None until the first upload finds out
+        self.handshake_retries = 0  # handshakes refused or reset, then tried again
 
     def __repr__(self) -> str:
         return f"SshTransport({self.label})"
@@ -259,7 +286,7 @@ class SshTransport:
         kwargs["known_hosts"] = known
         where = f"port {self.target.port}" if self.target.port else "the SSH port"
         try:
-            conn = await asyncssh.connect(self.target.host, **kwargs)
+            conn = await self._handshake(kwargs)
         except asyncssh.HostKeyNotVerifiable as exc:
             raise self._host_key_error(client, exc) from None
         except asyncssh.PermissionDenied:
@@ -269,7 +296,16 @@ class SshTransport:
                 "agent) holds a key listed in the user's ~/.ssh/authorized_keys; "
                 f"try `ssh {self._ssh_args()}`",
             ) from None
-        except asyncssh.DisconnectError as exc:
+        except (asyncssh.DisconnectError, ConnectionResetError, BrokenPipeError) as exc:
+            if not isinstance(exc, asyncssh.DisconnectError) or _dropped(exc):
+                tries = self.options.connect_attempts
+                raise self._error(
+                    f"sshd dropped the SSH handshake ({_reason(exc)}), "
+                    f"{tries} time{'s' if tries > 1 else ''}",
+                    "the server is refusing new connections for now (sshd's MaxStartups, "
+                    "a full listen backlog): raise fleet.connect_attempts or lower "
+                    f"fleet.max_connecting; try `ssh -v {self._ssh_args()}`",
+                ) from None
             raise self._error(
                 f"SSH handshake failed: {exc.reason}",
                 f"try `ssh -v {self._ssh_args()}` to see what the server says",
@@ -307,6 +343,30 @@ class SshTransport:
                 conn.close()
                 raise
         return conn
+
+    async def _handshake(self, kwargs: dict[str, Any]) -> asyncssh.SSHClientConnection:
+        """`asyncssh.connect`, tried again after a backoff when the handshake is refused
+        or reset before it completed (sshd dropping unauthenticated connections past
+        MaxStartups, a full listen backlog). Nothing ran on the host yet, so a retry
+        repeats nothing; any other failure is raised at once."""
+        delays = self.options.retry_delays()
+        for attempt in range(len(delays) + 1):
+            try:
+                return await asyncssh.connect(self.target.host, **kwargs)
+            except _HANDSHAKE_DROPPED as exc:
+                if isinstance(exc, asyncssh.DisconnectError) and not _dropped(exc):
+                    raise
+                if attempt == len(delays):
+                    raise
+                self.handshake_retries += 1
+                log.info(
+                    "%s: SSH handshake %s; trying again in %.2fs",
+                    self.label,
+                    type(exc).__name__,
+                    delays[attempt],
+                )
+                await asyncio.sleep(delays[attempt])
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _ssh_args(self) -> str:
         port = ["-p", str(self.target.port)] if self.target.port else []

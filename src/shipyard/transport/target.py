@@ -53,6 +53,9 @@ class SshOptions:
     identity_file: private key to offer; None leaves it to the agent and ~/.ssh/config.
     config_file: OpenSSH client config to honour; None means ~/.ssh/config if present.
     connect_timeout: seconds to wait for the TCP connect and handshake.
+    connect_attempts: tries of a handshake that is refused or reset (sshd's MaxStartups,
+        a full listen backlog); 1 never tries again. A failed command is never retried.
+    retry_backoff: seconds before the second try, doubling for each one after it.
     """
 
     known_hosts: Path | None = None
@@ -60,3 +63,9 @@ class SshOptions:
     identity_file: Path | None = None
     config_file: Path | None = None
     connect_timeout: float = 10.0
+    connect_attempts: int = 1
+    retry_backoff: float = 0.5
+
+    def retry_delays(self) -> list[float]:
+        """The waits before each try after the first: backoff, 2 x backoff, 4 x ..."""
+        return [self.retry_backoff * 2**i for i in range(max(0, self.connect_attempts - 1))]

@@ -44,6 +44,10 @@ MODULES: dict[str, tuple[str, ...]] = {
         "backup-prune",
         "backup-stats",
     ),
+    "resources": ("resources", "facts"),
+    "tls": ("tls-challenge", "tls-install", "tls-inspect"),
+    "drills": ("drill-record", "drill-list", "drill-database", "drill-teardown"),
+    "backup_schedule": ("backup-schedule-install",),
 }
 MODULE_OF = {name: module for module, names in MODULES.items() for name in names}
 

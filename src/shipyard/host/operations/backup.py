@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from shipyard.host.errors import HostOpError
 from shipyard.host.operations.handler import Handler
 from shipyard.host.postgres import DUMP
 from shipyard.host.restic import Restic, Snapshot
+from shipyard.host.state import State
 from shipyard.protocol import backup as proto
 
 
@@ -58,6 +60,7 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
             tags = {"source": source.name, "kind": source.kind, "reason": request.reason}
             if request.deployment_id:
                 tags["deployment"] = request.deployment_id
+            tags |= _release_tags(state)
             stored = restic.backup(directory, tags)
         record = proto.BackupRecord(
             snapshot_id=stored.snapshot_id,
@@ -94,7 +97,7 @@ def backup_list(ctx: Context, request: proto.BackupListRequest) -> proto.BackupL
         return proto.BackupListReply(backups=[], repository_checked=True)
     snapshots = restic.snapshots()
     by_id = {r.snapshot_id: r for r in known}
-    listed = [by_id.get(s.snapshot_id) or _unrecorded(s) for s in snapshots]
+    listed = [_with_release(by_id.get(s.snapshot_id) or _unrecorded(s), s) for s in snapshots]
     listed.sort(key=lambda r: r.started_at, reverse=True)
     return proto.BackupListReply(backups=listed, repository_checked=True)
 
@@ -157,11 +160,13 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
         with fresh(layout.backup_scratch(request.snapshot_id)) as scratch:
             restic.restore(request.snapshot_id, scratch)
             restored = scratch / entry(source)
+            live = layout.shared / str(source.path)  # may not exist yet: a new server
+            live.parent.mkdir(parents=True, exist_ok=True)
             if source.kind == "sqlite":
                 name = Path(str(source.path)).name
-                sqlite_copy(restored / name, live_path(layout, source), into_live=True)
+                sqlite_copy(restored / name, live, into_live=True)
             else:
-                swap_in(restored, live_path(layout, source))
+                swap_in(restored, live)
     seconds = round(time.monotonic() - clock, 3)
     state = ctx.open_state()
     state.event("backup-restored", {"snapshot": request.snapshot_id, "source": source.name})
@@ -191,6 +196,25 @@ def backup_stats(ctx: Context, request: proto.BackupStatsRequest) -> proto.Backu
 
 
 # pieces ------------------------------------------------------------------------
+
+
+def _release_tags(state: State) -> dict[str, str]:
+    """The release serving when the backup was taken, as tags: a recovery onto a new
+    server reads them from the (off-site) repository when the old server is gone."""
+    slot = state.get_meta("active_slot")
+    row = state.slots().get(slot) if slot else None
+    info = next((r for r in state.releases() if row and r.release_id == row.release_id), None)
+    if info is None:
+        return {}
+    return {"release": info.release_id, "digest": info.digest}
+
+
+def _with_release(record: proto.BackupRecord, snapshot: Snapshot) -> proto.BackupRecord:
+    return replace(
+        record,
+        release_id=snapshot.tags.get("release"),
+        release_digest=snapshot.tags.get("digest"),
+    )
 
 
 def _unrecorded(snapshot: Snapshot) -> proto.BackupRecord:

@@ -58,7 +58,7 @@ def repair(ctx: Context, request: proto.RepairRequest) -> proto.RepairReply:
         if layout.server_conf.exists():
             nginx.start()
         else:
-            nginx.apply(upstream_port=request.ports[0])
+            nginx.apply(request.ports)
         actions.append("started nginx")
     active = state.get_meta("active_slot")
     with slot_guard(layout):
@@ -105,7 +105,7 @@ def _point_nginx_at(
     if request.proxy.listen_mode == "socket":
         nginx.point_at(layout.slot_socket(active), layout.slot_socket(active))
     else:
-        nginx.point_at_port(request.ports[SLOTS.index(active)], None)
+        nginx.route_to(active, active)
     state.event("repair-pointed-nginx", {"slot": active, "was": pointing})
     return [f"pointed nginx at the active slot {active} (it pointed at {pointing or 'nothing'})"]
 

@@ -119,14 +119,14 @@ def proxy(ctx: Context, request: proto.ProxyRequest) -> proto.ProxyReply:
     """Ensure supervisord runs, and nginx has this environment's config and is running."""
     spec = reachable_sockets(ctx.layout, request.proxy)
     managed = spec.mode == "managed"
-    if spec.listen_mode == "socket" and not spec.worker_user:
+    if not spec.worker_user:  # tcp mode too: nginx resolves run/route per request
         check_traversable(ctx.layout.run)
     started = ctx.supervisor.ensure(
         nginx_binary=spec.binary if managed else None,
         drain_timeout=spec.drain_timeout,
         workers=tuple(request.workers),
     )
-    changed = ctx.nginx(spec).apply(upstream_port=request.ports[0])
+    changed = ctx.nginx(spec).apply(request.ports)
     return proto.ProxyReply(supervisor_started=started, nginx_config_changed=changed)
 
 

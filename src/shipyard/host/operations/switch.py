@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.core.files import read_text_or_none
 from shipyard.host.context import Context
 from shipyard.host.envfile import read_env_file, write_env_file
 from shipyard.host.errors import HostOpError
@@ -20,7 +19,8 @@ from shipyard.host.guard import slot_guard
 from shipyard.host.health import through_nginx, wait_until_healthy
 from shipyard.host.nginx import Nginx
 from shipyard.host.operations.handler import Handler
-from shipyard.plan.layout import SLOTS, Layout
+from shipyard.host.routes import read_route
+from shipyard.plan.layout import Layout
 from shipyard.plan.switching import SwitchPlan, plan_switch
 from shipyard.protocol import switch as proto
 
@@ -89,9 +89,7 @@ def _switch(
             layout.slot_socket(slot).chmod(0o666)
             nginx.point_at(layout.slot_socket(slot), layout.slot_socket(plan.backup))
         else:
-            ports = request.ports
-            backup = None if plan.backup == slot else ports[SLOTS.index(plan.backup)]
-            nginx.point_at_port(ports[SLOTS.index(slot)], backup)
+            nginx.route_to(slot, plan.backup)
         if previous:
             left: str = previous
             step = "stop the old slot's workers"
@@ -144,13 +142,13 @@ def _remember_nginx(
                 nginx.point_at(current, backup or current)
 
         return restore_links
-    upstream = read_text_or_none(layout.upstream_conf)
+    route = read_route(layout)
 
-    def restore_upstream() -> None:
-        if upstream is not None:
-            nginx.restore_upstream(upstream)
+    def restore_route() -> None:
+        if route is not None:
+            nginx.route_to(*route)
 
-    return restore_upstream
+    return restore_route
 
 
 def _run_undo(undo: list[Callable[[], None]]) -> list[str]:

@@ -1,0 +1,182 @@
+"""TLS benchmark: certificate install and renewals under keep-alive load through nginx.
+
+A local environment (managed nginx, the example app) with `tls.mode: acme` against
+Pebble on loopback (tests/support/pebble.py: Pebble and pebble-challtestsrv, HTTP-01
+validated through the environment's nginx). Two stages, each with load generators
+(bench/loadgen.py, one child process per mode, RATE requests/s each):
+
+1. install: the environment is deployed with TLS off; then `tls.mode: acme` and one
+   `tls renew` (Python API) obtains the first certificate and installs it (nginx gains
+   the ACME path, then its HTTPS server: config rewritten, tested, gracefully reloaded),
+   under load on the plain-HTTP health path, which is never redirected.
+2. renew: load over HTTPS (verified against Pebble's root) while RENEWALS forced renewals
+   run back to back through Shipyard's Python API (`execute.tls.renew`): each a new ACME
+   order, new key and certificate written atomically, `nginx -t`, graceful reload.
+
+Every request is counted; failed = non-2xx + connection errors.
+
+    .venv/bin/python bench/tls.py                      # two keep-alive modes, 200 req/s each
+    .venv/bin/python bench/tls.py --modes keepalive,keepalive-checked,fresh
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from benchlib import (
+    LoadProcess,
+    RecordingReporter,
+    base_config,
+    deploy,
+    git,
+    load_env,
+    machine,
+    make_repo,
+    shutdown_host,
+    source_root,
+    store_result,
+    table,
+)
+from loadgen import Sample, summarize
+
+NAME = "shop.example.com"
+
+
+def pebble_support() -> Any:
+    """tests/support/pebble.py (it imports `support.apprepo`, so tests/ goes on the path)."""
+    tests = source_root() / "tests"
+    sys.path.insert(0, str(tests))
+    spec = importlib.util.spec_from_file_location("support.pebble", tests / "support/pebble.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def start_load(
+    url: str, modes: list[str], rate: float, work: Path, cafile: str | None
+) -> list[LoadProcess]:
+    loads = [
+        LoadProcess(url, mode, rate, max_seconds=600, workdir=work, cafile=cafile) for mode in modes
+    ]
+    for load in loads:
+        load.wait_ready()
+    return loads
+
+
+def stop_load(loads: list[LoadProcess]) -> dict[str, Any]:
+    out = {}
+    for load in loads:
+        samples = [Sample(**s) for s in load.stop()]
+        summary = summarize(samples)
+        summary["failed_samples"] = [
+            {"status": s.status, "error": s.error, "stale": s.stale}
+            for s in samples
+            if not 200 <= s.status < 300
+        ][:100]
+        out[load.mode] = summary
+    return out
+
+
+async def renewals(
+    config: Path, count: int, reporter: RecordingReporter, *, force: bool = True
+) -> list[float]:
+    from shipyard.execute import tls
+
+    env = load_env(config)
+    seconds = []
+    for _ in range(count):
+        t0 = time.monotonic()
+        result = await tls.renew(env, {}, config.parent, reporter, force=force)
+        assert result.renewed
+        seconds.append(round(time.monotonic() - t0, 3))
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0, help="requests/s per mode")
+    parser.add_argument("--modes", default="keepalive-checked,keepalive")
+    parser.add_argument("--renewals", type=int, default=10)
+    parser.add_argument("--idle", type=float, default=3.0, help="seconds of load around stages")
+    parser.add_argument("--json-out")
+    args = parser.parse_args(argv)
+    modes = args.modes.split(",")
+    pebble_mod = pebble_support()
+    work = Path(tempfile.mkdtemp(prefix="sybt-", dir="/tmp"))
+    work.chmod(0o755)
+    os.environ["XDG_STATE_HOME"] = str(work / "state")  # the ACME account key
+    root = work / "hosts"
+    free_port = pebble_mod.free_port
+    http_port, https_port = free_port(), free_port()
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "rate": args.rate,
+        "modes": modes,
+        "renewals": args.renewals,
+        "idle_seconds": args.idle,
+    }
+    pebble = pebble_mod.Pebble(work / "pebble", http_port=http_port, dns={NAME: "127.0.0.1"})
+    try:
+        with pebble:
+            config = base_config(root, http_port)
+            config["nginx"]["server_names"] = [NAME]
+            config["environments"]["bench"]["tls"] = {
+                "mode": "acme",
+                "port": https_port,
+                "acme": {"directory": pebble.directory, "ca_bundle": str(pebble.ca_bundle)},
+            }
+            config_path = make_repo(work / "repo", config)
+            reporter = RecordingReporter()
+            plain = f"http://127.0.0.1:{http_port}/healthz"
+
+            # stage 1: deployed with TLS off, then TLS turned on: `tls renew` obtains the
+            # first certificate and installs it (nginx gains the ACME path and the HTTPS
+            # server), under load on the plain health path (never redirected)
+            config["environments"]["bench"]["tls"]["mode"] = "off"
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            git(config_path.parent, "commit", "-qam", "tls off")
+            asyncio.run(deploy(config_path, "bench: plain HTTP first", reporter))
+            config["environments"]["bench"]["tls"]["mode"] = "acme"
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            loads = start_load(plain, modes, args.rate, work, None)
+            time.sleep(args.idle)
+            install_s = asyncio.run(renewals(config_path, 1, reporter, force=False))
+            time.sleep(args.idle)
+            result["install"] = {"seconds": install_s[0], "load": stop_load(loads)}
+
+            # stage 2: renewals under HTTPS load
+            root_ca = work / "pebble-root.pem"
+            root_ca.write_text(pebble.root_pem())
+            https = f"https://127.0.0.1:{https_port}/healthz"
+            loads = start_load(https, modes, args.rate, work, str(root_ca))
+            time.sleep(args.idle)
+            seconds = asyncio.run(renewals(config_path, args.renewals, reporter))
+            time.sleep(args.idle)
+            result["renew"] = {"seconds": seconds, "load": stop_load(loads)}
+    finally:
+        shutdown_host(str(root))
+        shutil.rmtree(work, ignore_errors=True)
+    result["loadavg_at_end"] = list(os.getloadavg())
+    path = store_result("tls", result, out=args.json_out)
+    rows = []
+    for stage in ("install", "renew"):
+        for mode, s in result[stage]["load"].items():
+            rows.append([stage, mode, str(s["requests"]), str(s["non2xx"] + s["conn_errors"])])
+    print(table(["stage", "mode", "requests", "failed"], rows))
+    print(f"stored {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""`tls status|renew`: the environment's HTTPS certificates (docs/tls.md)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from shipyard.cli import failures, output
+from shipyard.cli.options import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    EnvArgument,
+    JsonOption,
+    LockWaitOption,
+    load_env,
+)
+
+if TYPE_CHECKING:
+    from shipyard.execute.reporter import PlainReporter
+    from shipyard.execute.tls import HostCertificate
+
+tls_app = typer.Typer(help="HTTPS certificates: what each host serves; renew what is due.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tls_app, name="tls")
+
+
+def _quiet() -> PlainReporter:
+    from shipyard.execute.reporter import PlainReporter
+
+    return PlainReporter(stream=sys.stderr)
+
+
+def certificate_rows(hosts: list[HostCertificate], now: float) -> list[list[str]]:
+    """One row per host and name: issuer, expiry, days left, last renewal, due."""
+    from shipyard.plan.tls import days_left
+
+    rows = []
+    for host in hosts:
+        cert = host.certificate
+        if cert is None:
+            rows.append([host.host, "-", "-", "-", "-", "-", host.problem or host.due or ""])
+            continue
+        expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(cert.not_after))
+        renewed = (
+            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(cert.renewed_at))
+            if cert.renewed_at
+            else "-"
+        )
+        for name in cert.names or ["-"]:
+            rows.append(
+                [
+                    host.host,
+                    name,
+                    cert.issuer,
+                    expiry,
+                    f"{days_left(cert, now):.1f}",
+                    renewed,
+                    host.due or "ok",
+                ]
+            )
+    return rows
+
+
+COLUMNS = ["host", "name", "issuer", "expires", "days left", "last renewal", "due"]
+
+
+@tls_app.command("status")
+def tls_status(
+    env_name: EnvArgument, config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False
+) -> None:
+    """Per host and name: issuer, expiry, days left, last renewal, and whether it is due."""
+    from shipyard.execute import tls
+
+    env = failures.guard(lambda: load_env(config, env_name))
+    data = failures.run(tls.status(env, _quiet()))
+    if json_output:
+        output.print_json(data)
+        return
+    output.console.print(
+        f"{data.environment}: tls {data.mode}, names {', '.join(data.names)}, "
+        f"renewed at {data.renew_before_days} days left or fewer",
+        markup=False,
+    )
+    output.table("", COLUMNS, certificate_rows(data.hosts, time.time()))
+
+
+@tls_app.command("renew")
+def tls_renew(
+    env_name: EnvArgument,
+    force: Annotated[
+        bool, typer.Option("--force", help="Renew even if no certificate is due.")
+    ] = False,
+    lock_wait: LockWaitOption = 0.0,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Renew and install, on every host, a certificate that is due (30 days or fewer
+    left, by default), missing, or not covering the configured names.
+
+    Runs under the environment's lock. A failure exits 1 naming the name, the hosts and
+    the ACME server's error; what nginx serves is left as it was.
+    """
+    from shipyard.config.loader import ConfigFile, resolve_secrets
+    from shipyard.execute import tls
+    from shipyard.execute.reporter import PlainReporter
+
+    loaded = failures.guard(lambda: ConfigFile.load(config))
+    env = failures.guard(lambda: loaded.environment(env_name))
+    secrets = failures.guard(lambda: resolve_secrets(env, loaded.path))
+    result = failures.run(
+        tls.renew(
+            env,
+            secrets,
+            loaded.path.parent,
+            PlainReporter(stream=sys.stderr),
+            force=force,
+            lock_wait=lock_wait,
+        )
+    )
+    verdict = "renewed" if result.renewed else "nothing to renew"
+    output.console.print(f"{env.name}: {verdict} ({result.reason})", markup=False)
+    output.table("", COLUMNS, certificate_rows(result.hosts, time.time()))

@@ -1,0 +1,87 @@
+"""nginx text for HTTPS: Mozilla's "intermediate" profile, the redirect, the ACME path.
+
+Pure text from typed inputs; `plan/nginx_conf.py` puts the pieces into server.conf.
+Why each choice: docs/tls.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# https://ssl-config.mozilla.org/ "intermediate" (guideline 5.7): TLS 1.2 and 1.3, forward
+# secret AEAD suites only; the server does not impose its order (every suite is strong).
+MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "DHE-RSA-AES128-GCM-SHA256",
+        "DHE-RSA-AES256-GCM-SHA384",
+        "DHE-RSA-CHACHA20-POLY1305",
+    )
+)
+ACME_PATH = "/.well-known/acme-challenge/"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # base64url, as RFC 8555 8.3 requires
+
+
+@dataclass(frozen=True)
+class HttpsServer:
+    listen: str  # host:port
+    cert: Path
+    key: Path
+    hsts: str | None  # Strict-Transport-Security value
+    zone: str  # the session cache's shared memory zone (one per environment)
+
+
+def is_token(token: str) -> bool:
+    """Is `token` a valid HTTP-01 token (and so a safe file name)?"""
+    return bool(_TOKEN.match(token))
+
+
+def https_port(listen: str) -> int:
+    return int(listen.rsplit(":", 1)[1])
+
+
+def redirect_target(listen: str) -> str:
+    """Where plain HTTP sends a visitor: the same host and path on the HTTPS port."""
+    port = https_port(listen)
+    where = "$host" if port == 443 else f"$host:{port}"
+    return f"https://{where}$request_uri"
+
+
+def challenge_location(challenges: Path) -> str:
+    """HTTP-01 answers, as plain files; never redirected (the ACME server asks over HTTP)."""
+    return f"""    location ^~ {ACME_PATH} {{
+        alias {challenges}/;
+        default_type text/plain;
+    }}
+"""
+
+
+def redirect_location(listen: str) -> str:
+    return f"""    location / {{
+        return 301 {redirect_target(listen)};
+    }}
+"""
+
+
+def tls_directives(server: HttpsServer) -> str:
+    """The server block's TLS settings (Mozilla intermediate) and the optional HSTS."""
+    hsts = (
+        f'    add_header Strict-Transport-Security "{server.hsts}" always;\n' if server.hsts else ""
+    )
+    return f"""    ssl_certificate {server.cert};
+    ssl_certificate_key {server.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ecdh_curve X25519:prime256v1:secp384r1;
+    ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};
+    ssl_prefer_server_ciphers off;
+    ssl_session_timeout 1d;
+    ssl_session_cache shared:{server.zone}:10m;
+    ssl_session_tickets off;
+{hsts}"""

@@ -1,0 +1,34 @@
+"""BACKUP-SCHEDULE-INSTALL: put the systemd units of the backup schedule on the primary
+and the requests their services run (with the secrets they need) next to the
+environment, readable by the deploy user alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shipyard.protocol.op import Op
+
+
+@dataclass(frozen=True)
+class ScheduleInstallRequest:
+    """units: file name -> text, written into `unit_dir`; requests: job -> the JSON
+    request its service reads on stdin, written to `<env>/backups/schedule/<job>.json`
+    (0600). With `enable`, and systemd running, reload it and enable the timers."""
+
+    units: dict[str, str]
+    requests: dict[str, str]
+    unit_dir: str
+    enable: bool
+
+
+@dataclass(frozen=True)
+class ScheduleInstallReply:
+    unit_files: list[str]
+    request_files: list[str]
+    enabled: list[str]  # timers enabled and started now
+    note: str  # e.g. "systemd is not running here: units written, not enabled"
+
+
+BACKUP_SCHEDULE_INSTALL = Op(
+    "backup-schedule-install", ScheduleInstallRequest, ScheduleInstallReply
+)

@@ -1,0 +1,121 @@
+"""The `shipyard serve` process: uvicorn serving the API, /metrics and the dashboard,
+with the check scheduler and the deploy watch in the same event loop.
+
+Everything that must survive a restart is in the store; the process itself keeps only
+what it can read again (the newest results, the incident streaks, the deploy mirror).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
+from shipyard.config.shipyard_config import ShipyardConfig
+from shipyard.serve import api
+from shipyard.serve.alerts import Alerter, channels_of
+from shipyard.serve.context import ServeContext
+from shipyard.serve.live import LiveDeploys
+from shipyard.serve.scheduler import Scheduler
+from shipyard.serve.store import Store
+
+log = logging.getLogger("shipyard.serve")
+
+
+def open_context(config: ShipyardConfig) -> ServeContext:
+    """The store named by `serve:` (SQLite by default), opened and migrated."""
+    serve = config.serve
+    if serve.store_secret is not None:
+        target: str | Path | None = config.secret(serve.store_secret, "serve.store_secret")
+    elif serve.store is not None:
+        target = Path(serve.store).expanduser()
+        if not target.is_absolute():
+            target = config.path.parent / target
+    else:
+        target = None
+    store = Store.open(target)
+    return ServeContext(config, config.path, store, serve.base_url, LiveDeploys())
+
+
+def _dashboard(ctx: ServeContext) -> list[BaseRoute]:
+    """The dashboard engineer's `serve/web/app.py: create_app(ctx)`, when it is there."""
+    try:
+        from shipyard.serve.web.app import create_app  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return []
+    return [Mount("/", app=create_app(ctx))]
+
+
+def build_app(ctx: ServeContext, scheduler: Scheduler) -> Starlette:
+    return Starlette(routes=[*api.routes(ctx, scheduler.latest), *_dashboard(ctx)])
+
+
+async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`): the scheduler, the deploy watch, uvicorn."""
+    import uvicorn
+
+    from shipyard.serve.deploy_watch import DeployWatch
+
+    stop = stop or asyncio.Event()
+    alerter = Alerter(channels_of(ctx.config), ctx.store, ctx.config.alerts.timeout)
+    scheduler = Scheduler(ctx, alerter)
+    watch = DeployWatch(ctx, scheduler.alert)
+    app = build_app(ctx, scheduler)
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # ours stop everything, in order
+            yield
+
+    server = Server(
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    async def stopper() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    async with _running(scheduler.run(stop), watch.run(stop), stopper()):
+        await server.serve()
+        stop.set()
+
+
+@contextlib.asynccontextmanager
+async def _running(*coroutines: object) -> AsyncIterator[None]:
+    tasks = [asyncio.ensure_future(c) for c in coroutines]  # type: ignore[call-overload]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 30)
+
+
+def run_serve(config: ShipyardConfig, listen: str | None = None) -> None:
+    """`shipyard serve`: blocks until stopped."""
+    ctx = open_context(config)
+    host, _, port = (listen or config.serve.listen).rpartition(":")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log.info(
+        "serving %d environment(s) on http://%s:%s (store: %s)",
+        len(config.environments),
+        host,
+        port,
+        ctx.store.where,
+    )
+    try:
+        asyncio.run(serve(ctx, host.strip("[]"), int(port)))
+    finally:
+        ctx.store.close()

@@ -1,0 +1,202 @@
+"""`shipyard setup` on a fresh Debian 12 root: from nothing to a deploy, then no changes.
+
+One debootstrap copy (tests/support/fresh_root.py) with its own sshd in a chroot is set
+up, deployed to and set up again; a second copy is refused (not Debian-like, no
+Python 3.11) before anything changes. There is no systemd as PID 1 on this machine, so
+units are installed and enabled (checked with `systemctl --root`) and the deploy starts
+nginx itself; docs/setup.md says what that leaves untested.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from support.apprepo import AppRepo, free_port, make_repo
+from support.fresh_root import FreshHost
+from support.sshd import keygen
+
+from shipyard import __version__
+
+pytestmark = pytest.mark.integration
+
+ADDRESS = "127.0.0.41"
+UNITS = ("nginx.service", "nftables.service", "shipyard-reconcile-production.service")
+
+
+@dataclass
+class Fleet:
+    work: Path
+    client_key: Path
+    public_key: str
+    known_hosts: Path
+    ssh_config: Path
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    work = Path(tempfile.mkdtemp(prefix="setup-", dir="/tmp"))
+    key = work / "client_ed25519"
+    public = keygen(key, "shipyard-setup-tests")
+    (work / "ssh_config").write_text("")
+    (work / "known_hosts").write_text("")
+    yield Fleet(work, key, public, work / "known_hosts", work / "ssh_config")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def start_host(fleet: Fleet, address: str) -> FreshHost:
+    host = FreshHost(address, free_port(address), fleet.public_key)
+    host.start_sshd()
+    with fleet.known_hosts.open("a") as known:
+        known.write(host.known_hosts_line + "\n")
+    return host
+
+
+def config(fleet: Fleet, host: FreshHost, port: int) -> dict[str, object]:
+    return {
+        "app": "reconcile",
+        "start": "python3 app.py",
+        "health": {"path": "/healthz", "interval": 0.1, "deadline": 15},
+        "drain_timeout": 2,
+        "observe": {"window": 1, "interval": 0.5},
+        "nginx": {
+            "mode": "system",
+            "include_dir": "/etc/nginx/shipyard.d",
+            "binary": "shipyard-nginx",
+            "listen": f"{host.address}:{port}",
+        },
+        "ssh": {
+            "known_hosts": str(fleet.known_hosts),
+            "identity_file": str(fleet.client_key),
+            "config_file": str(fleet.ssh_config),
+        },
+        "setup": {"authorized_keys": [fleet.public_key]},
+        "environments": {"production": {"hosts": [f"deploy@{host.address}:{host.port}"]}},
+    }
+
+
+@pytest.fixture(scope="module")
+def fresh(fleet: Fleet) -> Iterator[tuple[FreshHost, AppRepo, int]]:
+    host = start_host(fleet, ADDRESS)
+    port = free_port(ADDRESS)
+    repo = make_repo(fleet.work / "repo", config(fleet, host, port))
+    yield host, repo, port
+    host.stop()
+
+
+def setup(repo: AppRepo, *args: str) -> subprocess.CompletedProcess[str]:
+    return repo.shipyard("setup", "production", *args, timeout=900)
+
+
+def test_setup_makes_a_fresh_debian_root_a_shipyard_host(
+    fresh: tuple[FreshHost, AppRepo, int],
+) -> None:
+    host, repo, _ = fresh
+    result = setup(repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "packages" in result.stdout and "changed" in result.stdout
+    version = host.run("shipyard", "--version", user="deploy")
+    assert version.returncode == 0 and __version__ in version.stdout, version
+    assert host.run("id", "-u", "deploy").returncode == 0
+    keys = (host.root / "home/deploy/.ssh/authorized_keys").read_text()
+    assert repo.config.exists() and keys.strip().endswith("shipyard-setup-tests")
+    for unit in UNITS:
+        enabled = subprocess.run(
+            ["systemctl", f"--root={host.root}", "is-enabled", unit],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert enabled.stdout.strip() == "enabled", (unit, enabled)
+    sshd = host.run("/usr/sbin/sshd", "-T", "-C", "user=root,host=x,addr=127.0.0.1")
+    assert "passwordauthentication no" in sshd.stdout, sshd.stderr
+    rules = (host.root / "etc/nftables.conf").read_text()
+    assert "policy drop" in rules and "80, 443" in rules
+    nft = host.run("nft", "-c", "-f", "/etc/nftables.conf")  # parses; never loaded here
+    assert nft.returncode == 0, nft.stderr
+    assert (host.root / "etc/logrotate.d/shipyard-reconcile-production").is_file()
+    assert (host.root / "etc/apt/apt.conf.d/20auto-upgrades").is_file()
+
+
+def test_after_setup_a_deploy_works_with_nothing_done_by_hand(
+    fresh: tuple[FreshHost, AppRepo, int],
+) -> None:
+    host, repo, port = fresh
+    result = repo.shipyard("deploy", "production", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    response = httpx.get(f"http://{host.address}:{port}/healthz", timeout=5)
+    assert response.status_code == 200
+    assert response.headers.get("X-App-Version") == "1.0.0"
+    link = host.root / "etc/nginx/shipyard.d/shipyard-reconcile-production.conf"
+    assert link.is_symlink()
+
+
+def test_a_second_setup_changes_nothing_and_says_so(
+    fresh: tuple[FreshHost, AppRepo, int],
+) -> None:
+    host, repo, port = fresh
+    result = setup(repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"deploy@{host.address}:{host.port}: no changes" in result.stdout, result.stdout
+    response = httpx.get(f"http://{host.address}:{port}/healthz", timeout=5)
+    assert response.status_code == 200
+
+
+def test_check_says_what_would_change_and_changes_nothing(
+    fresh: tuple[FreshHost, AppRepo, int],
+) -> None:
+    host, repo, _ = fresh
+    rotate = host.root / "etc/logrotate.d/shipyard-reconcile-production"
+    rotate.unlink()
+    result = setup(repo, "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "would change: logrotate" in result.stdout, result.stdout
+    assert not rotate.exists()
+    assert setup(repo).returncode == 0 and rotate.is_file()  # and a real run puts it back
+
+
+@pytest.fixture(scope="module")
+def other(fleet: Fleet) -> Iterator[tuple[FreshHost, AppRepo]]:
+    host = start_host(fleet, "127.0.0.42")
+    repo = make_repo(fleet.work / "other", config(fleet, host, free_port("127.0.0.42")))
+    yield host, repo
+    host.stop()
+
+
+def test_a_host_that_is_not_debian_like_is_refused_before_anything_changes(
+    other: tuple[FreshHost, AppRepo],
+) -> None:
+    host, repo = other
+    release = host.root / "etc/os-release"
+    original = release.read_text()
+    release.unlink()  # a link into /usr/lib in Debian
+    release.write_text('ID=fedora\nPRETTY_NAME="Fedora Linux 40"\nVERSION_ID=40\n')
+    try:
+        result = setup(repo)
+    finally:
+        release.unlink()
+        release.write_text(original)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert "Fedora Linux 40 is not Debian-like" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert host.run("id", "deploy").returncode != 0
+    assert not (host.root / "usr/sbin/nginx").exists()
+
+
+def test_a_host_without_python_3_11_is_refused_before_anything_changes(
+    other: tuple[FreshHost, AppRepo],
+) -> None:
+    host, repo = other
+    python = host.root / "usr/bin/python3"
+    python.rename(python.with_name("python3.off"))
+    try:
+        result = setup(repo)
+    finally:
+        python.with_name("python3.off").rename(python)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert "python3 is not installed" in result.stderr
+    assert host.run("id", "deploy").returncode != 0

@@ -1,0 +1,290 @@
+"""HTTPS from a real ACME server: Pebble on loopback validates HTTP-01 through the
+environment's own nginx (real nginx, supervisord, the example app; no mocks).
+
+One environment and one Pebble for the whole file (module fixtures), used in order: the
+first deploy obtains the certificate, later tests renew, redirect, add HSTS, fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from support.apprepo import AppRepo, free_port, git, local_config, make_repo
+from support.load import Load
+from support.localenv import TOKEN, shutdown
+from support.pebble import Pebble
+
+pytestmark = pytest.mark.integration
+
+NAME = "shop.example.com"
+BAD_NAME = "unreachable.example.com"
+
+
+@dataclass
+class Site:
+    repo: AppRepo
+    pebble: Pebble
+    root: Path
+    http_port: int
+    https_port: int
+    state: Path  # XDG_STATE_HOME: the ACME account key
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**TOKEN, "XDG_STATE_HOME": str(self.state)}
+
+    def shipyard(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.repo.shipyard(*args, env=self.env)
+
+    def tls_dir(self) -> Path:
+        return self.root / "reconcile" / "local" / "tls"
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=self.pebble.root_pem())
+        context.check_hostname = False  # we connect to 127.0.0.1; the name is checked below
+        return context
+
+    def served_certificate(self) -> x509.Certificate:
+        pem = ssl.get_server_certificate(("127.0.0.1", self.https_port))
+        return x509.load_pem_x509_certificate(pem.encode())
+
+    def https(self, path: str = "/healthz") -> httpx.Response:
+        return httpx.get(
+            f"https://127.0.0.1:{self.https_port}{path}",
+            headers={"Host": NAME},
+            verify=self.context(),
+            timeout=5,
+        )
+
+    def edit_tls(self, **changes: Any) -> None:
+        data = yaml.safe_load(self.repo.config.read_text())
+        data["environments"]["local"]["tls"].update(changes)
+        self.repo.write_config(data)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    base = Path(tempfile.mkdtemp(prefix="sytls-", dir="/tmp"))
+    base.chmod(0o755)
+    http_port, https_port = free_port(), free_port()
+    pebble = Pebble(
+        base / "pebble",
+        http_port=http_port,
+        dns={NAME: "127.0.0.1", BAD_NAME: "127.0.0.9"},  # nothing listens on .9
+        validity_seconds=20 * 86400,  # inside the 30-day renewal window: always due
+    )
+    root = base / "hosts"
+    config = local_config(root, http_port)
+    config["nginx"]["server_names"] = [NAME]
+    config["health"]["deadline"] = 30  # a busy machine starts the app slowly; it only waits
+    with pebble:
+        config["environments"]["local"]["tls"] = {
+            "mode": "acme",
+            "port": https_port,
+            "acme": {
+                "directory": pebble.directory,
+                "email": "ops@example.com",
+                "ca_bundle": str(pebble.ca_bundle),
+            },
+        }
+        repo = make_repo(base / "repo", config)
+        try:
+            yield Site(repo, pebble, root, http_port, https_port, base / "state")
+        finally:
+            shutdown(root)
+            subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_the_first_deploy_obtains_a_certificate_over_http_01_and_serves_https(
+    site: Site,
+) -> None:
+    result = site.shipyard("deploy", "local")
+    assert result.returncode == 0, result.stdout + result.stderr + site.pebble.logs()
+    response = site.https()  # verified against Pebble's root
+    assert response.status_code == 200 and response.headers["X-App-Version"] == "1.0.0"
+    cert = site.served_certificate()
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == [NAME]
+    assert "Pebble" in cert.issuer.rfc4514_string()
+    # the answers were removed once validated
+    assert list((site.tls_dir() / "acme-challenge").iterdir()) == []
+
+
+def test_the_private_key_is_0600_and_never_printed(site: Site) -> None:
+    key = site.tls_dir() / "privkey.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
+    account = next(site.state.glob("shipyard/acme/*/account.json"))
+    assert account.stat().st_mode & 0o777 == 0o600
+    body = key.read_text().splitlines()[1]  # a line of the key's base64
+    renewed = site.shipyard("tls", "renew", "local", "--force")
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    status = site.shipyard("status", "local")
+    new_body = key.read_text().splitlines()[1]
+    logs = "".join(p.read_text(errors="replace") for p in (site.root / "reconcile").rglob("*.log"))
+    for text in (renewed.stdout, renewed.stderr, status.stdout, status.stderr, logs):
+        assert body not in text and new_body not in text
+        assert "PRIVATE KEY" not in text
+
+
+def test_plain_http_redirects_to_https_except_the_acme_path_and_the_health_check(
+    site: Site,
+) -> None:
+    plain = f"http://127.0.0.1:{site.http_port}"
+    moved = httpx.get(f"{plain}/reports?month=3", headers={"Host": NAME}, timeout=5)
+    assert moved.status_code == 301
+    assert moved.headers["Location"] == f"https://{NAME}:{site.https_port}/reports?month=3"
+    challenge = httpx.get(f"{plain}/.well-known/acme-challenge/nothing-here", timeout=5)
+    assert challenge.status_code == 404  # answered by nginx itself, not redirected
+    assert httpx.get(f"{plain}/healthz", timeout=5).status_code == 200  # probes, balancers
+
+
+def test_tls_status_shows_each_host_and_name_with_issuer_expiry_and_last_renewal(
+    site: Site,
+) -> None:
+    shown = site.shipyard("tls", "status", "local")
+    assert shown.returncode == 0, shown.stderr
+    assert NAME in shown.stdout and "Pebble" in shown.stdout and "last renewal" in shown.stdout
+    data = json.loads(site.shipyard("tls", "status", "local", "--json").stdout)
+    (host,) = data["hosts"]
+    assert host["certificate"]["names"] == [NAME] and host["certificate"]["renewed_at"]
+    # Pebble issues for 20 days here: inside the 30-day window, so it is due
+    assert host["due"].startswith("19.") or host["due"].startswith("20.")
+    status = site.shipyard("status", "local")
+    assert "certificate" in status.stdout and "days left" in status.stdout, status.stdout
+
+
+def test_a_renewal_under_load_installs_the_new_certificate_with_no_failed_request(
+    site: Site,
+) -> None:
+    before = site.served_certificate().serial_number
+    url = f"https://127.0.0.1:{site.https_port}/healthz"
+    with Load(url, rate=60, tls=site.context()) as load:
+        load.wait_for(30)
+        renewed = site.shipyard("tls", "renew", "local")  # due: 20 days left of 30
+        assert renewed.returncode == 0, renewed.stdout + renewed.stderr + site.pebble.logs()
+        load.wait_for(30)
+    assert "renewed" in renewed.stdout and "days left" in renewed.stdout
+    assert not load.failed, load.report()
+    assert len(load.samples) >= 60
+    assert site.served_certificate().serial_number != before
+
+
+def test_hsts_is_sent_on_https_when_asked_for(site: Site) -> None:
+    assert "Strict-Transport-Security" not in site.https().headers
+    site.edit_tls(hsts={"max_age": 31536000, "include_subdomains": True})
+    renewed = site.shipyard("tls", "renew", "local", "--force")
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    header = site.https().headers["Strict-Transport-Security"]
+    assert header == "max-age=31536000; includeSubDomains"
+
+
+def test_a_failing_validation_is_a_clear_error_and_nothing_served_changes(site: Site) -> None:
+    before = site.served_certificate().serial_number
+    site.edit_tls(acme={**_acme(site), "names": [NAME, BAD_NAME]})
+    try:
+        failed = site.shipyard("tls", "renew", "local")
+    finally:
+        site.edit_tls(acme=_acme(site))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    message = failed.stdout + failed.stderr
+    assert BAD_NAME in message and "validation failed" in message and "local" in message
+    assert "Traceback" not in message
+    assert site.served_certificate().serial_number == before
+    assert site.https().status_code == 200
+    assert list((site.tls_dir() / "acme-challenge").iterdir()) == []
+
+
+def _acme(site: Site) -> dict[str, Any]:
+    data = yaml.safe_load(site.repo.config.read_text())
+    acme = dict(data["environments"]["local"]["tls"]["acme"])
+    acme.pop("names", None)
+    return acme
+
+
+def test_the_account_key_is_reused_for_the_next_order(site: Site) -> None:
+    accounts = list(site.state.glob("shipyard/acme/*/account.json"))
+    assert len(accounts) == 1
+    assert os.stat(accounts[0]).st_mode & 0o077 == 0
+
+
+def test_self_signed_mode_replaces_the_acme_certificate_with_one_made_here(site: Site) -> None:
+    site.edit_tls(mode="self-signed")
+    renewed = site.shipyard("tls", "renew", "local")  # due: it came from acme
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    assert "came from acme" in renewed.stdout
+    cert = site.served_certificate()
+    assert cert.issuer.rfc4514_string() == f"CN={NAME}"
+
+
+def test_files_mode_installs_the_teams_certificate_and_refuses_a_key_that_is_not_its(
+    site: Site,
+) -> None:
+    from shipyard.execute.tls_material import self_signed
+
+    ours, other = self_signed([NAME]), self_signed([NAME])
+    secrets = site.state / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    (secrets / "cert.pem").write_text(ours.cert_pem)
+    (secrets / "key.pem").write_text(other.key_pem)  # the wrong key first
+    (secrets / "key.pem").chmod(0o600)
+    data = yaml.safe_load(site.repo.config.read_text())
+    data["environments"]["local"]["secrets"] = {"TLS_KEY": {"from_file": str(secrets / "key.pem")}}
+    data["environments"]["local"]["tls"].update(
+        mode="files", files={"cert": str(secrets / "cert.pem"), "key_secret": "TLS_KEY"}
+    )
+    site.repo.write_config(data)
+    before = site.served_certificate().serial_number
+    refused = site.shipyard("tls", "renew", "local")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "does not belong to the certificate" in refused.stdout + refused.stderr
+    assert site.served_certificate().serial_number == before
+
+    (secrets / "key.pem").write_text(ours.key_pem)
+    installed = site.shipyard("tls", "renew", "local")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    served = site.served_certificate()
+    assert served.public_bytes(serialization.Encoding.PEM).decode() == ours.cert_pem
+    again = site.shipyard("tls", "renew", "local")
+    assert "nothing to renew" in again.stdout
+
+
+def test_tls_turned_off_then_on_again_is_obtained_by_tls_renew_without_a_deploy(
+    site: Site,
+) -> None:
+    data = yaml.safe_load(site.repo.config.read_text())
+    data["environments"]["local"]["tls"] = {"mode": "off"}
+    site.repo.write_config(data)
+    git(site.repo.path, "commit", "-qam", "tls off")
+    off = site.shipyard("deploy", "local")
+    assert off.returncode == 0, off.stdout + off.stderr
+    plain = httpx.get(f"http://127.0.0.1:{site.http_port}/reports", timeout=5)
+    assert plain.status_code != 301  # served over HTTP again, not redirected
+    with pytest.raises(httpx.ConnectError):
+        site.https()
+
+    shutil.rmtree(site.tls_dir())  # as on a host that never had TLS
+    data["environments"]["local"]["tls"] = {
+        "mode": "acme",
+        "port": site.https_port,
+        "acme": {"directory": site.pebble.directory, "ca_bundle": str(site.pebble.ca_bundle)},
+    }
+    site.repo.write_config(data)
+    on = site.shipyard("tls", "renew", "local")
+    assert on.returncode == 0, on.stdout + on.stderr + site.pebble.logs()
+    assert "no certificate installed" in on.stdout
+    assert "Pebble" in site.served_certificate().issuer.rfc4514_string()
+    assert site.https().status_code == 200

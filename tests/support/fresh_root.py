@@ -1,0 +1,182 @@
+"""A fresh Debian 12 server for the setup tests: a debootstrap root, an sshd in a chroot.
+
+The image (`--variant=minbase` plus openssh-server and python3, as a fresh droplet has
+them) is built once and cached outside the repository, at
+`$SHIPYARD_FRESH_ROOT_CACHE` (default /var/cache/shipyard-tests)/bookworm-minbase.tar.zst;
+a machine without it builds it (scripts/setup.d/50-fresh-root.sh does at setup, about a
+minute with the mirror). Package downloads of apt inside every copy go to one cache dir
+beside it, bind-mounted into the copy, so repeated runs download nothing.
+
+`FreshHost` unpacks a copy, mounts /proc, /dev and the apt cache, gives it new host
+keys, and starts the copy's own /usr/sbin/sshd inside `chroot` on a loopback alias.
+Services are not started by package installs in the copy (policy-rc.d says 101, as in
+a container): there is no systemd as PID 1 here. `stop()` kills every process whose root
+is the copy (sshd, supervisord, nginx, the app, whatever a test left), unmounts and
+removes it.
+
+    python3 tests/support/fresh_root.py     # build the image if it is missing
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MIRROR = "http://deb.debian.org/debian"
+SUITE = "bookworm"
+CACHE = Path(os.environ.get("SHIPYARD_FRESH_ROOT_CACHE") or "/var/cache/shipyard-tests")
+IMAGE = CACHE / f"{SUITE}-minbase.tar.zst"
+APT_CACHE = CACHE / "apt-archives"
+
+
+def ensure_image() -> Path:
+    """Build the image unless it is there (one builder at a time); return its path."""
+    if IMAGE.is_file():
+        return IMAGE
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not IMAGE.is_file():
+            _build()
+    return IMAGE
+
+
+def _build() -> None:
+    started = time.monotonic()
+    print(f"fresh-root: building {IMAGE} with debootstrap from {MIRROR}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="fresh-root-", dir=CACHE) as scratch:
+        root = Path(scratch) / "root"
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", "--include=openssh-server,python3",
+             SUITE, str(root), MIRROR],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        APT_CACHE.mkdir(parents=True, exist_ok=True)
+        for deb in (root / "var/cache/apt/archives").glob("*.deb"):
+            shutil.move(str(deb), APT_CACHE / deb.name)  # later copies install from here
+        for key in (root / "etc/ssh").glob("ssh_host_*"):
+            key.unlink()  # every copy gets its own
+        partial = IMAGE.with_suffix(".partial")
+        subprocess.run(
+            f"tar --numeric-owner -C {root} -cf - . | zstd -q -T2 -3 -o {partial} -f",
+            shell=True, check=True,
+        )  # fmt: skip
+        partial.rename(IMAGE)
+    took = time.monotonic() - started
+    print(f"fresh-root: built in {took:.0f} s ({IMAGE.stat().st_size >> 20} MiB)", file=sys.stderr)
+
+
+class FreshHost:
+    """A copy of the image with its own sshd on ADDRESS:PORT, reachable as root."""
+
+    def __init__(self, address: str, port: int, client_public_key: str) -> None:
+        self.address = address
+        self.port = port
+        self.dir = Path(tempfile.mkdtemp(prefix="fresh-", dir="/var/tmp"))
+        self.root = self.dir / "root"
+        self.log_file = self.dir / "sshd.log"
+        self._mounts: list[Path] = []
+        self._sshd: subprocess.Popen[bytes] | None = None
+        self._unpack(client_public_key)
+
+    def _unpack(self, client_public_key: str) -> None:
+        self.root.mkdir()
+        subprocess.run(
+            f"zstd -dc {ensure_image()} | tar --numeric-owner -C {self.root} -xf -",
+            shell=True, check=True,
+        )  # fmt: skip
+        policy = self.root / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\n# a chroot: package installs start no service\nexit 101\n")
+        policy.chmod(0o755)
+        shutil.copy("/etc/resolv.conf", self.root / "etc/resolv.conf")
+        ssh_dir = self.root / "root/.ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text(client_public_key + "\n")
+        subprocess.run(["chroot", str(self.root), "ssh-keygen", "-A"], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        APT_CACHE.mkdir(parents=True, exist_ok=True)
+        self._mount(["-t", "proc", "proc"], self.root / "proc")
+        self._mount(["--bind", "/dev"], self.root / "dev")
+        self._mount(["--bind", str(APT_CACHE)], self.root / "var/cache/apt/archives")
+
+    def _mount(self, args: list[str], where: Path) -> None:
+        where.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", *args, str(where)], check=True)
+        self._mounts.append(where)
+
+    @property
+    def known_hosts_line(self) -> str:
+        key = (self.root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
+        return f"[{self.address}]:{self.port} {key[0]} {key[1]}"
+
+    def start_sshd(self) -> None:
+        (self.root / "run/sshd").mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "wb") as log:
+            self._sshd = subprocess.Popen(
+                ["chroot", str(self.root), "/usr/sbin/sshd", "-D", "-e",
+                 "-o", f"ListenAddress={self.address}:{self.port}", "-o", "UseDNS=no"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.address, self.port), timeout=1),
+            ):
+                return
+            if self._sshd.poll() is not None:
+                raise RuntimeError(f"sshd in {self.root} exited: {self.log_file.read_text()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"sshd in {self.root} did not listen: {self.log_file.read_text()}")
+
+    def run(self, *argv: str, user: str = "root") -> subprocess.CompletedProcess[str]:
+        """Run a command inside the copy (chroot), as `user`."""
+        command = ["chroot", str(self.root)]
+        if user != "root":
+            command += ["runuser", "-u", user, "--"]
+        return subprocess.run([*command, *argv], capture_output=True, text=True, check=False)
+
+    def processes(self) -> list[int]:
+        """Every process whose root directory is this copy."""
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{name}/root") == str(self.root):
+                    found.append(int(name))
+        return found
+
+    def stop(self) -> list[int]:
+        """Kill everything in the copy, unmount, remove it; return what had to be killed."""
+        left = self.processes()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self.processes():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 5
+            while self.processes() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        if self._sshd is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._sshd.wait(timeout=5)
+        for where in reversed(self._mounts):
+            subprocess.run(["umount", "-l", str(where)], check=False)
+        self._mounts.clear()
+        if os.environ.get("SHIPYARD_TEST_KEEP") != "1":  # 1: keep the copy to look at
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return left
+
+
+if __name__ == "__main__":
+    ensure_image()

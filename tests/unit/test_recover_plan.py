@@ -1,0 +1,99 @@
+"""Recovery onto a new server, decided: the new host's entry, the release to deploy (the
+repository's tags when the old server is gone), which snapshots to try, each step's share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.config.model import Environment
+from shipyard.plan import recover as plan
+from shipyard.protocol.backup import BackupRecord
+
+
+def env(**overrides: Any) -> Environment:
+    values: dict[str, Any] = {
+        "name": "production",
+        "app": "reconcile",
+        "start": "python3 app.py",
+        "hosts": [{"address": "deploy@10.0.0.6", "root": "/srv/a", "listen": "10.0.0.6:80"}],
+    }
+    return Environment.model_validate(values | overrides)
+
+
+def record(source: str, at: float, snapshot: str, **fields: Any) -> BackupRecord:
+    values: dict[str, Any] = {
+        "snapshot_id": snapshot,
+        "source": source,
+        "kind": "postgres",
+        "reason": "manual",
+        "deployment_id": None,
+        "started_at": at,
+        "duration": 1.0,
+        "size_bytes": 10,
+        "added_bytes": 5,
+        "checksums": {},
+        "stats": None,
+        "verified_at": None,
+        "verify_ok": None,
+        "verify_seconds": None,
+        "verify_detail": None,
+    }
+    return BackupRecord(**(values | fields))
+
+
+def test_a_new_address_takes_the_primarys_root_and_listen_address_unless_given() -> None:
+    derived = plan.target_environment(env(), "deploy@10.0.0.9")
+    (host,) = derived.hosts
+    assert (host.address, host.root, host.listen) == ("deploy@10.0.0.9", "/srv/a", "10.0.0.6:80")
+    given = plan.target_environment(env(), "deploy@10.0.0.9", "/srv/b", "10.0.0.9:80")
+    assert (given.hosts[0].root, given.hosts[0].listen) == ("/srv/b", "10.0.0.9:80")
+
+
+def test_a_host_already_listed_in_the_environment_is_recovered_onto_as_it_is_listed() -> None:
+    two = env(
+        hosts=[
+            {"address": "deploy@10.0.0.6", "root": "/srv/a"},
+            {"address": "deploy@10.0.0.7", "root": "/srv/c", "listen": "10.0.0.7:81"},
+        ]
+    )
+    (host,) = plan.target_environment(two, "deploy@10.0.0.7").hosts
+    assert (host.root, host.listen) == ("/srv/c", "10.0.0.7:81")
+    assert [h.address for h in plan.old_hosts(two, "deploy@10.0.0.7")] == ["deploy@10.0.0.6"]
+
+
+def test_the_release_comes_from_the_newest_backup_that_names_one() -> None:
+    records = [
+        record("db", 100, "old1", release_id="aaaaaaaaaaaa", release_digest="d1"),
+        record("db", 300, "untagged"),
+        record("notes", 200, "new1", release_id="bbbbbbbbbbbb", release_digest="d2"),
+    ]
+    choice = plan.release_from_backups(records)
+    assert choice is not None
+    assert (choice.release_id, choice.digest) == ("bbbbbbbbbbbb", "d2")
+    assert "new1" in choice.source
+    assert plan.release_from_backups([record("db", 1, "x")]) is None
+    assert plan.digest_for(records, "aaaaaaaaaaaa") == "d1"
+    assert plan.digest_for(records, "cccccccccccc") is None
+
+
+def test_each_source_tries_its_snapshots_newest_first() -> None:
+    records = [record("db", 1, "a"), record("db", 3, "c"), record("notes", 2, "b")]
+    assert plan.candidates(records, ["db", "notes", "uploads"]) == {
+        "db": ["c", "a"],
+        "notes": ["b"],
+        "uploads": [],
+    }
+
+
+def test_each_step_gets_its_share_of_the_recovery_time() -> None:
+    steps = {"setup": 1.0, "restore": 3.0, "deploy": 6.0}
+    assert plan.shares(steps) == {"setup": 10.0, "restore": 30.0, "deploy": 60.0}
+    assert plan.describe_steps(steps) == "setup 1.0s (10%), restore 3.0s (30%), deploy 6.0s (60%)"
+    assert plan.shares({"setup": 0.0}) == {"setup": 0.0}
+
+
+def test_the_step_left_names_the_new_host_and_its_listen_address() -> None:
+    recovered = plan.target_environment(env(), "deploy@10.0.0.9", listen="10.0.0.9:80")
+    text = plan.one_step_left(recovered, "10.0.0.9:80")
+    assert "point DNS or the load balancer for production at deploy@10.0.0.9" in text
+    assert "10.0.0.9:80" in text
