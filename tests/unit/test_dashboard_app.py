@@ -228,3 +228,16 @@ def test_without_a_password_or_token_configured_nothing_is_shown(
         response = client.get("/")
         assert response.status_code == 503
         assert "--hash-password" in response.text
+
+
+def test_the_delivery_page_shows_the_dora_measures_and_the_teams_targets(
+    client: TestClient,
+) -> None:
+    sign_in(client)
+    data = client.get("/api/environments/staging/delivery").json()
+    assert data["environment"] == "staging"
+    assert [m["name"] for m in data["measures"]]
+    assert all("met" in t for t in data["goals"])
+    page = client.get("/env/staging/delivery")
+    assert page.status_code == 200
+    assert "DORA measures" in page.text and "targets" in page.text

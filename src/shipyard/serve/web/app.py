@@ -205,6 +205,8 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         ),
     )
 
+    delivery_html, delivery_api = page("delivery.html", lambda r: pages.delivery(live, env_of(r)))
+
     async def login_form(request: Request) -> Response:
         return render(request, "login.html", {"error": None, "next": _safe_next(request)})
 
@@ -259,12 +261,14 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         Route("/env/{env}", env_html),
         Route("/env/{env}/live", live_html),
         Route("/env/{env}/checks", checks_html),
+        Route("/env/{env}/delivery", delivery_html),
         Route("/history", history_html),
         Route("/api/environments", envs_api),
         Route("/api/environments/{env}", env_api),
         Route("/api/environments/{env}/live", live_api),
         Route("/api/environments/{env}/live/stream", live_stream),
         Route("/api/environments/{env}/checks", checks_api),
+        Route("/api/environments/{env}/delivery", delivery_api),
         Route("/api/history", history_api),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

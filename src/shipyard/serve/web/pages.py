@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from shipyard.plan.delivery import delivery_report, targets_from
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event
 from shipyard.serve.live import LiveDeploys
@@ -221,3 +222,60 @@ def checks(cache: BucketCache, name: str, period: str, now: float | None = None)
             }
         )
     return {"env": name, "period": period, "periods": list(PERIODS), "checks": rows}
+
+
+DELIVERY_WINDOW = 30 * 86400.0
+
+
+def delivery(live: LiveDeploys, name: str, now: float | None = None) -> Page:
+    """The delivery metrics of `name` over the last 30 days, from the mirrored records
+    (the same computation as `shipyard metrics ENV`)."""
+    now = time.time() if now is None else now
+    env = live.envs[name]
+    report = delivery_report(
+        name,
+        live.deploys.newest(name),
+        since=now - DELIVERY_WINDOW,
+        until=now,
+        targets=targets_from(env.metrics.targets),
+        requires_staging=env.promotion.requires is not None,
+        hands_on_baseline_minutes=env.metrics.hands_on_baseline_minutes,
+    )
+    data: Page = encode(report)
+    measures = [
+        report.deployment_frequency,
+        report.lead_time,
+        report.change_failure_rate,
+        report.recovery_time,
+        report.rework_rate,
+    ]
+    data["measures"] = [
+        {
+            "name": m.name,
+            "value": m.value,
+            "shown": _shown(m.value, m.unit),
+            "level": m.level,
+            "counted": m.counted,
+        }
+        for m in measures
+    ]
+    data["goals"] = [
+        {
+            "name": t.name,
+            "shown": _shown(t.value, t.unit),
+            "target": _shown(t.target, t.unit),
+            "at_least": t.at_least,
+            "met": t.met,
+            "counted": t.counted,
+        }
+        for t in report.targets
+    ]
+    return data
+
+
+def _shown(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "share":
+        return f"{value * 100:.1f} %"
+    return f"{value:.2f} {unit}"
