@@ -42,6 +42,7 @@ class Result:
 class MemoryStore:
     deploys: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     checks: list[Result] = field(default_factory=list)
+    ratings: list[tuple[str, float, int]] = field(default_factory=list)
 
     def mirror_deploys(self, env: str, host: str, records: dict[str, str]) -> None:
         self.deploys.setdefault((env, host), {}).update(records)
@@ -72,6 +73,22 @@ class MemoryStore:
             ),
             key=lambda r: r.at,
         )
+
+    def result_counts(
+        self, env: str, since: float, until: float | None = None
+    ) -> dict[str, tuple[int, int, int]]:
+        counts: dict[str, list[int]] = {}
+        for r in self.results(env, since=since, until=until):
+            c = counts.setdefault(r.check, [0, 0, 0])
+            if r.maintenance:
+                c[2] += 1
+            else:
+                c[0] += 1
+                c[1] += not r.ok
+        return {k: (v[0], v[1], v[2]) for k, v in counts.items()}
+
+    def confidence(self, env: str, since: float | None = None) -> list[tuple[str, float, int]]:
+        return [r for r in self.ratings if since is None or r[1] >= since]
 
     def newest_result(self, env: str, check: str) -> Result | None:
         found = self.results(env, check)

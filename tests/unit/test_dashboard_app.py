@@ -238,6 +238,8 @@ def test_the_delivery_page_shows_the_dora_measures_and_the_teams_targets(
     assert data["environment"] == "staging"
     assert [m["name"] for m in data["measures"]]
     assert all("met" in t for t in data["goals"])
+    uptime = next(t for t in data["goals"] if t["name"] == "uptime")
+    assert uptime["shown"] == "90.0 %"  # one of the ten stored results failed
     page = client.get("/env/staging/delivery")
     assert page.status_code == 200
     assert "DORA measures" in page.text and "targets" in page.text

@@ -58,6 +58,14 @@ class DashboardStore(Protocol):
     ) -> Sequence[CheckSample]:
         """Check results of an environment, oldest first, in [since, until)."""
 
+    def result_counts(
+        self, env: str, since: float, until: float | None = None
+    ) -> dict[str, tuple[int, int, int]]:
+        """Per check: (counted, failed, in maintenance) results in [since, until)."""
+
+    def confidence(self, env: str, since: float | None = None) -> list[tuple[str, float, int]]:
+        """(who, at, score) confidence ratings of an environment."""
+
     def newest_result(self, env: str, check: str) -> CheckSample | None:
         """The newest result of one check (any host)."""
 

@@ -205,7 +205,9 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         ),
     )
 
-    delivery_html, delivery_api = page("delivery.html", lambda r: pages.delivery(live, env_of(r)))
+    delivery_html, delivery_api = page(
+        "delivery.html", lambda r: pages.delivery(live, store, env_of(r))
+    )
 
     async def login_form(request: Request) -> Response:
         return render(request, "login.html", {"error": None, "next": _safe_next(request)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from shipyard.plan.confidence import Rating
 from shipyard.plan.delivery import delivery_report, targets_from
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event
@@ -227,19 +228,27 @@ def checks(cache: BucketCache, name: str, period: str, now: float | None = None)
 DELIVERY_WINDOW = 30 * 86400.0
 
 
-def delivery(live: LiveDeploys, name: str, now: float | None = None) -> Page:
+def delivery(live: LiveDeploys, store: DashboardStore, name: str, now: float | None = None) -> Page:
     """The delivery metrics of `name` over the last 30 days, from the mirrored records
-    (the same computation as `shipyard metrics ENV`)."""
+    (the same computation as `shipyard metrics ENV`), with the uptime of its checks and
+    its confidence ratings from the store."""
     now = time.time() if now is None else now
     env = live.envs[name]
+    since = now - DELIVERY_WINDOW
+    counts = store.result_counts(name, since, now).values()
+    counted = sum(c[0] for c in counts)
+    uptime = (counted - sum(c[1] for c in counts)) / counted if counted else None
+    ratings = [Rating(who, at, score) for who, at, score in store.confidence(name, since)]
     report = delivery_report(
         name,
         live.deploys.newest(name),
-        since=now - DELIVERY_WINDOW,
+        since=since,
         until=now,
         targets=targets_from(env.metrics.targets),
         requires_staging=env.promotion.requires is not None,
         hands_on_baseline_minutes=env.metrics.hands_on_baseline_minutes,
+        uptime=uptime,
+        ratings=ratings,
     )
     data: Page = encode(report)
     measures = [
