@@ -67,6 +67,7 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
     scheduler = Scheduler(ctx, alerter)
     watch = DeployWatch(ctx, scheduler.alert)
     app = build_app(ctx, scheduler)
+    ctx.live.start()  # the dashboard's pollers (attached by create_app), in this loop
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
