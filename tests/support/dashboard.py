@@ -38,11 +38,22 @@ class Result:
     maintenance: bool = False
 
 
+@dataclass(frozen=True)
+class Sample:
+    env: str
+    host: str
+    at: float
+    cpu_pct: float | None
+    mem_used: int | None
+    mem_total: int | None
+
+
 @dataclass
 class MemoryStore:
     deploys: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     checks: list[Result] = field(default_factory=list)
     ratings: list[tuple[str, float, int]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     def mirror_deploys(self, env: str, host: str, records: dict[str, str]) -> None:
         self.deploys.setdefault((env, host), {}).update(records)
@@ -89,6 +100,15 @@ class MemoryStore:
 
     def confidence(self, env: str, since: float | None = None) -> list[tuple[str, float, int]]:
         return [r for r in self.ratings if since is None or r[1] >= since]
+
+    def resource_samples(
+        self, env: str, host: str | None = None, since: float | None = None
+    ) -> list[Sample]:
+        return [
+            s
+            for s in self.samples
+            if s.env == env and host in (None, s.host) and (since is None or s.at >= since)
+        ]
 
     def newest_result(self, env: str, check: str) -> Result | None:
         found = self.results(env, check)

@@ -19,7 +19,7 @@ from shipyard.config.model import Environment
 from shipyard.errors import ShipyardError
 from shipyard.execute import queries
 from shipyard.execute.queries import EnvironmentStatus
-from shipyard.protocol.codec import decode, encode
+from shipyard.protocol.codec import decode
 from shipyard.protocol.common import Deployment, Event
 from shipyard.serve.reads import DashboardStore
 
@@ -87,9 +87,9 @@ class DeployIndex:
         return self._by_env[env]
 
     def put(self, env: str, host: str, records: Iterable[Deployment]) -> None:
-        """Store and index these records of `env` as read from `host`."""
-        records = list(records)
-        self.store.mirror_deploys(env, host, {r.id: json.dumps(encode(r)) for r in records})
+        """Index these records of `env` as read from `host`. The store's copy is written
+        by serve's deploy watch alone (it alerts on what changed there), so the index
+        only reads it, at start."""
         index = self._records(env)
         for record in records:
             index[record.id] = record

@@ -41,6 +41,21 @@ class CheckBucket:
     latency_ms: float | None  # the mean of those that had one
 
 
+class ResourceReading(Protocol):
+    """One host's resources at one time (`serve/store.py: ResourceSample`)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def cpu_pct(self) -> float | None: ...
+    @property
+    def mem_used(self) -> int | None: ...
+    @property
+    def mem_total(self) -> int | None: ...
+
+
 class DashboardStore(Protocol):
     def mirror_deploys(self, env: str, host: str, records: dict[str, str]) -> None:
         """Store deploy records (id -> JSON) as read from a host, replacing older copies."""
@@ -65,6 +80,11 @@ class DashboardStore(Protocol):
 
     def confidence(self, env: str, since: float | None = None) -> list[tuple[str, float, int]]:
         """(who, at, score) confidence ratings of an environment."""
+
+    def resource_samples(
+        self, env: str, host: str | None = None, since: float | None = None
+    ) -> Sequence[ResourceReading]:
+        """Resource samples of an environment (one host), oldest first."""
 
     def newest_result(self, env: str, check: str) -> CheckSample | None:
         """The newest result of one check (any host)."""

@@ -209,6 +209,10 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         "delivery.html", lambda r: pages.delivery(live, store, env_of(r))
     )
 
+    resources_html, resources_api = page(
+        "resources.html", lambda r: pages.resources(store, env_of(r))
+    )
+
     async def login_form(request: Request) -> Response:
         return render(request, "login.html", {"error": None, "next": _safe_next(request)})
 
@@ -264,6 +268,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         Route("/env/{env}/live", live_html),
         Route("/env/{env}/checks", checks_html),
         Route("/env/{env}/delivery", delivery_html),
+        Route("/env/{env}/resources", resources_html),
         Route("/history", history_html),
         Route("/api/environments", envs_api),
         Route("/api/environments/{env}", env_api),
@@ -271,6 +276,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         Route("/api/environments/{env}/live/stream", live_stream),
         Route("/api/environments/{env}/checks", checks_api),
         Route("/api/environments/{env}/delivery", delivery_api),
+        Route("/api/environments/{env}/resources", resources_api),
         Route("/api/history", history_api),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -14,7 +14,7 @@ from shipyard.plan.delivery import delivery_report, targets_from
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event
 from shipyard.serve.live import LiveDeploys
-from shipyard.serve.reads import CheckBucket, DashboardStore
+from shipyard.serve.reads import CheckBucket, DashboardStore, ResourceReading
 from shipyard.serve.web import series, svg
 from shipyard.serve.web.buckets import BucketCache, grid
 
@@ -288,3 +288,48 @@ def _shown(value: float | None, unit: str) -> str:
     if unit == "share":
         return f"{value * 100:.1f} %"
     return f"{value:.2f} {unit}"
+
+
+RESOURCE_WINDOW = 86400.0
+CHART_POINTS = 300
+
+
+def _every(
+    points: list[tuple[float, float]], limit: int = CHART_POINTS
+) -> list[tuple[float, float]]:
+    step = max(len(points) // limit, 1)
+    return points[::step]
+
+
+def resources(store: DashboardStore, name: str, now: float | None = None) -> Page:
+    """Per host: CPU and memory use over the last day, as SVG and the newest numbers."""
+    now = time.time() if now is None else now
+    by_host: dict[str, list[ResourceReading]] = {}
+    for sample in store.resource_samples(name, since=now - RESOURCE_WINDOW):
+        by_host.setdefault(sample.host, []).append(sample)
+    hosts = []
+    for host, samples in sorted(by_host.items()):
+        cpu = [(s.at, s.cpu_pct) for s in samples if s.cpu_pct is not None]
+        memory = [
+            (s.at, s.mem_used / s.mem_total * 100)
+            for s in samples
+            if s.mem_used is not None and s.mem_total
+        ]
+        lines = [svg.Series("CPU", _every(cpu)), svg.Series("memory", _every(memory))]
+        last = samples[-1]
+        hosts.append(
+            {
+                "host": host,
+                "samples": len(samples),
+                "last": {
+                    "at": last.at,
+                    "cpu_pct": last.cpu_pct,
+                    "mem_used": last.mem_used,
+                    "mem_total": last.mem_total,
+                },
+                "chart_svg": svg.line_chart(
+                    lines, unit=" %", y_max=100, title=f"{host} CPU and memory"
+                ),
+            }
+        )
+    return {"env": name, "hosts": hosts}
