@@ -1039,6 +1039,39 @@ def build_cache_notes(r: Results) -> str:
     return f"From {label(now)}:\n\n" + "\n".join(lines) + "\n"
 
 
+# -- the dashboard (benchmarks-dashboard.md) ------------------------------------------
+DASHBOARD_TARGET_MS = 100.0  # p95 per page, from issue 10
+
+
+def dashboard(r: Results) -> str:
+    """Per page of the newest dashboard result: first view, median, p95 (the one before)."""
+    now, before = r.now("dashboard"), r.before("dashboard")
+    if now is None:
+        return "no stored dashboard result\n"
+    old = before.data["pages"] if before else {}
+    rows = []
+    for page, p in now.data["pages"].items():
+        was = old.get(page, {}).get("p95_ms")
+        met = "yes" if p["p95_ms"] < DASHBOARD_TARGET_MS else "no"
+        rows.append(
+            [
+                f"`{page}`",
+                f"{p['first_ms']:g}",
+                f"{p['median_ms']:g}",
+                pair(f"{p['p95_ms']:g}", f"{was:g}" if was is not None else None),
+                f"{p['max_ms']:g}",
+                met,
+            ]
+        )
+    head = (
+        f"{now.data['records']:,} deploy records, {now.data['check_results']:,} check results "
+        f"over {now.data['days']} days, {now.data['repeat']} requests per page.\n\n"
+    )
+    headers = ["page", "first view (ms)", "median (ms)", "p95 (ms; before)", "max (ms)"]
+    headers.append(f"p95 < {DASHBOARD_TARGET_MS:g} ms")
+    return now_before(r, "dashboard") + "\n" + head + table(headers, rows) + "\n"
+
+
 # -- TLS: certificate install and renewal under load (benchmarks-tls.md) ---------------
 TLS_STAGES = [
     ("install", "first certificate obtained and installed (`tls renew`), load on plain HTTP"),
@@ -1407,6 +1440,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
     "setup": setup_runs,
+    "dashboard": dashboard,
     "tls": tls_runs,
     "fleet-runs": fleet_runs,
     "fleet": fleet,

@@ -69,6 +69,7 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
     watch = DeployWatch(ctx, scheduler.alert)
     sampler = ResourceSampler(ctx, scheduler.alert)  # host resources and their alerts
     app = build_app(ctx, scheduler)
+    ctx.live.start()  # the dashboard's pollers (attached by create_app), in this loop
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
