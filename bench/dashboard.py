@@ -12,6 +12,7 @@ Writes bench/results/dashboard-<commit12>-<time>.json; not part of the test suit
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import statistics
@@ -33,6 +34,7 @@ from resultfiles import facts, store_result  # noqa: E402
 from shipyard.config.loader import ConfigFile  # noqa: E402
 from shipyard.execute.queries import EnvironmentStatus, HostStatus  # noqa: E402
 from shipyard.plan.check_results import CheckResult  # noqa: E402
+from shipyard.protocol.codec import encode  # noqa: E402
 from shipyard.protocol.common import Deployment, Event, Probe  # noqa: E402
 from shipyard.protocol.inspect import SlotStatus, StatusReply  # noqa: E402
 from shipyard.serve.live import LiveDeploys  # noqa: E402
@@ -95,7 +97,7 @@ def fill(store: Store, live: LiveDeploys, records: int, days: int, now: float) -
     for env in envs:
         step = days * 86400 / per_env
         batch = [record(i, env, now - days * 86400 + i * step, rng) for i in range(per_env)]
-        live.deploys.put(env, "local", batch)
+        store.mirror_deploys(env, "local", {d.id: json.dumps(encode(d)) for d in batch})
     results = 0
     for env in envs:
         rows = []

@@ -1039,6 +1039,39 @@ def build_cache_notes(r: Results) -> str:
     return f"From {label(now)}:\n\n" + "\n".join(lines) + "\n"
 
 
+# -- the dashboard (benchmarks-dashboard.md) ------------------------------------------
+DASHBOARD_TARGET_MS = 100.0  # p95 per page, from issue 10
+
+
+def dashboard(r: Results) -> str:
+    """Per page of the newest dashboard result: first view, median, p95 (the one before)."""
+    now, before = r.now("dashboard"), r.before("dashboard")
+    if now is None:
+        return "no stored dashboard result\n"
+    old = before.data["pages"] if before else {}
+    rows = []
+    for page, p in now.data["pages"].items():
+        was = old.get(page, {}).get("p95_ms")
+        met = "yes" if p["p95_ms"] < DASHBOARD_TARGET_MS else "no"
+        rows.append(
+            [
+                f"`{page}`",
+                f"{p['first_ms']:g}",
+                f"{p['median_ms']:g}",
+                pair(f"{p['p95_ms']:g}", f"{was:g}" if was is not None else None),
+                f"{p['max_ms']:g}",
+                met,
+            ]
+        )
+    head = (
+        f"{now.data['records']:,} deploy records, {now.data['check_results']:,} check results "
+        f"over {now.data['days']} days, {now.data['repeat']} requests per page.\n\n"
+    )
+    headers = ["page", "first view (ms)", "median (ms)", "p95 (ms; before)", "max (ms)"]
+    headers.append(f"p95 < {DASHBOARD_TARGET_MS:g} ms")
+    return now_before(r, "dashboard") + "\n" + head + table(headers, rows) + "\n"
+
+
 # -- TLS: certificate install and renewal under load (benchmarks-tls.md) ---------------
 TLS_STAGES = [
     ("install", "first certificate obtained and installed (`tls renew`), load on plain HTTP"),
@@ -1333,6 +1366,47 @@ def serve_runs(r: Results) -> str:
     return intro + table(headers, rows) + "\n"
 
 
+def setup_runs(r: Results) -> str:
+    """`shipyard setup` from a fresh root, cold and warm caches, then the no-change run."""
+    s = r.now("setup")
+    if s is None:
+        return "No stored result yet: run `.venv/bin/python bench/setup.py`.\n"
+    d = s.data
+    cold, warm = d["cold"], d["warm"]
+
+    def secs(run: dict[str, Any], step: str) -> str:
+        value = run["steps"].get(step, {}).get("seconds")
+        return fmt(value) if value is not None else "-"
+
+    steps = list(cold["first"]["steps"])
+    runs = [
+        ("fresh host, nothing cached (downloads)", cold["first"]),
+        ("fresh host, packages and wheels cached", warm["first"]),
+        ("second run on the set-up host", cold["again"]),
+    ]
+    rows = []
+    for what, run in runs:
+        changed = "yes" if run["changed"] else "no changes"
+        timings = run["timings"]
+        rows.append([what, fmt(run["seconds"]), changed, fmt(timings.get("wheelhouse")),
+                     *(secs(run, step) for step in steps)])  # fmt: skip
+    headers = ["run", "total (s)", "changed", "wheelhouse (s)", *[f"{x} (s)" for x in steps]]
+    lines = [f"From {label(s)}:", "", table(headers, rows), ""]
+    down = d["downloads"]
+    lines.append(
+        f"- package downloads, measured alone in a fresh root: `apt-get update` "
+        f"{fmt(down['update_seconds'])} s, then {down['packages']} packages "
+        f"({down['mib']:g} MiB) in {fmt(down['download_seconds'])} s"
+    )
+    lines.append(
+        f"- wheel downloads (the cold wheelhouse minus the no-change run's, which only "
+        f"rebuilds Shipyard's own wheel): {fmt(down['wheels_seconds'])} s"
+    )
+    lines.append(f"- a deploy of the example app right after the cold setup: "
+                 f"{fmt(cold['deploy_seconds'])} s")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1365,6 +1439,8 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache": build_cache,
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
+    "setup": setup_runs,
+    "dashboard": dashboard,
     "tls": tls_runs,
     "fleet-runs": fleet_runs,
     "fleet": fleet,

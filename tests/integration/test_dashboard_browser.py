@@ -30,7 +30,14 @@ from shipyard.serve.web.app import AuthSettings, create_app
 pytestmark = pytest.mark.integration
 
 PASSWORD = "dashboard-test-password"
-PAGES = ["/", "/env/local", "/env/local/live", "/env/local/checks", "/history"]
+PAGES = [
+    "/",
+    "/env/local",
+    "/env/local/live",
+    "/env/local/checks",
+    "/env/local/delivery",
+    "/history",
+]
 
 
 @dataclass

@@ -23,14 +23,18 @@ def pg() -> Iterator[PgServer]:
         yield server
 
 
+_DATABASES = iter(range(1000))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
         opened = Store.open(tmp_path / "serve.db")
     else:
         server: PgServer = request.getfixturevalue("pg")
-        server.createdb("dashboard")
-        opened = Store.open(server.url("dashboard"))
+        name = f"dashboard{next(_DATABASES)}"
+        server.createdb(name)
+        opened = Store.open(server.url(name))
     yield opened
     opened.close()
 
@@ -64,3 +68,16 @@ def test_check_buckets_count_each_slice_per_check_and_host_like_the_reference(
     ]
     for mine, theirs in zip(got, want, strict=True):
         assert mine.latency_ms == pytest.approx(theirs.latency_ms)
+
+
+def test_the_newest_result_of_a_check_is_the_latest_in_time(store: Store) -> None:
+    store.add_results(
+        [
+            CheckResult("production", "health", "web2", 30.0, False),
+            CheckResult("production", "health", "web1", 20.0, True),
+            CheckResult("production", "api", "web1", 40.0, True),
+        ]
+    )
+    newest = store.newest_result("production", "health")
+    assert newest is not None and (newest.host, newest.at, newest.ok) == ("web2", 30.0, False)
+    assert store.newest_result("production", "nope") is None

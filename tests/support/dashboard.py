@@ -38,10 +38,22 @@ class Result:
     maintenance: bool = False
 
 
+@dataclass(frozen=True)
+class Sample:
+    env: str
+    host: str
+    at: float
+    cpu_pct: float | None
+    mem_used: int | None
+    mem_total: int | None
+
+
 @dataclass
 class MemoryStore:
     deploys: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     checks: list[Result] = field(default_factory=list)
+    ratings: list[tuple[str, float, int]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     def mirror_deploys(self, env: str, host: str, records: dict[str, str]) -> None:
         self.deploys.setdefault((env, host), {}).update(records)
@@ -73,11 +85,34 @@ class MemoryStore:
             key=lambda r: r.at,
         )
 
-    def latest_results(self, env: str) -> Sequence[Result]:
-        newest: dict[tuple[str, str], Result] = {}
-        for r in self.results(env):
-            newest[(r.check, r.host)] = r
-        return list(newest.values())
+    def result_counts(
+        self, env: str, since: float, until: float | None = None
+    ) -> dict[str, tuple[int, int, int]]:
+        counts: dict[str, list[int]] = {}
+        for r in self.results(env, since=since, until=until):
+            c = counts.setdefault(r.check, [0, 0, 0])
+            if r.maintenance:
+                c[2] += 1
+            else:
+                c[0] += 1
+                c[1] += not r.ok
+        return {k: (v[0], v[1], v[2]) for k, v in counts.items()}
+
+    def confidence(self, env: str, since: float | None = None) -> list[tuple[str, float, int]]:
+        return [r for r in self.ratings if since is None or r[1] >= since]
+
+    def resource_samples(
+        self, env: str, host: str | None = None, since: float | None = None
+    ) -> list[Sample]:
+        return [
+            s
+            for s in self.samples
+            if s.env == env and host in (None, s.host) and (since is None or s.at >= since)
+        ]
+
+    def newest_result(self, env: str, check: str) -> Result | None:
+        found = self.results(env, check)
+        return found[-1] if found else None
 
     def check_buckets(self, env: str, since: float, until: float, count: int) -> list[CheckBucket]:
         rows = [

@@ -78,8 +78,11 @@ def _build() -> None:
 class FreshHost:
     """A copy of the image with its own sshd on ADDRESS:PORT, reachable as root."""
 
-    def __init__(self, address: str, port: int, client_public_key: str) -> None:
+    def __init__(
+        self, address: str, port: int, client_public_key: str, apt_cache: Path = APT_CACHE
+    ) -> None:
         self.address = address
+        self.apt_cache = apt_cache
         self.port = port
         self.dir = Path(tempfile.mkdtemp(prefix="fresh-", dir="/var/tmp"))
         self.root = self.dir / "root"
@@ -103,10 +106,10 @@ class FreshHost:
         (ssh_dir / "authorized_keys").write_text(client_public_key + "\n")
         subprocess.run(["chroot", str(self.root), "ssh-keygen", "-A"], check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
-        APT_CACHE.mkdir(parents=True, exist_ok=True)
+        self.apt_cache.mkdir(parents=True, exist_ok=True)
         self._mount(["-t", "proc", "proc"], self.root / "proc")
         self._mount(["--bind", "/dev"], self.root / "dev")
-        self._mount(["--bind", str(APT_CACHE)], self.root / "var/cache/apt/archives")
+        self._mount(["--bind", str(self.apt_cache)], self.root / "var/cache/apt/archives")
 
     def _mount(self, args: list[str], where: Path) -> None:
         where.mkdir(parents=True, exist_ok=True)
@@ -173,6 +176,10 @@ class FreshHost:
         for where in reversed(self._mounts):
             subprocess.run(["umount", "-l", str(where)], check=False)
         self._mounts.clear()
+        mounted = [line for line in Path("/proc/mounts").read_text().splitlines()
+                   if f" {self.root}/" in line]  # fmt: skip
+        if mounted:  # never remove through a mount (the bind of /dev above all)
+            raise RuntimeError(f"still mounted in {self.root}: {mounted}")
         if os.environ.get("SHIPYARD_TEST_KEEP") != "1":  # 1: keep the copy to look at
             shutil.rmtree(self.dir, ignore_errors=True)
         return left

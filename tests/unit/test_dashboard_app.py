@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from support.dashboard import FakeHosts, MemoryStore, Result, deployment, make_app, status
+from support.dashboard import (
+    FakeHosts,
+    MemoryStore,
+    Result,
+    Sample,
+    deployment,
+    make_app,
+    status,
+)
 
 from shipyard.protocol.common import Event
 from shipyard.serve.web import auth
@@ -65,7 +73,11 @@ def store() -> MemoryStore:
         checks=[
             Result("staging", "health", "local", now - 600 + i * 60, i != 3, 12.0 + i)
             for i in range(10)
-        ]
+        ],
+        samples=[
+            Sample("staging", "web1", now - 600 + i * 60, 10.0 + i, 512 + i, 1024)
+            for i in range(10)
+        ],
     )
 
 
@@ -228,3 +240,27 @@ def test_without_a_password_or_token_configured_nothing_is_shown(
         response = client.get("/")
         assert response.status_code == 503
         assert "--hash-password" in response.text
+
+
+def test_the_delivery_page_shows_the_dora_measures_and_the_teams_targets(
+    client: TestClient,
+) -> None:
+    sign_in(client)
+    data = client.get("/api/environments/staging/delivery").json()
+    assert data["environment"] == "staging"
+    assert [m["name"] for m in data["measures"]]
+    assert all("met" in t for t in data["goals"])
+    uptime = next(t for t in data["goals"] if t["name"] == "uptime")
+    assert uptime["shown"] == "90.0 %"  # one of the ten stored results failed
+    page = client.get("/env/staging/delivery")
+    assert page.status_code == 200
+    assert "DORA measures" in page.text and "targets" in page.text
+
+
+def test_the_resources_page_charts_cpu_and_memory_per_host(client: TestClient) -> None:
+    sign_in(client)
+    data = client.get("/api/environments/staging/resources").json()
+    (host,) = data["hosts"]
+    assert host["host"] == "web1" and host["samples"] == 10
+    assert host["chart_svg"].count("<polyline") == 2
+    assert client.get("/env/staging/resources").text.count("<svg") == 1

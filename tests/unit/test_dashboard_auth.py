@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from shipyard.serve.web import auth
@@ -73,3 +76,31 @@ def test_the_token_checker_accepts_the_token_and_refuses_others_every_time() -> 
     assert check("tok") and check("tok")
     assert not check("tok2") and not check("")
     assert not auth.TokenChecker(None)("tok")
+
+
+def test_serve_hash_password_prints_a_hash_of_the_line_on_stdin_and_never_the_password() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shipyard", "serve", "--hash-password"],
+        input="s3cret-dashboard\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.strip()
+    assert "s3cret" not in result.stdout + result.stderr
+    assert auth.verify_secret("s3cret-dashboard", printed)
+
+
+def test_serve_hash_password_refuses_an_empty_password() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shipyard", "serve", "--hash-password"],
+        input="\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "empty" in result.stdout + result.stderr

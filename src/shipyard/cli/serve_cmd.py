@@ -38,6 +38,15 @@ def serve_command(
         typer.Option(help="host:port to listen on (default: serve.listen, 127.0.0.1:8400)."),
     ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
+    hash_password: Annotated[
+        bool,
+        typer.Option(
+            "--hash-password",
+            help="Ask for a dashboard password or API token (twice, not echoed; one line "
+            "on stdin when not a terminal), print its scrypt hash for serve.auth."
+            "password_hash or token_hash, and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run checks, alerts, the dashboard, the JSON API and /metrics until stopped.
 
@@ -46,6 +55,9 @@ def serve_command(
     the hosts. State is in the store (serve.store), so a restart loses nothing. See
     docs/observability.md (running it under systemd or supervisord).
     """
+    if hash_password:
+        _print_hash()
+        return
     from shipyard.serve.app import run_serve
 
     loaded = _load(config)
@@ -53,6 +65,20 @@ def serve_command(
         output.fail(f"--listen {listen!r}: write host:port", "e.g. --listen 127.0.0.1:8400")
         raise typer.Exit(ExitCode.CONFIG)
     failures.guard(lambda: run_serve(loaded, listen))
+
+
+def _print_hash() -> None:
+    from shipyard.serve.web.auth import hash_secret
+
+    if sys.stdin.isatty():
+        secret = typer.prompt("Dashboard password", hide_input=True, confirmation_prompt=True)
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    try:
+        print(hash_secret(secret))
+    except ValueError as exc:
+        output.fail(f"--hash-password: {exc}", "give a non-empty password of at most 1 KiB")
+        raise typer.Exit(ExitCode.CONFIG) from None
 
 
 def checks_command(

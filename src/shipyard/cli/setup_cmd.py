@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument
+
+if TYPE_CHECKING:
+    from shipyard.config.model import Environment
 
 
 def register(app: typer.Typer) -> None:
@@ -59,3 +62,22 @@ def setup_command(
             markup=False,
             highlight=False,
         )
+        for step in next_steps(env):
+            output.console.print(f"next: {step}", markup=False, highlight=False)
+
+
+def next_steps(env: Environment) -> list[str]:
+    """What is left after setup, for what this environment uses (setup changes the
+    servers; the renewal timer and backup timers are installed by their own commands)."""
+    steps = [f"shipyard deploy {env.name}"]
+    if env.backup is not None:
+        steps.append(
+            f"shipyard backup schedule install {env.name}   # backups on a schedule, after the "
+            "first deploy"
+        )
+    if env.tls.mode == "acme":
+        steps.append(
+            f"shipyard tls timer {env.name}   # on the machine that holds shipyard.yml: "
+            "automatic renewal"
+        )
+    return steps

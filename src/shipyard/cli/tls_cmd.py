@@ -127,3 +127,65 @@ def tls_renew(
     verdict = "renewed" if result.renewed else "nothing to renew"
     output.console.print(f"{env.name}: {verdict} ({result.reason})", markup=False)
     output.table("", COLUMNS, certificate_rows(result.hosts, time.time()))
+
+
+@tls_app.command("timer")
+def tls_timer(
+    env_name: EnvArgument,
+    unit_dir: Annotated[
+        str, typer.Option("--unit-dir", help="Where the systemd units go.")
+    ] = "/etc/systemd/system",
+    enable: Annotated[
+        bool,
+        typer.Option(
+            "--enable/--no-enable",
+            help="Run `systemctl daemon-reload` and `enable --now` the timer (off: write "
+            "the units only).",
+        ),
+    ] = True,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Run the renewals as this user.")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Install automatic renewal on THIS machine: a systemd timer that runs `shipyard tls
+    renew ENV` twice a day (it renews only what is due).
+
+    Run it where the team's shipyard.yml lives and every host is reachable over SSH (an
+    operations machine, or the droplet itself for a `hosts: [local]` environment). A
+    second run changes nothing.
+    """
+    import shutil
+    from pathlib import Path
+
+    from shipyard.config.loader import ConfigFile
+    from shipyard.execute.tls_timer import install_renewal_timer
+    from shipyard.plan.tls_timer import RenewalTimer
+    from shipyard.transport.local import LocalTransport
+
+    loaded = failures.guard(lambda: ConfigFile.load(config))
+    env = failures.guard(lambda: loaded.environment(env_name))
+    if env.tls.mode == "off":
+        output.fail(
+            f"{env.name} has tls.mode: off: there is nothing to renew",
+            "set tls.mode (acme, files or self-signed) in shipyard.yml first (docs/tls.md)",
+        )
+        raise typer.Exit(2)
+    command = shutil.which("shipyard") or str(Path(sys.argv[0]).resolve())
+    timer = RenewalTimer(
+        app=env.app,
+        env=env.name,
+        command=[command],
+        config=str(Path(loaded.path).resolve()),
+        user=user,
+    )
+    installed = failures.run(
+        install_renewal_timer(LocalTransport(), timer, unit_dir=unit_dir, enable=enable)
+    )
+    if installed.changed:
+        for path in installed.changed:
+            output.console.print(f"wrote {path}", markup=False)
+    else:
+        output.console.print(f"{installed.name}: no changes", markup=False)
+    if installed.enabled:
+        output.console.print(f"enabled {installed.name}.timer", markup=False)

@@ -1,7 +1,7 @@
 """Install the renewal timer (plan/tls_timer.py's units) on a machine, through a Transport.
 
-`shipyard setup` calls `install_renewal_timer` for the machine that holds shipyard.yml
-and reaches every host (docs/tls.md#renewal); tests install into a scratch unit
+`shipyard tls timer ENV` calls `install_renewal_timer` on the machine that holds
+shipyard.yml and reaches every host (docs/tls.md#renewal); tests install into a scratch unit
 directory without systemd (`enable=False`).
 """
 

@@ -1,7 +1,7 @@
 """The systemd timer that renews an environment's certificates (text only, no I/O).
 
-`shipyard setup` installs it (through `execute/tls_timer.install_renewal_timer`) on the
-machine that holds the team's shipyard.yml and reaches every host; it runs
+`shipyard tls timer ENV` installs it (through `execute/tls_timer.install_renewal_timer`)
+on the machine that holds the team's shipyard.yml and reaches every host; it runs
 `shipyard tls renew ENV` twice a day, which renews only what is due.
 """
 

@@ -38,6 +38,9 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, pip, server, systemd
 
 _OUTPUT_LINES = 30
+# (host name, op hash) -> the operations whose change it runs after (`when_changed`);
+# a dry run cannot evaluate pyinfra's `_if`, so it asks whether those would change
+CONDITIONS: dict[tuple[str, str], list[Any]] = {}
 
 
 @operation()
@@ -141,6 +144,8 @@ def _add_ops(
             metas = []
             for function, args in _expand(op, host, state):
                 result = add_op(state, function, host=host, _sudo=sudo, **args, **extra)
+                if when:
+                    CONDITIONS[(host.name, result[host]._hash)] = watched
                 metas.append(result[host])
                 calls.append(result[host])
             per_op.append(metas)
@@ -344,7 +349,11 @@ def _report_check(state: State, slots: dict[tuple[str, str], _Slot], events: _Ev
             meta = state.get_op_data_for_host(host, op_hash).operation_meta
             with ctx_state.use(state), ctx_host.use(host):
                 try:
-                    if meta.will_change:
+                    watched = CONDITIONS.get((host.name, op_hash))
+                    if watched is not None:
+                        if any(other.will_change for other in watched):
+                            changes.extend(sorted(state.get_op_meta(op_hash).names))
+                    elif meta.will_change:
                         changes.extend(sorted(state.get_op_meta(op_hash).names))
                 except Exception as exc:  # a fact that needs an earlier change
                     changes.append(f"{', '.join(state.get_op_meta(op_hash).names)} ({exc})")

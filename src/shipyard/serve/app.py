@@ -71,6 +71,7 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
     sampler = ResourceSampler(ctx, scheduler.alert)  # host resources and their alerts
     backups = BackupWatch(ctx, scheduler.alert)  # backup freshness and its alerts
     app = build_app(ctx, scheduler)
+    ctx.live.start()  # the dashboard's pollers (attached by create_app), in this loop
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager

@@ -8,6 +8,8 @@ snapshot and says why.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,7 +19,7 @@ from shipyard.config.model import Environment
 from shipyard.errors import ShipyardError
 from shipyard.execute import queries
 from shipyard.execute.queries import EnvironmentStatus
-from shipyard.protocol.codec import decode, encode
+from shipyard.protocol.codec import decode
 from shipyard.protocol.common import Deployment, Event
 from shipyard.serve.reads import DashboardStore
 
@@ -85,9 +87,9 @@ class DeployIndex:
         return self._by_env[env]
 
     def put(self, env: str, host: str, records: Iterable[Deployment]) -> None:
-        """Store and index these records of `env` as read from `host`."""
-        records = list(records)
-        self.store.mirror_deploys(env, host, {r.id: json.dumps(encode(r)) for r in records})
+        """Index these records of `env` as read from `host`. The store's copy is written
+        by serve's deploy watch alone (it alerts on what changed there), so the index
+        only reads it, at start."""
         index = self._records(env)
         for record in records:
             index[record.id] = record
@@ -106,14 +108,12 @@ class DeployIndex:
         self, envs: Iterable[str], *, outcome: str | None = None, limit: int = 100
     ) -> list[tuple[str, Deployment]]:
         """(env, record) newest first across `envs`, of one outcome if given."""
-        rows = [
-            (env, r)
+        streams = [
+            ((env, r) for r in self.newest(env) if not outcome or r.outcome == outcome)
             for env in envs
-            for r in self.newest(env)
-            if not outcome or r.outcome == outcome
         ]
-        rows.sort(key=lambda row: row[1].started_at, reverse=True)
-        return rows[:limit]
+        merged = heapq.merge(*streams, key=lambda row: -row[1].started_at)
+        return list(itertools.islice(merged, limit))
 
 
 async def poll(

@@ -41,6 +41,21 @@ class CheckBucket:
     latency_ms: float | None  # the mean of those that had one
 
 
+class ResourceReading(Protocol):
+    """One host's resources at one time (`serve/store.py: ResourceSample`)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def cpu_pct(self) -> float | None: ...
+    @property
+    def mem_used(self) -> int | None: ...
+    @property
+    def mem_total(self) -> int | None: ...
+
+
 class DashboardStore(Protocol):
     def mirror_deploys(self, env: str, host: str, records: dict[str, str]) -> None:
         """Store deploy records (id -> JSON) as read from a host, replacing older copies."""
@@ -58,8 +73,21 @@ class DashboardStore(Protocol):
     ) -> Sequence[CheckSample]:
         """Check results of an environment, oldest first, in [since, until)."""
 
-    def latest_results(self, env: str) -> Sequence[CheckSample]:
-        """The newest result of each check on each host of an environment."""
+    def result_counts(
+        self, env: str, since: float, until: float | None = None
+    ) -> dict[str, tuple[int, int, int]]:
+        """Per check: (counted, failed, in maintenance) results in [since, until)."""
+
+    def confidence(self, env: str, since: float | None = None) -> list[tuple[str, float, int]]:
+        """(who, at, score) confidence ratings of an environment."""
+
+    def resource_samples(
+        self, env: str, host: str | None = None, since: float | None = None
+    ) -> Sequence[ResourceReading]:
+        """Resource samples of an environment (one host), oldest first."""
+
+    def newest_result(self, env: str, check: str) -> CheckSample | None:
+        """The newest result of one check (any host)."""
 
     def check_buckets(
         self, env: str, since: float, until: float, count: int

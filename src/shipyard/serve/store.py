@@ -60,6 +60,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: a confidence rating may carry a note (`shipyard confidence ENV SCORE --note`)
     ("""ALTER TABLE confidence ADD COLUMN note TEXT NOT NULL DEFAULT ''""",),
+    # 3: the dashboard's charts read every check of an environment over a time range
+    ("""CREATE INDEX check_results_by_time ON check_results (env, at)""",),
 )
 
 _IDENTITY = {
@@ -526,6 +528,15 @@ class Store:
             )
             for c, h, i, n, m, ok, lat in rows
         ]
+
+    def newest_result(self, env: str, check: str) -> CheckResult | None:
+        """The newest result of one check (any host), read through the index."""
+        rows = self._rows(
+            'SELECT env, "check", host, at, ok, latency_ms, status, error, maintenance '
+            'FROM check_results WHERE env = ? AND "check" = ? ORDER BY at DESC LIMIT 1',
+            (env, check),
+        )
+        return _result(rows[0]) if rows else None
 
 
 def _result(row: Sequence[Any]) -> CheckResult:

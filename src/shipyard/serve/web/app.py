@@ -43,6 +43,7 @@ from shipyard.config.shipyard_config import ShipyardConfig
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.reads import DashboardStore
 from shipyard.serve.web import auth, pages
+from shipyard.serve.web.buckets import BucketCache
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "shipyard_session"
@@ -147,6 +148,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
     templates = _templates()
     token_ok = auth.TokenChecker(settings.token_hash)
     live, store = ctx.live, ctx.store
+    buckets = BucketCache(store)
 
     def session_id(request: Request) -> str:
         sid = request.session.get("sid")
@@ -198,7 +200,17 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
     )
     checks_html, checks_api = page(
         "checks.html",
-        lambda r: pages.checks(store, env_of(r), query(r, "period", list(pages.PERIODS)) or "24h"),
+        lambda r: pages.checks(
+            buckets, env_of(r), query(r, "period", list(pages.PERIODS)) or "24h"
+        ),
+    )
+
+    delivery_html, delivery_api = page(
+        "delivery.html", lambda r: pages.delivery(live, store, env_of(r))
+    )
+
+    resources_html, resources_api = page(
+        "resources.html", lambda r: pages.resources(store, env_of(r))
     )
 
     async def login_form(request: Request) -> Response:
@@ -255,12 +267,16 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         Route("/env/{env}", env_html),
         Route("/env/{env}/live", live_html),
         Route("/env/{env}/checks", checks_html),
+        Route("/env/{env}/delivery", delivery_html),
+        Route("/env/{env}/resources", resources_html),
         Route("/history", history_html),
         Route("/api/environments", envs_api),
         Route("/api/environments/{env}", env_api),
         Route("/api/environments/{env}/live", live_api),
         Route("/api/environments/{env}/live/stream", live_stream),
         Route("/api/environments/{env}/checks", checks_api),
+        Route("/api/environments/{env}/delivery", delivery_api),
+        Route("/api/environments/{env}/resources", resources_api),
         Route("/api/history", history_api),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

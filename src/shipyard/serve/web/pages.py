@@ -9,11 +9,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from shipyard.plan.confidence import Rating
+from shipyard.plan.delivery import delivery_report, targets_from
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event
 from shipyard.serve.live import LiveDeploys
-from shipyard.serve.reads import CheckBucket, CheckSample, DashboardStore
+from shipyard.serve.reads import CheckBucket, DashboardStore, ResourceReading
 from shipyard.serve.web import series, svg
+from shipyard.serve.web.buckets import BucketCache, grid
 
 OUTCOMES = ("running", "succeeded", "failed", "auto-rolled-back", "smoke-failed", "interrupted")
 LATENCY_SLICES_PER_BAR = 3  # the response-time line has three points per uptime bar
@@ -179,26 +182,28 @@ def event_row(event: Event) -> Page:
     return _event_row(event)
 
 
-def checks(store: DashboardStore, name: str, period: str, now: float | None = None) -> Page:
+def checks(cache: BucketCache, name: str, period: str, now: float | None = None) -> Page:
     """Per check: uptime bars over `period` and the response times, as SVG and numbers."""
     now = time.time() if now is None else now
     span, count = PERIODS.get(period, PERIODS["24h"])
-    start = now - span
     slices = count * LATENCY_SLICES_PER_BAR
+    start, end = grid(now, span, slices)
     by_check: dict[str, list[CheckBucket]] = {}
-    for bucket in store.check_buckets(name, start, now, slices):
+    first, found = cache.buckets(name, start, end, slices, now)
+    for bucket in found:
         by_check.setdefault(bucket.check, []).append(bucket)
-    latest: dict[str, CheckSample] = {}
-    for result in store.latest_results(name):
-        if result.check not in latest or result.at > latest[result.check].at:
-            latest[result.check] = result
     rows = []
     for check, buckets in sorted(by_check.items()):
         bars = series.uptime_bars(
-            buckets, start=start, end=now, count=count, group=LATENCY_SLICES_PER_BAR
+            buckets,
+            start=start,
+            end=end,
+            count=count,
+            group=LATENCY_SLICES_PER_BAR,
+            offset=first,
         )
-        lines = series.latency_lines(buckets, start=start, slice_s=span / slices)
-        last = latest.get(check)
+        lines = series.latency_lines(buckets, start=start, slice_s=span / slices, offset=first)
+        last = cache.store.newest_result(name, check)
         pct = series.uptime_pct(buckets)
         rows.append(
             {
@@ -218,3 +223,113 @@ def checks(store: DashboardStore, name: str, period: str, now: float | None = No
             }
         )
     return {"env": name, "period": period, "periods": list(PERIODS), "checks": rows}
+
+
+DELIVERY_WINDOW = 30 * 86400.0
+
+
+def delivery(live: LiveDeploys, store: DashboardStore, name: str, now: float | None = None) -> Page:
+    """The delivery metrics of `name` over the last 30 days, from the mirrored records
+    (the same computation as `shipyard metrics ENV`), with the uptime of its checks and
+    its confidence ratings from the store."""
+    now = time.time() if now is None else now
+    env = live.envs[name]
+    since = now - DELIVERY_WINDOW
+    counts = store.result_counts(name, since, now).values()
+    counted = sum(c[0] for c in counts)
+    uptime = (counted - sum(c[1] for c in counts)) / counted if counted else None
+    ratings = [Rating(who, at, score) for who, at, score in store.confidence(name, since)]
+    report = delivery_report(
+        name,
+        live.deploys.newest(name),
+        since=since,
+        until=now,
+        targets=targets_from(env.metrics.targets),
+        requires_staging=env.promotion.requires is not None,
+        hands_on_baseline_minutes=env.metrics.hands_on_baseline_minutes,
+        uptime=uptime,
+        ratings=ratings,
+    )
+    data: Page = encode(report)
+    measures = [
+        report.deployment_frequency,
+        report.lead_time,
+        report.change_failure_rate,
+        report.recovery_time,
+        report.rework_rate,
+    ]
+    data["measures"] = [
+        {
+            "name": m.name,
+            "value": m.value,
+            "shown": _shown(m.value, m.unit),
+            "level": m.level,
+            "counted": m.counted,
+        }
+        for m in measures
+    ]
+    data["goals"] = [
+        {
+            "name": t.name,
+            "shown": _shown(t.value, t.unit),
+            "target": _shown(t.target, t.unit),
+            "at_least": t.at_least,
+            "met": t.met,
+            "counted": t.counted,
+        }
+        for t in report.targets
+    ]
+    return data
+
+
+def _shown(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "share":
+        return f"{value * 100:.1f} %"
+    return f"{value:.2f} {unit}"
+
+
+RESOURCE_WINDOW = 86400.0
+CHART_POINTS = 300
+
+
+def _every(
+    points: list[tuple[float, float]], limit: int = CHART_POINTS
+) -> list[tuple[float, float]]:
+    step = max(len(points) // limit, 1)
+    return points[::step]
+
+
+def resources(store: DashboardStore, name: str, now: float | None = None) -> Page:
+    """Per host: CPU and memory use over the last day, as SVG and the newest numbers."""
+    now = time.time() if now is None else now
+    by_host: dict[str, list[ResourceReading]] = {}
+    for sample in store.resource_samples(name, since=now - RESOURCE_WINDOW):
+        by_host.setdefault(sample.host, []).append(sample)
+    hosts = []
+    for host, samples in sorted(by_host.items()):
+        cpu = [(s.at, s.cpu_pct) for s in samples if s.cpu_pct is not None]
+        memory = [
+            (s.at, s.mem_used / s.mem_total * 100)
+            for s in samples
+            if s.mem_used is not None and s.mem_total
+        ]
+        lines = [svg.Series("CPU", _every(cpu)), svg.Series("memory", _every(memory))]
+        last = samples[-1]
+        hosts.append(
+            {
+                "host": host,
+                "samples": len(samples),
+                "last": {
+                    "at": last.at,
+                    "cpu_pct": last.cpu_pct,
+                    "mem_used": last.mem_used,
+                    "mem_total": last.mem_total,
+                },
+                "chart_svg": svg.line_chart(
+                    lines, unit=" %", y_max=100, title=f"{host} CPU and memory"
+                ),
+            }
+        )
+    return {"env": name, "hosts": hosts}

@@ -20,7 +20,13 @@ def _stamp(at: float, span: float) -> str:
 
 
 def uptime_bars(
-    buckets: Iterable[CheckBucket], *, start: float, end: float, count: int, group: int = 1
+    buckets: Iterable[CheckBucket],
+    *,
+    start: float,
+    end: float,
+    count: int,
+    group: int = 1,
+    offset: int = 0,
 ) -> list[Bar]:
     """`count` bars from `start` to `end`, each summing `group` consecutive slices over
     every host: up (every result ok), down (none), degraded (some), maintenance (only
@@ -29,7 +35,7 @@ def uptime_bars(
     counted = [0] * count
     maintenance = [0] * count
     for bucket in buckets:
-        i = bucket.index // group
+        i = (bucket.index - offset) // group
         if not 0 <= i < count:
             continue
         ok[i] += bucket.ok
@@ -60,11 +66,14 @@ def uptime_pct(buckets: Iterable[CheckBucket]) -> float | None:
     return ok / counted * 100 if counted else None
 
 
-def latency_lines(buckets: Iterable[CheckBucket], *, start: float, slice_s: float) -> list[Series]:
-    """One line per host: the mean response time of each slice, at the slice's middle."""
+def latency_lines(
+    buckets: Iterable[CheckBucket], *, start: float, slice_s: float, offset: int = 0
+) -> list[Series]:
+    """One line per host: the mean response time of each slice, at the slice's middle
+    (slice `offset` is the one at `start`)."""
     by_host: dict[str, list[tuple[float, float]]] = {}
     for bucket in buckets:
         if bucket.latency_ms is not None:
-            at = start + (bucket.index + 0.5) * slice_s
+            at = start + (bucket.index - offset + 0.5) * slice_s
             by_host.setdefault(bucket.host, []).append((at, bucket.latency_ms))
     return [Series(host, sorted(points)) for host, points in sorted(by_host.items())]
