@@ -207,6 +207,7 @@ def test_a_confidence_rating_recorded_in_the_browser_shows_in_the_trend(
     page.wait_for_url(site.url + "/env/local/delivery#confidence")
     expect(page.locator("#confidence tbody tr")).to_have_count(1)
     expect(page.locator("#confidence tbody")).to_contain_text("7.0")
+    shot(page, "delivery-rated")
     assert [(who, score) for who, _, score in site.store.ratings] == [("alice", 7)]
     assert site.console == []
     page.close()
