@@ -195,6 +195,24 @@ def test_the_charts_render_as_svg(site: Site, signed_in: BrowserContext) -> None
     page.close()
 
 
+def test_a_confidence_rating_recorded_in_the_browser_shows_in_the_trend(
+    site: Site, signed_in: BrowserContext
+) -> None:
+    page = watched(signed_in, site)
+    page.goto(site.url + "/env/local/delivery")
+    form = page.locator("form.rating")
+    form.locator("input[name=score]").fill("7")
+    form.locator("input[name=who]").fill("alice")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(site.url + "/env/local/delivery#confidence")
+    expect(page.locator("#confidence tbody tr")).to_have_count(1)
+    expect(page.locator("#confidence tbody")).to_contain_text("7.0")
+    shot(page, "delivery-rated")
+    assert [(who, score) for who, _, score in site.store.ratings] == [("alice", 7)]
+    assert site.console == []
+    page.close()
+
+
 def test_the_live_view_shows_the_phases_of_a_deploy_while_it_runs(
     site: Site, signed_in: BrowserContext
 ) -> None:

@@ -53,6 +53,7 @@ class MemoryStore:
     deploys: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     checks: list[Result] = field(default_factory=list)
     ratings: list[tuple[str, float, int]] = field(default_factory=list)
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # (env, who, note)
     samples: list[Sample] = field(default_factory=list)
 
     def mirror_deploys(self, env: str, host: str, records: dict[str, str]) -> None:
@@ -100,6 +101,10 @@ class MemoryStore:
 
     def confidence(self, env: str, since: float | None = None) -> list[tuple[str, float, int]]:
         return [r for r in self.ratings if since is None or r[1] >= since]
+
+    def add_rating(self, env: str, who: str, at: float, score: int, note: str = "") -> None:
+        self.ratings.append((who, at, score))
+        self.notes.append((env, who, note))
 
     def resource_samples(
         self, env: str, host: str | None = None, since: float | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -264,3 +265,75 @@ def test_the_resources_page_charts_cpu_and_memory_per_host(client: TestClient) -
     assert host["host"] == "web1" and host["samples"] == 10
     assert host["chart_svg"].count("<polyline") == 2
     assert client.get("/env/staging/resources").text.count("<svg") == 1
+
+
+def rating_form(client: TestClient, **fields: str) -> dict[str, str]:
+    page = client.get("/env/staging/delivery")
+    assert 'action="/env/staging/confidence"' in page.text
+    return {"csrf": csrf_of(page.text), "score": "9", "who": "alice", "note": "green"} | fields
+
+
+def test_a_rating_from_the_delivery_page_is_stored_and_shown_in_the_trend(
+    client: TestClient, store: MemoryStore
+) -> None:
+    sign_in(client)
+    response = client.post(
+        "/env/staging/confidence", data=rating_form(client), follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/env/staging/delivery#confidence"
+    assert [(who, score) for who, _, score in store.ratings] == [("alice", 9)]
+    assert store.notes == [("staging", "alice", "green")]
+    trend = client.get("/api/environments/staging/delivery").json()["confidence"]
+    assert [(m["mean"], m["ratings"]) for m in trend["months"]] == [(9.0, 1)]
+    page = client.get("/env/staging/delivery")
+    assert "Deploy confidence" in page.text and "<td>9.0</td>" in page.text
+
+
+def test_a_rating_without_the_right_csrf_token_is_refused(
+    client: TestClient, store: MemoryStore
+) -> None:
+    sign_in(client)
+    for csrf in ("", "0" * 64):
+        response = client.post("/env/staging/confidence", data=rating_form(client, csrf=csrf))
+        assert response.status_code == 403
+    assert store.ratings == []
+
+
+def test_a_score_outside_one_to_ten_is_refused_with_what_to_send(
+    client: TestClient, store: MemoryStore
+) -> None:
+    sign_in(client)
+    for score in ("0", "11", "high"):
+        response = client.post("/env/staging/confidence", data=rating_form(client, score=score))
+        assert response.status_code == 400
+        assert "whole number from 1 to 10" in response.text
+    assert store.ratings == []
+
+
+def test_a_rating_needs_a_signed_in_session(client: TestClient, store: MemoryStore) -> None:
+    response = client.post(
+        "/env/staging/confidence", data={"score": "9", "who": "eve"}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    token = {"Authorization": f"Bearer {TOKEN}"}
+    response = client.post(
+        "/env/staging/confidence", data={"score": "9", "who": "eve"}, headers=token
+    )
+    assert response.status_code == 403  # the API token reads; it records nothing
+    assert store.ratings == []
+
+
+def test_ratings_can_be_switched_off_keeping_the_dashboard_read_only(
+    tmp_path: Path, hosts: FakeHosts, store: MemoryStore
+) -> None:
+    settings = dataclasses.replace(SETTINGS, allow_ratings=False)
+    app, _ = make_app(tmp_path, hosts, store, settings)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        sign_in(client)
+        page = client.get("/env/staging/delivery")
+        assert page.status_code == 200 and "/confidence" not in page.text
+        data = {"csrf": csrf_of(page.text), "score": "9", "who": "alice"}
+        response = client.post("/env/staging/confidence", data=data)
+        assert response.status_code == 403 and "allow_ratings" in response.text
+    assert store.ratings == []

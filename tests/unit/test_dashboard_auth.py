@@ -104,3 +104,12 @@ def test_serve_hash_password_refuses_an_empty_password() -> None:
     )
     assert result.returncode == 2
     assert "empty" in result.stdout + result.stderr
+
+
+def test_ratings_from_the_dashboard_are_allowed_unless_the_config_turns_them_off() -> None:
+    from shipyard.config.dashboard import DashboardAuth
+    from shipyard.serve.web.app import AuthSettings
+
+    assert AuthSettings.from_config(DashboardAuth(), "http://127.0.0.1").allow_ratings
+    off = DashboardAuth.model_validate({"allow_ratings": False})
+    assert not AuthSettings.from_config(off, "http://127.0.0.1").allow_ratings

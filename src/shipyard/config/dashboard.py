@@ -18,7 +18,9 @@ class DashboardAuth(BaseModel):
     """password_hash: signs people in through the login form; token_hash: an API token
     (`Authorization: Bearer ...`) for scripts. Without either, every page answers 503.
     secure_cookies: the session cookie is only sent over HTTPS (default: when `serve.url`
-    starts with https://)."""
+    starts with https://). allow_ratings: signed-in people may record a 1-10 deploy
+    confidence rating from the delivery page (the dashboard's only write; false keeps it
+    strictly read-only)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -26,6 +28,7 @@ class DashboardAuth(BaseModel):
     token_hash: str | None = None
     secure_cookies: bool | None = None
     session_hours: float = Field(default=12.0, gt=0, le=30 * 24)
+    allow_ratings: bool = True
 
     @field_validator("password_hash", "token_hash")
     @classmethod

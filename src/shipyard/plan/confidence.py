@@ -63,3 +63,30 @@ def confidence_trend(environment: str, ratings: list[Rating], target: float) -> 
     latest = months[-1].mean if months else None
     change = round(months[-1].mean - months[-2].mean, 2) if len(months) > 1 else None
     return ConfidenceTrend(environment, target, months, latest, change)
+
+
+MAX_WHO = 64
+MAX_NOTE = 500
+
+
+@dataclass(frozen=True)
+class RatingForm:
+    """A rating as the dashboard's form sent it, checked: the score, who, the note."""
+
+    score: int
+    who: str
+    note: str
+
+
+def parse_rating_form(score: str, who: str, note: str) -> RatingForm | str:
+    """The rating in a submitted form, or what is wrong with it (a sentence to show)."""
+    text = score.strip()
+    if not (text.isascii() and text.isdigit()) or not valid_score(int(text)):
+        return f"the score must be a whole number from {MIN_SCORE} to {MAX_SCORE}"
+    name = " ".join(who.split())
+    if not name or len(name) > MAX_WHO or not name.isprintable():
+        return f"give your name (1 to {MAX_WHO} printable characters)"
+    words = " ".join(note.split())
+    if len(words) > MAX_NOTE or not words.isprintable():
+        return f"the note must be at most {MAX_NOTE} printable characters"
+    return RatingForm(int(text), name, words)

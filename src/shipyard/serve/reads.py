@@ -81,6 +81,9 @@ class DashboardStore(Protocol):
     def confidence(self, env: str, since: float | None = None) -> list[tuple[str, float, int]]:
         """(who, at, score) confidence ratings of an environment."""
 
+    def add_rating(self, env: str, who: str, at: float, score: int, note: str = "") -> None:
+        """Record one person's 1-10 deploy confidence (the dashboard's rating form)."""
+
     def resource_samples(
         self, env: str, host: str | None = None, since: float | None = None
     ) -> Sequence[ResourceReading]:

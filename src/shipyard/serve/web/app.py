@@ -4,7 +4,8 @@
 needs a session (a password login) or an API token; both are checked against scrypt
 hashes (`auth.py`). Sessions live in a signed cookie (HttpOnly, SameSite=Strict, Secure
 when served over HTTPS); every form carries a CSRF token bound to the session. The
-dashboard only reads: it never starts a deploy.
+dashboard only reads: it never starts a deploy. Its one write, when `serve.auth.allow_ratings`
+(the default) says so, is a signed-in person's 1-10 confidence rating from the delivery page.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from starlette.templating import Jinja2Templates
 
 from shipyard.config.dashboard import DashboardAuth
 from shipyard.config.shipyard_config import ShipyardConfig
+from shipyard.plan.confidence import parse_rating_form
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.reads import DashboardStore
 from shipyard.serve.web import auth, pages
@@ -85,6 +87,7 @@ class AuthSettings:
     secure_cookies: bool = False  # set when the dashboard is reached over HTTPS
     session_key: bytes = b""  # empty: a random key per process (a restart logs out)
     session_hours: float = SESSION_HOURS
+    allow_ratings: bool = True  # the delivery page's confidence form (the only write)
 
     @property
     def configured(self) -> bool:
@@ -98,6 +101,7 @@ class AuthSettings:
             token_hash=config.token_hash,
             secure_cookies=base_url.startswith("https://") if secure is None else secure,
             session_hours=config.session_hours,
+            allow_ratings=config.allow_ratings,
         )
 
 
@@ -205,9 +209,32 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         ),
     )
 
-    delivery_html, delivery_api = page(
-        "delivery.html", lambda r: pages.delivery(live, store, env_of(r))
-    )
+    def delivery_page(request: Request) -> dict[str, Any]:
+        data = pages.delivery(live, store, env_of(request))
+        data["allow_ratings"] = settings.allow_ratings
+        return data
+
+    delivery_html, delivery_api = page("delivery.html", delivery_page)
+
+    async def rate(request: Request) -> Response:
+        """The delivery page's confidence form: a session with its CSRF token only."""
+        name = env_of(request)
+        if not settings.allow_ratings:
+            return PlainTextResponse(
+                "recording ratings from the dashboard is off (serve.auth.allow_ratings: false):"
+                f" use `shipyard confidence {name} SCORE`",
+                403,
+            )
+        form = await _form(request)
+        if not request.session.get("user") or not auth.csrf_valid(
+            session_key, request.session.get("sid"), form.get("csrf")
+        ):
+            return PlainTextResponse("CSRF token missing or wrong: reload the page", 403)
+        rating = parse_rating_form(form.get("score", ""), form.get("who", ""), form.get("note", ""))
+        if isinstance(rating, str):
+            return PlainTextResponse(f"rating not recorded: {rating}", 400)
+        store.add_rating(name, rating.who, time.time(), rating.score, rating.note)
+        return RedirectResponse(f"/env/{quote(name)}/delivery#confidence", status_code=303)
 
     resources_html, resources_api = page(
         "resources.html", lambda r: pages.resources(store, env_of(r))
@@ -268,6 +295,7 @@ def create_app(ctx: WebContext, settings: AuthSettings | None = None) -> Starlet
         Route("/env/{env}/live", live_html),
         Route("/env/{env}/checks", checks_html),
         Route("/env/{env}/delivery", delivery_html),
+        Route("/env/{env}/confidence", rate, methods=["POST"]),
         Route("/env/{env}/resources", resources_html),
         Route("/history", history_html),
         Route("/api/environments", envs_api),
