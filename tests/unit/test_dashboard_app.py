@@ -258,6 +258,17 @@ def test_the_delivery_page_shows_the_dora_measures_and_the_teams_targets(
     assert "DORA measures" in page.text and "targets" in page.text
 
 
+def test_every_page_title_is_plain_text_and_the_rating_form_appears_once(
+    client: TestClient,
+) -> None:
+    sign_in(client)
+    for path in ("/", "/history", "/env/staging", "/env/staging/delivery", "/env/staging/live"):
+        page = client.get(path).text
+        title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert "<" not in title and ">" not in title, (path, title[:80])
+    assert client.get("/env/staging/delivery").text.count('id="confidence"') == 1
+
+
 def test_the_resources_page_charts_cpu_and_memory_per_host(client: TestClient) -> None:
     sign_in(client)
     data = client.get("/api/environments/staging/resources").json()
