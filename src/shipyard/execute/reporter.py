@@ -24,6 +24,19 @@ class Reporter(Protocol):
     def close(self) -> None: ...
 
 
+class SilentReporter:
+    """A Reporter that shows nothing: for readers in the background (`shipyard serve`)."""
+
+    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def plain_output() -> bool:
     from shipyard.core.ci import in_ci
 

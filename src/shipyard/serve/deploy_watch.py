@@ -28,23 +28,11 @@ HISTORY_LIMIT = 50
 History = Callable[[Environment], Awaitable[list[Deployment]]]
 
 
-class _Quiet:
-    """A Reporter that shows nothing: serve reads, it does not narrate."""
-
-    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
-        pass
-
-    def info(self, message: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 async def read_history(env: Environment) -> list[Deployment]:
     from shipyard.execute import queries
+    from shipyard.execute.reporter import SilentReporter
 
-    return await queries.history(env, HISTORY_LIMIT, _Quiet())
+    return await queries.history(env, HISTORY_LIMIT, SilentReporter())
 
 
 class DeployWatch:

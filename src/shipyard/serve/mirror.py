@@ -19,25 +19,13 @@ from shipyard.config.model import Environment
 from shipyard.errors import ShipyardError
 from shipyard.execute import queries
 from shipyard.execute.queries import EnvironmentStatus
+from shipyard.execute.reporter import SilentReporter
 from shipyard.protocol.codec import decode
 from shipyard.protocol.common import Deployment, Event
 from shipyard.serve.reads import DashboardStore
 
 HISTORY_PER_POLL = 50
 EVENTS_PAGE = 500  # newest records re-read each poll (outcomes change while running)
-
-
-class Silent:
-    """A Reporter that shows nothing: `serve` polls in the background."""
-
-    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
-        pass
-
-    def info(self, message: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -56,13 +44,13 @@ class Sources:
     """How a poll reaches the hosts (the queries; a test may pass others)."""
 
     status: Callable[[Environment], Awaitable[EnvironmentStatus]] = field(
-        default=lambda env: queries.status(env, Silent())
+        default=lambda env: queries.status(env, SilentReporter())
     )
     history: Callable[[Environment, int], Awaitable[list[Deployment]]] = field(
-        default=lambda env, limit: queries.history(env, limit, Silent())
+        default=lambda env, limit: queries.history(env, limit, SilentReporter())
     )
     events: Callable[[Environment, int], Awaitable[list[Event]]] = field(
-        default=lambda env, after: queries.events(env, after, Silent(), limit=EVENTS_PAGE)
+        default=lambda env, after: queries.events(env, after, SilentReporter(), limit=EVENTS_PAGE)
     )
 
 
