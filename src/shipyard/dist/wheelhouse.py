@@ -10,6 +10,8 @@ cache outside any repository (`$SHIPYARD_WHEELHOUSE_CACHE`, else
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import os
@@ -17,6 +19,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 from shipyard import DISTRIBUTION, __version__
@@ -43,17 +46,18 @@ class Wheelhouse:
 
         target = self.path.with_name(self.path.name + ".tar")
         partial = target.with_suffix(".partial")
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-            for wheel in self.files:
-                info = tar.gettarinfo(str(wheel), arcname=wheel.name)
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                info.mode = 0o644
-                with wheel.open("rb") as handle:
-                    tar.addfile(info, handle)
-        if target.is_file() and target.read_bytes() == partial.read_bytes():
-            partial.unlink()
-        else:
-            partial.replace(target)
+        with building(self.path):
+            with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+                for wheel in self.files:
+                    info = tar.gettarinfo(str(wheel), arcname=wheel.name)
+                    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                    info.mode = 0o644
+                    with wheel.open("rb") as handle:
+                        tar.addfile(info, handle)
+            if target.is_file() and target.read_bytes() == partial.read_bytes():
+                partial.unlink()
+            else:
+                partial.replace(target)
         return target
 
 
@@ -125,15 +129,26 @@ def ensure_wheelhouse(python: tuple[int, int], machine: str) -> Wheelhouse:
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     path = cache_root() / f"{__version__}-{key}"
     complete = path / ".complete"
-    if not complete.is_file() or ".dev" in __version__:
-        path.mkdir(parents=True, exist_ok=True)
-        for old in path.glob(f"{DISTRIBUTION.replace('-', '_')}-*.whl"):
-            old.unlink()
-        build_own_wheel(path)
-    if not complete.is_file():
-        _download(path, pins[1:], python, machine)
-        complete.write_text("\n".join(pins) + "\n")
+    with building(path):
+        if not complete.is_file() or ".dev" in __version__:
+            for old in path.glob(f"{DISTRIBUTION.replace('-', '_')}-*.whl"):
+                old.unlink()
+            build_own_wheel(path)
+        if not complete.is_file():
+            _download(path, pins[1:], python, machine)
+            complete.write_text("\n".join(pins) + "\n")
     return Wheelhouse(path, tuple(pins))
+
+
+@contextlib.contextmanager
+def building(path: Path) -> Iterator[None]:
+    """One writer at a time in a wheelhouse: two `shipyard setup` runs at once (two
+    environments from one machine) would otherwise remove, rebuild or pack the wheels
+    under each other's feet."""
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _download(dest: Path, pins: list[str], python: tuple[int, int], machine: str) -> None:
