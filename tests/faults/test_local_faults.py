@@ -309,7 +309,9 @@ def test_an_artifact_tampered_with_between_build_and_upload_is_refused_by_the_ho
             time.sleep(0.02)
         assert built.exists(), "the deploy did not build its artifact"
         assert run.process.poll() is None, output(run.result())
-        built.write_bytes(old_artifact)  # release 1.0.0's bytes, under 2.0.0's name
+        swap = built.with_suffix(".swap")  # in one rename: the deploy may be reading it
+        swap.write_bytes(old_artifact)  # release 1.0.0's bytes, under 2.0.0's name
+        swap.replace(built)
         assert env.shipyard("lock", "release").returncode == 0
         result = run.result(60)
     assert_failed_cleanly(env, result, load, old, says=("digest mismatch",))

@@ -87,3 +87,16 @@ def test_an_unknown_ref_is_an_error_naming_the_ref_and_how_to_find_one(
 def test_release_ids_are_the_short_commit_or_marked_dirty() -> None:
     assert release_id_for("a" * 40, False, "f" * 64) == "a" * 12
     assert release_id_for("a" * 40, True, "f" * 64) == "a" * 12 + "-dirty-ffffffff"
+
+
+def test_a_truncated_artifact_is_an_artifact_error_naming_the_file_not_an_abort(
+    repo: Path, tmp_path: Path
+) -> None:
+    from shipyard.release.artifact import read_member
+
+    artifact = build_artifact(repo / "app", "HEAD", allow_dirty=False, cache_dir=tmp_path / "c")
+    data = artifact.path.read_bytes()
+    artifact.path.write_bytes(data[: len(data) // 2])  # as a copy cut short would leave it
+    with pytest.raises(ArtifactError) as caught:
+        read_member(artifact, "shipyard.yml")
+    assert str(artifact.path) in caught.value.message

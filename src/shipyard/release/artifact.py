@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import tarfile
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,7 +158,9 @@ def read_member(artifact: Artifact, name: str) -> str | None:
                     continue
                 handle = tar.extractfile(member) if member.isfile() else None
                 return handle.read().decode("utf-8") if handle else None
-    except (OSError, tarfile.TarError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, zlib.error, tarfile.TarError, UnicodeDecodeError) as exc:
+        # EOFError: gzip's "compressed file ended" for a file cut short (click would
+        # otherwise turn it into a bare "Aborted.")
         raise ArtifactError(f"cannot read {name} from {artifact.path}: {exc}") from None
     return None
 
