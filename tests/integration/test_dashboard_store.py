@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.dashboard import bucket_results
 from support.postgres import PgServer, postgres_server
+from support.serve_store import STORE_KINDS, opened_store
 
 from shipyard.plan.check_results import CheckResult
 from shipyard.serve.store import Store
@@ -23,20 +24,10 @@ def pg() -> Iterator[PgServer]:
         yield server
 
 
-_DATABASES = iter(range(1000))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(tmp_path / "serve.db")
-    else:
-        server: PgServer = request.getfixturevalue("pg")
-        name = f"dashboard{next(_DATABASES)}"
-        server.createdb(name)
-        opened = Store.open(server.url(name))
-    yield opened
-    opened.close()
+    with opened_store(request, tmp_path, "dashboard") as opened:
+        yield opened
 
 
 def test_check_buckets_count_each_slice_per_check_and_host_like_the_reference(

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from support.apprepo import AppRepo, free_port, git, make_repo
+from support.sshapp import host_entry, open_to_nginx, shut_down, ssh_settings
 from support.sshd import SshFleet, TestHost
 
 pytestmark = pytest.mark.integration
@@ -37,23 +38,8 @@ def fleet_config(fleet: SshFleet, hosts: list[TestHost], port: int) -> dict[str,
         "observe": {"window": 0},
         "gates": {"bandit": {"enabled": False}},
         "shipyard_command": f"{sys.executable} -m shipyard",
-        "ssh": {
-            "known_hosts": str(fleet.known_hosts),
-            "identity_file": str(fleet.client_key),
-            "config_file": str(fleet.ssh_config),
-        },
-        "environments": {
-            "production": {
-                "hosts": [
-                    {
-                        "address": str(host.target),
-                        "root": str(host.root_dir),
-                        "listen": f"{host.target.host}:{port}",
-                    }
-                    for host in hosts
-                ]
-            }
-        },
+        "ssh": ssh_settings(fleet),
+        "environments": {"production": {"hosts": [host_entry(host, port) for host in hosts]}},
     }
 
 
@@ -61,10 +47,7 @@ def fleet_config(fleet: SshFleet, hosts: list[TestHost], port: int) -> dict[str,
 def fleet(ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, list[TestHost], int]]:
     """Ten hosts serving release 1.0.0 (deployed once for the module)."""
     hosts = ssh_hosts(FLEET)
-    for host in hosts:
-        for path in [host.root_dir, *host.root_dir.parents]:
-            if str(path).startswith("/tmp/"):
-                path.chmod(path.stat().st_mode | 0o005)
+    open_to_nginx(hosts)
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="syf-", dir="/tmp"))
     repo = make_repo(work / "repo", fleet_config(ssh_hosts, hosts, port))
@@ -73,22 +56,7 @@ def fleet(ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, list[TestHost], int]]:
         assert first.returncode == 0, first.stdout + first.stderr
         yield repo, hosts, port
     finally:
-        shutdowns = []  # every host's supervisord at once
-        for host in hosts:
-            request = {"root": str(host.root_dir), "app": "reconcile", "env": "production"}
-            process = subprocess.Popen(
-                [sys.executable, "-m", "shipyard.host", "shutdown"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-            assert process.stdin is not None
-            process.stdin.write(json.dumps(request))
-            process.stdin.close()
-            shutdowns.append(process)
-        for process in shutdowns:
-            process.wait(timeout=60)
+        shut_down([(host, "production") for host in hosts], remove=False)
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
 

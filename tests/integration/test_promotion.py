@@ -10,29 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from support.apprepo import AppRepo, free_port, make_repo
+from support.sshapp import host_entry, open_to_nginx, shut_down, ssh_settings, version_on
 from support.sshd import SshFleet, TestHost
 
 pytestmark = pytest.mark.integration
 
 
-def host_entry(host: TestHost, port: int) -> dict[str, str]:
-    return {
-        "address": str(host.target),
-        "root": str(host.root_dir),
-        "listen": f"{host.target.host}:{port}",
-    }
-
-
 @pytest.fixture
 def pipeline(ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, TestHost, TestHost, int]]:
     staging, production = ssh_hosts(2)
-    for host in (staging, production):
-        for path in [host.root_dir, *host.root_dir.parents]:
-            if str(path).startswith("/tmp/"):
-                path.chmod(path.stat().st_mode | 0o005)
+    open_to_nginx((staging, production))
     port = free_port()
     config: dict[str, Any] = {
         "app": "reconcile",
@@ -41,11 +30,7 @@ def pipeline(ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, TestHost, TestHost,
         "drain_timeout": 2,
         "observe": {"window": 0},
         "shipyard_command": f"{sys.executable} -m shipyard",
-        "ssh": {
-            "known_hosts": str(ssh_hosts.known_hosts),
-            "identity_file": str(ssh_hosts.client_key),
-            "config_file": str(ssh_hosts.ssh_config),
-        },
+        "ssh": ssh_settings(ssh_hosts),
         "smoke_tests": {
             "http": [{"path": "/api/sample", "status": 200, "json_path": "days", "equals": 3}]
         },
@@ -60,25 +45,8 @@ def pipeline(ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, TestHost, TestHost,
     work = Path(tempfile.mkdtemp(prefix="syp-", dir="/tmp"))
     repo = make_repo(work / "repo", config)
     yield repo, staging, production, port
-    for host, env in ((staging, "staging"), (production, "production")):
-        request = json.dumps({"root": str(host.root_dir), "app": "reconcile", "env": env})
-        subprocess.run(
-            [sys.executable, "-m", "shipyard.host", "shutdown"],
-            input=request,
-            text=True,
-            check=False,
-        )
-        subprocess.run(["rm", "-rf", str(host.root_dir / "reconcile")], check=False)
+    shut_down([(staging, "staging"), (production, "production")])
     subprocess.run(["rm", "-rf", str(work)], check=False)
-
-
-def version_on(host: TestHost, port: int) -> str | None:
-    try:
-        return httpx.get(f"http://{host.target.host}:{port}/healthz", timeout=5).headers.get(
-            "X-App-Version"
-        )
-    except httpx.ConnectError:
-        return None
 
 
 def releases(repo: AppRepo, env: str) -> list[dict[str, Any]]:

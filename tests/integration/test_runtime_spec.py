@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from support.apprepo import AppRepo, free_port, git, make_repo
+from support.sshapp import host_entry, open_to_nginx, shut_down, ssh_settings, version_on
 from support.sshd import SshFleet, TestHost
 
 pytestmark = pytest.mark.integration
@@ -23,21 +23,10 @@ pytestmark = pytest.mark.integration
 Fleet = tuple[AppRepo, TestHost, TestHost, int]
 
 
-def host_entry(host: TestHost, port: int) -> dict[str, str]:
-    return {
-        "address": str(host.target),
-        "root": str(host.root_dir),
-        "listen": f"{host.target.host}:{port}",
-    }
-
-
 @pytest.fixture
 def fleet(ssh_hosts: SshFleet) -> Iterator[Fleet]:
     staging, production = ssh_hosts(2)
-    for host in (staging, production):
-        for path in [host.root_dir, *host.root_dir.parents]:
-            if str(path).startswith("/tmp/"):
-                path.chmod(path.stat().st_mode | 0o005)
+    open_to_nginx((staging, production))
     port = free_port()
     config: dict[str, Any] = {
         "app": "reconcile",
@@ -48,11 +37,7 @@ def fleet(ssh_hosts: SshFleet) -> Iterator[Fleet]:
         "rollback_window": 0,  # the old slot stops after a deploy: a rollback is cold
         "gates": {"bandit": {"enabled": False}},
         "shipyard_command": f"{sys.executable} -m shipyard",
-        "ssh": {
-            "known_hosts": str(ssh_hosts.known_hosts),
-            "identity_file": str(ssh_hosts.client_key),
-            "config_file": str(ssh_hosts.ssh_config),
-        },
+        "ssh": ssh_settings(ssh_hosts),
         "environments": {
             "staging": {"hosts": [host_entry(staging, port)]},
             "production": {
@@ -64,25 +49,8 @@ def fleet(ssh_hosts: SshFleet) -> Iterator[Fleet]:
     work = Path(tempfile.mkdtemp(prefix="syr-", dir="/tmp"))
     repo = make_repo(work / "repo", config)
     yield repo, staging, production, port
-    for host, env in ((staging, "staging"), (production, "production")):
-        request = json.dumps({"root": str(host.root_dir), "app": "reconcile", "env": env})
-        subprocess.run(
-            [sys.executable, "-m", "shipyard.host", "shutdown"],
-            input=request,
-            text=True,
-            check=False,
-        )
-        subprocess.run(["rm", "-rf", str(host.root_dir / "reconcile")], check=False)
+    shut_down([(staging, "staging"), (production, "production")])
     subprocess.run(["rm", "-rf", str(work)], check=False)
-
-
-def version_on(host: TestHost, port: int) -> str | None:
-    try:
-        return httpx.get(f"http://{host.target.host}:{port}/healthz", timeout=5).headers.get(
-            "X-App-Version"
-        )
-    except httpx.ConnectError:
-        return None
 
 
 def as_json(repo: AppRepo, *args: str) -> Any:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.postgres import PgServer, postgres_server
+from support.serve_store import STORE_KINDS, opened_store
 
 from shipyard.plan.check_results import CheckResult
 from shipyard.plan.incidents import Incident
@@ -22,20 +23,10 @@ def pg() -> Iterator[PgServer]:
         yield server
 
 
-_DATABASES = iter(range(1000))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(tmp_path / "serve.db")
-    else:
-        server: PgServer = request.getfixturevalue("pg")
-        name = f"serve{next(_DATABASES)}"
-        server.createdb(name)
-        opened = Store.open(server.url(name))
-    yield opened
-    opened.close()
+    with opened_store(request, tmp_path, "serve") as opened:
+        yield opened
 
 
 def result(at: float, ok: bool = True, host: str = "web1", check: str = "health") -> CheckResult:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.apprepo import AppRepo, free_port, make_repo
+from support.sshapp import host_entry, open_to_nginx, shut_down, ssh_settings
 from support.sshd import SshFleet, TestHost
 
 pytestmark = pytest.mark.integration
@@ -25,46 +26,20 @@ def ssh_config(fleet: SshFleet, hosts: list[TestHost], port: int) -> dict[str, o
         "drain_timeout": 2,
         "observe": {"window": 1, "interval": 0.5},
         "shipyard_command": f"{sys.executable} -m shipyard",
-        "ssh": {
-            "known_hosts": str(fleet.known_hosts),
-            "identity_file": str(fleet.client_key),
-            "config_file": str(fleet.ssh_config),
-        },
-        "environments": {
-            "production": {
-                "hosts": [
-                    {
-                        "address": str(host.target),
-                        "root": str(host.root_dir),
-                        "listen": f"{host.target.host}:{port}",
-                    }
-                    for host in hosts
-                ]
-            }
-        },
+        "ssh": ssh_settings(fleet),
+        "environments": {"production": {"hosts": [host_entry(host, port) for host in hosts]}},
     }
 
 
 @pytest.fixture
 def fleet_repo(ssh_hosts: SshFleet) -> Iterator[tuple[AppRepo, list[TestHost], int]]:
     hosts = ssh_hosts(2)
-    for host in hosts:
-        for path in [host.root_dir, *host.root_dir.parents]:
-            if str(path).startswith("/tmp/"):
-                path.chmod(path.stat().st_mode | 0o005)
+    open_to_nginx(hosts)
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="sys-", dir="/tmp"))
     repo = make_repo(work / "repo", ssh_config(ssh_hosts, hosts, port))
     yield repo, hosts, port
-    for host in hosts:
-        request = json.dumps({"root": str(host.root_dir), "app": "reconcile", "env": "production"})
-        subprocess.run(
-            [sys.executable, "-m", "shipyard.host", "shutdown"],
-            input=request,
-            text=True,
-            check=False,
-        )
-        subprocess.run(["rm", "-rf", str(host.root_dir / "reconcile")], check=False)
+    shut_down([(host, "production") for host in hosts])
     subprocess.run(["rm", "-rf", str(work)], check=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.protocol.backup import BackupRecord
 from shipyard.protocol.common import Deployment, ReleaseInfo, ReleaseManifest
 from shipyard.protocol.inspect import SlotStatus, StatusReply
 
@@ -83,3 +84,27 @@ def host_status(*slots: SlotStatus) -> StatusReply:
         lock=None,
         running_deployments=[],
     )
+
+
+def backup_record(
+    source: str = "db", at: float = 1.0, snapshot: str = "abcd1234", **fields: Any
+) -> BackupRecord:
+    """A manual, never-verified backup of a PostgreSQL source; `fields` override."""
+    values: dict[str, Any] = {
+        "snapshot_id": snapshot,
+        "source": source,
+        "kind": "postgres",
+        "reason": "manual",
+        "deployment_id": None,
+        "started_at": at,
+        "duration": 1.0,
+        "size_bytes": 10,
+        "added_bytes": 5,
+        "checksums": {},
+        "stats": None,
+        "verified_at": None,
+        "verify_ok": None,
+        "verify_seconds": None,
+        "verify_detail": None,
+    }
+    return BackupRecord(**(values | fields))

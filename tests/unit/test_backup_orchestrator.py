@@ -16,21 +16,11 @@ from support.fakehost import FakeFleet
 from shipyard.config.loader import ConfigFile
 from shipyard.execute import pipeline
 from shipyard.execute.outcomes import DeployFailed
+from shipyard.execute.reporter import SilentReporter
 from shipyard.protocol.backup import BackupRecord, BackupRunReply, BackupRunRequest
 from shipyard.protocol.common import SlotRow
 
 H1, H2 = "deploy@10.0.0.1", "deploy@10.0.0.2"
-
-
-class Quiet:
-    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
-        pass
-
-    def info(self, message: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **backup: Any) -> ConfigFile:
@@ -105,7 +95,7 @@ def taken(request: BackupRunRequest) -> BackupRunReply:
 
 
 def deploy(config: ConfigFile, fleet: FakeFleet) -> Any:
-    runtime = pipeline.Runtime(reporter=Quiet(), hosts=fleet.factory)
+    runtime = pipeline.Runtime(reporter=SilentReporter(), hosts=fleet.factory)
     return asyncio.run(pipeline.deploy(config, "staging", runtime, message="test"))
 
 

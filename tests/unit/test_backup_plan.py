@@ -4,38 +4,15 @@ written since a backup, libpq's variables, the backup requests, and `backup:` co
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support.records import backup_record as record
 
 from shipyard.config.backup import Backup, Retention
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import ConfigFile
 from shipyard.plan import backup as plan
 from shipyard.plan.pg_env import libpq_env
-from shipyard.protocol.backup import BackupRecord
-
-
-def record(source: str, at: float, snapshot: str = "abcd1234", **fields: Any) -> BackupRecord:
-    values: dict[str, Any] = {
-        "snapshot_id": snapshot,
-        "source": source,
-        "kind": "postgres",
-        "reason": "manual",
-        "deployment_id": None,
-        "started_at": at,
-        "duration": 1.0,
-        "size_bytes": 10,
-        "added_bytes": 5,
-        "checksums": {},
-        "stats": None,
-        "verified_at": None,
-        "verify_ok": None,
-        "verify_seconds": None,
-        "verify_detail": None,
-    }
-    return BackupRecord(**(values | fields))
-
 
 # retention ---------------------------------------------------------------------
 

@@ -8,14 +8,15 @@ tests/integration and tests/faults; here the hosts are `support.fakehost.FakeFle
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from support.apprepo import git
 from support.fakehost import FakeFleet
 from support.records import deployment
+from support.reporting import LineReporter
 
 from shipyard import __version__
 from shipyard.config.loader import ConfigFile
@@ -29,28 +30,6 @@ from shipyard.protocol.common import SlotRow
 
 H1, H2 = "deploy@h1.test", "deploy@h2.test"
 PHASES = ["prepare", "boot", "check", "switch", "verify"]
-
-
-class Quiet:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
-        self.lines.append(f"{host} {phase} {status} {detail}".strip())
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
-
-    def close(self) -> None:
-        pass
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=T", "-c", "user.email=t@x", *args],
-        check=True,
-        capture_output=True,
-    )
 
 
 @pytest.fixture
@@ -76,7 +55,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConfigFile:
 
 
 def runtime(fleet: FakeFleet) -> pipeline.Runtime:
-    return pipeline.Runtime(reporter=Quiet(), hosts=fleet.factory)
+    return pipeline.Runtime(reporter=LineReporter(), hosts=fleet.factory)
 
 
 def serving(fleet: FakeFleet, env: str = "staging", release: str = "old") -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from support.records import backup_record as record
+
 from shipyard.config.model import Environment
 from shipyard.plan import recover as plan
-from shipyard.protocol.backup import BackupRecord
 
 
 def env(**overrides: Any) -> Environment:
@@ -18,27 +19,6 @@ def env(**overrides: Any) -> Environment:
         "hosts": [{"address": "deploy@10.0.0.6", "root": "/srv/a", "listen": "10.0.0.6:80"}],
     }
     return Environment.model_validate(values | overrides)
-
-
-def record(source: str, at: float, snapshot: str, **fields: Any) -> BackupRecord:
-    values: dict[str, Any] = {
-        "snapshot_id": snapshot,
-        "source": source,
-        "kind": "postgres",
-        "reason": "manual",
-        "deployment_id": None,
-        "started_at": at,
-        "duration": 1.0,
-        "size_bytes": 10,
-        "added_bytes": 5,
-        "checksums": {},
-        "stats": None,
-        "verified_at": None,
-        "verify_ok": None,
-        "verify_seconds": None,
-        "verify_detail": None,
-    }
-    return BackupRecord(**(values | fields))
 
 
 def test_a_new_address_takes_the_primarys_root_and_listen_address_unless_given() -> None:

@@ -8,14 +8,15 @@ release, and a failing batch puts every host switched so far back (all or nothin
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from support.apprepo import git
 from support.fakehost import FakeFleet, FakeHost
 from support.records import deployment
+from support.reporting import LineReporter
 
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import ConfigFile
@@ -87,28 +88,6 @@ def test_a_refused_handshake_is_tried_again_after_a_doubling_backoff() -> None:
 # -- the orchestration, against the FakeFleet ----------------------------------------------
 
 
-class Quiet:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
-        self.lines.append(f"{host} {phase} {status} {detail}".strip())
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
-
-    def close(self) -> None:
-        pass
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=T", "-c", "user.email=t@x", *args],
-        check=True,
-        capture_output=True,
-    )
-
-
 def make_config(tmp_path: Path, **staging: Any) -> ConfigFile:
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -139,8 +118,8 @@ def serving(fleet: FakeFleet, release: str = "old") -> None:
         model.history = [deployment(release)]
 
 
-def deploy(config: ConfigFile, fleet: FakeFleet, reporter: Quiet | None = None) -> Any:
-    runtime = pipeline.Runtime(reporter=reporter or Quiet(), hosts=fleet.factory)
+def deploy(config: ConfigFile, fleet: FakeFleet, reporter: LineReporter | None = None) -> Any:
+    runtime = pipeline.Runtime(reporter=reporter or LineReporter(), hosts=fleet.factory)
     return asyncio.run(pipeline.deploy(config, "staging", runtime, message="test"))
 
 
@@ -166,7 +145,7 @@ def test_batches_switch_one_after_another_while_the_rest_serve_the_old_release(
 
     for host in (H3, H5):
         fleet.answer("staging", host, "boot", looking(host))
-    reporter = Quiet()
+    reporter = LineReporter()
     result = deploy(config, fleet, reporter)
     new = result.release_id
     assert seen[H3] == [new, new, "old", "old", "old", "old"]
@@ -280,7 +259,7 @@ def test_at_most_max_connecting_hosts_are_in_their_handshake_at_once(tmp_path: P
     def factory(env: Environment, entry: HostEntry, redact: Redactor) -> Host:
         return SlowHandshake(fleet, env, entry)
 
-    runtime = pipeline.Runtime(reporter=Quiet(), hosts=factory)
+    runtime = pipeline.Runtime(reporter=LineReporter(), hosts=factory)
     asyncio.run(pipeline.deploy(config, "staging", runtime, message="test"))
     assert most[0] == 2
     assert len(fleet.calls("hello")) == 6

@@ -14,6 +14,7 @@ from shipyard.config.loader import ConfigFile
 from shipyard.errors import ShipyardError
 from shipyard.execute import tls
 from shipyard.execute.hostclient import HostError
+from shipyard.execute.reporter import SilentReporter
 from shipyard.execute.session import PhaseFailed
 from shipyard.execute.tls_material import self_signed
 from shipyard.protocol.tls import CertificateInfo, InspectReply, InstallReply
@@ -30,17 +31,6 @@ environments:
 HOSTS = ["deploy@10.0.0.6", "deploy@10.0.0.7"]
 
 
-class Quiet:
-    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
-        pass
-
-    def info(self, message: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def installed(request: Any) -> InstallReply:
     info = CertificateInfo(["shop.example.com"], "CN=x", 0.0, 9e9, "1", "self-signed", 1.0, "0600")
     return InstallReply(certificate=info, reloaded=True)
@@ -50,7 +40,9 @@ def renew(tmp_path: Path, fleet: FakeFleet, force: bool = False) -> tls.RenewRes
     path = tmp_path / "shipyard.yml"
     path.write_text(CONFIG)
     env = ConfigFile.load(path).environment("production")
-    return asyncio.run(tls.renew(env, {}, tmp_path, Quiet(), force=force, hosts=fleet.factory))
+    return asyncio.run(
+        tls.renew(env, {}, tmp_path, SilentReporter(), force=force, hosts=fleet.factory)
+    )
 
 
 def fleet_without_certificates() -> FakeFleet:

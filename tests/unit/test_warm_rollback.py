@@ -16,23 +16,13 @@ from support.records import deployment, host_status, release, slot_status
 
 from shipyard.config.loader import ConfigFile
 from shipyard.execute import pipeline
+from shipyard.execute.reporter import SilentReporter
 from shipyard.plan.rollback import warm_rollback
 from shipyard.protocol.common import Deployment, SlotRow
 from shipyard.protocol.inspect import StatusReply
 
 H1, H2 = "deploy@h1.test", "deploy@h2.test"
 NOT_BEFORE_THE_SWITCH = {"history", "repair", "cleanup", "retire", "boot"}
-
-
-class Quiet:
-    def phase(self, host: str, phase: str, status: str, detail: str = "") -> None:
-        pass
-
-    def info(self, message: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -71,7 +61,7 @@ def warm_fleet(env: str, hosts: list[str], *, old_status: str = "good") -> FakeF
 
 
 def rollback(config: ConfigFile, fleet: FakeFleet, env: str, **kwargs: Any) -> Any:
-    runtime = pipeline.Runtime(reporter=Quiet(), hosts=fleet.factory)
+    runtime = pipeline.Runtime(reporter=SilentReporter(), hosts=fleet.factory)
     return asyncio.run(pipeline.rollback(config, env, runtime, **kwargs))
 
 
