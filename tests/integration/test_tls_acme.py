@@ -54,6 +54,23 @@ class Site:
     def tls_dir(self) -> Path:
         return self.root / "reconcile" / "local" / "tls"
 
+    def key_dir(self) -> Path:
+        """The served key's directory, as installed.json names it."""
+        meta = json.loads((self.tls_dir() / "installed.json").read_text())
+        return self.tls_dir() / f"key-{meta['key_id']}"
+
+    def nginx_processes(self) -> tuple[int, set[int]]:
+        """nginx's master pid and its workers' pids: a reload replaces every worker."""
+        master = int((self.root / "reconcile" / "local" / "run" / "nginx.pid").read_text())
+        workers = set()
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and _parent_pid(entry) == master:
+                    workers.add(int(entry.name))
+            except OSError:
+                continue  # it exited meanwhile
+        return master, workers
+
     def context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cadata=self.pebble.root_pem())
         context.check_hostname = False  # we connect to 127.0.0.1; the name is checked below
@@ -125,9 +142,25 @@ def test_the_first_deploy_obtains_a_certificate_over_http_01_and_serves_https(
     assert list((site.tls_dir() / "acme-challenge").iterdir()) == []
 
 
-def test_the_private_key_is_0600_and_never_printed(site: Site) -> None:
-    key = site.tls_dir() / "privkey.pem"
+def _parent_pid(proc: Path) -> int:
+    return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _public_key(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_the_private_key_is_0600_owned_by_nginxs_worker_user_and_never_printed(
+    site: Site,
+) -> None:
+    key = site.key_dir() / "privkey.pem"
     assert key.stat().st_mode & 0o777 == 0o600
+    # nginx's workers load it at each handshake; here they run as `nobody`, not as root
+    _, workers = site.nginx_processes()
+    owners = {Path(f"/proc/{pid}").stat().st_uid for pid in workers}
+    assert owners == {key.stat().st_uid} and key.stat().st_uid != 0
     account = next(site.state.glob("shipyard/acme/*/account.json"))
     assert account.stat().st_mode & 0o777 == 0o600
     body = key.read_text().splitlines()[1]  # a line of the key's base64
@@ -168,20 +201,52 @@ def test_tls_status_shows_each_host_and_name_with_issuer_expiry_and_last_renewal
     assert "certificate" in status.stdout and "days left" in status.stdout, status.stdout
 
 
-def test_a_renewal_under_load_installs_the_new_certificate_with_no_failed_request(
+def test_a_renewal_under_load_keeps_the_key_and_serves_the_new_certificate_without_a_reload_or_a_failed_request(
     site: Site,
 ) -> None:
-    before = site.served_certificate().serial_number
+    before = site.served_certificate()
+    nginx_before = site.nginx_processes()
     url = f"https://127.0.0.1:{site.https_port}/healthz"
-    with Load(url, rate=60, tls=site.context()) as load:
-        load.wait_for(30)
+    # a client pool that looks before re-using a connection, and a raw keep-alive client
+    # that sends on the connection it has: a reload would close its idle connections
+    with (
+        Load(url, rate=60, tls=site.context()) as checked,
+        Load(url, rate=60, keepalive=4, fresh=False, plain=True, tls=site.context()) as raw,
+    ):
+        checked.wait_for(30)
+        raw.wait_for(30)
         renewed = site.shipyard("tls", "renew", "local")  # due: 20 days left of 30
         assert renewed.returncode == 0, renewed.stdout + renewed.stderr + site.pebble.logs()
-        load.wait_for(30)
+        checked.wait_for(30)
+        raw.wait_for(30)
     assert "renewed" in renewed.stdout and "days left" in renewed.stdout
-    assert not load.failed, load.report()
-    assert len(load.samples) >= 60
-    assert site.served_certificate().serial_number != before
+    assert "key: kept" in renewed.stdout and "nginx reloaded on: none" in renewed.stdout
+    assert not checked.failed, checked.report()
+    assert not raw.failed, raw.report()
+    assert len(checked.samples) >= 60 and len(raw.samples) >= 60
+    after = site.served_certificate()
+    assert after.serial_number != before.serial_number
+    assert _public_key(after) == _public_key(before)  # the same key
+    assert site.nginx_processes() == nginx_before  # the same master and workers: no reload
+
+
+def test_a_renewal_with_a_new_key_gets_a_new_key_directory_and_reloads_nginx(
+    site: Site,
+) -> None:
+    before = site.served_certificate()
+    old_dir = site.key_dir()
+    _, workers_before = site.nginx_processes()
+    renewed = site.shipyard("tls", "renew", "local", "--new-key")
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr + site.pebble.logs()
+    assert "key: new (--new-key)" in renewed.stdout and "nginx reloaded on: local" in renewed.stdout
+    after = site.served_certificate()
+    assert _public_key(after) != _public_key(before)
+    assert site.key_dir() != old_dir and old_dir.is_dir()  # the previous key, for old workers
+    key = site.key_dir() / "privkey.pem"
+    assert key.stat().st_mode & 0o777 == 0o600 and key.stat().st_uid != 0
+    _, workers = site.nginx_processes()
+    assert workers and not workers & workers_before  # a reload: new workers
+    assert site.https().status_code == 200
 
 
 def test_hsts_is_sent_on_https_when_asked_for(site: Site) -> None:

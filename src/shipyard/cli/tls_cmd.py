@@ -95,12 +95,22 @@ def tls_renew(
     force: Annotated[
         bool, typer.Option("--force", help="Renew even if no certificate is due.")
     ] = False,
+    new_key: Annotated[
+        bool,
+        typer.Option(
+            "--new-key",
+            help="Renew now with a new private key (acme keeps the key otherwise); "
+            "nginx reloads to load it.",
+        ),
+    ] = False,
     lock_wait: LockWaitOption = 0.0,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Renew what is due (30 days or fewer left), missing, or not covering the names.
 
-    Installs the new certificate on every host, under the environment's lock. A failure
+    Installs the new certificate on every host, under the environment's lock. An acme
+    renewal keeps the hosts' private key: only the certificate file is replaced, and
+    nginx serves it from the next handshake without a reload. A failure
     exits 1 naming the name, the hosts and the ACME server's error; what nginx serves is
     left as it was. With `alerts:` configured, a failure also sends a TLS RENEWAL FAILED
     alert to its channels.
@@ -121,11 +131,15 @@ def tls_renew(
             loaded.path.parent,
             PlainReporter(stream=sys.stderr),
             force=force,
+            new_key=new_key,
             lock_wait=lock_wait,
         )
     )
     verdict = "renewed" if result.renewed else "nothing to renew"
     output.console.print(f"{env.name}: {verdict} ({result.reason})", markup=False)
+    if result.renewed:
+        reloads = ", ".join(result.reloaded) or "none"
+        output.console.print(f"key: {result.key}; nginx reloaded on: {reloads}", markup=False)
     output.table("", COLUMNS, certificate_rows(result.hosts, time.time()))
 
 

@@ -92,7 +92,7 @@ def start_order(
     directory: str, email: str | None, names: list[str], csr_pem: bytes, ca_bundle: str | None
 ) -> Order:
     """Account (created once, then reused), new order, each name's HTTP-01 challenge."""
-    from acme import challenges, client, errors, messages
+    from acme import client, errors, messages
 
     key = _account_key(account_path(directory, email))
     net = patient_network(key)
@@ -110,8 +110,20 @@ def start_order(
         order = acme.new_order(csr_pem)
     except Exception as exc:  # the library raises requests', josepy's and its own errors
         raise _failure(directory, names, exc) from None
+    return Order(acme, order, pending_challenges(order.authorizations, key, directory))
+
+
+def pending_challenges(authorizations: list[Any], key: Any, directory: str) -> list[Challenge]:
+    """The HTTP-01 challenge of each authorization still to be proven. An ACME server
+    may put an authorization the account proved recently into a new order, already
+    valid (RFC 8555 7.1.4; Let's Encrypt does, for 30 days): there is nothing to answer
+    for it, and answering would be refused."""
+    from acme import challenges, messages
+
     found = []
-    for authz in order.authorizations:
+    for authz in authorizations:
+        if authz.body.status == messages.STATUS_VALID:
+            continue
         name = authz.body.identifier.value
         http01 = [c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)]
         if not http01:
@@ -122,7 +134,7 @@ def start_order(
         response, validation = http01[0].response_and_validation(key)
         token = http01[0].chall.encode("token")
         found.append(Challenge(name, token, validation, http01[0], response))
-    return Order(acme, order, found)
+    return found
 
 
 def answer_and_finish(order: Order, directory: str, timeout: float) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipyard.config.model import Environment
@@ -27,13 +27,16 @@ from shipyard.execute.session import PhaseFailed, Session
 from shipyard.execute.tls_material import Material
 from shipyard.plan import requests
 from shipyard.plan.tls import Wanted, renewal_reason
+from shipyard.plan.tls_key import KeyChoice, key_choice
 from shipyard.protocol.op import Empty
 from shipyard.protocol.tls import (
     TLS_CHALLENGE,
+    TLS_CSR,
     TLS_INSPECT,
     TLS_INSTALL,
     CertificateInfo,
     ChallengeRequest,
+    CsrRequest,
     InspectReply,
     InstallRequest,
 )
@@ -73,6 +76,8 @@ class RenewResult:
     renewed: bool
     reason: str  # why it renewed, or why it did not need to
     hosts: list[HostCertificate]  # after
+    key: str = ""  # whether the private key was kept, and why (when renewed)
+    reloaded: list[str] = field(default_factory=list)  # the hosts whose nginx reloaded
 
 
 def wanted(env: Environment, serial: str | None = None) -> Wanted:
@@ -147,11 +152,14 @@ async def renew(
     reporter: Reporter,
     *,
     force: bool = False,
+    new_key: bool = False,
     lock_wait: float = 0.0,
     hosts: HostFactory = connect_host,
 ) -> RenewResult:
     """`shipyard tls renew`: renew what is due (or everything, `force`), under the
-    environment's lock so that it never races a deploy's nginx configuration."""
+    environment's lock so that it never races a deploy's nginx configuration. An acme
+    renewal keeps the hosts' private key (no nginx reload), unless `new_key` (which
+    renews now, due or not)."""
     from shipyard.execute.identity import new_deployment_id
 
     _require_tls(env)
@@ -164,7 +172,9 @@ async def renew(
             deployment_id=new_deployment_id(),
             lock_wait=lock_wait,
         ):
-            return await _renew_in(session, secrets, base_dir, force=force)
+            return await _renew_in(
+                session, secrets, base_dir, force=force or new_key, new_key=new_key
+            )
     except ShipyardError as exc:
         renewal_failed(env, exc)
         raise
@@ -185,6 +195,7 @@ async def _renew_in(
     base_dir: Path,
     *,
     force: bool,
+    new_key: bool = False,
     only_missing: bool = False,
 ) -> RenewResult:
     env = session.env
@@ -197,7 +208,8 @@ async def _renew_in(
         material = from_files(env.tls.files, secrets, base_dir)
         serial = serial_of(material.cert_pem)
     want = wanted(env, serial)
-    before = _views(await inspect(session), want, time.time())
+    replies = await inspect(session)
+    before = _views(replies, want, time.time())
     due = [h for h in before if h.due]
     if only_missing:
         due = [h for h in due if h.certificate is None or h.due == "the certificate has expired"]
@@ -205,14 +217,24 @@ async def _renew_in(
         return RenewResult(False, "every host's certificate is valid and not due", before)
     reason = "forced" if force and not due else f"{due[0].host}: {due[0].due}"
     if material is None:
-        material = await obtain(session)
-    await install(session, material, env.tls.mode)
+        key_ids = {
+            host: reply.certificate.key_id if reply.certificate else None
+            for host, reply in replies.items()
+        }
+        choice = key_choice(env.tls.mode, key_ids, new_key)
+        material = await obtain(session, choice)
+        key = choice.why
+    else:
+        key = "from the files (kept when it is the installed key)"
+    reloaded = await install(session, material, env.tls.mode)
     after = _views(await inspect(session), want, time.time())
-    return RenewResult(True, reason, after)
+    return RenewResult(True, reason, after, key=key, reloaded=reloaded)
 
 
-async def obtain(session: Session) -> Material:
-    """A new certificate: made here (self-signed) or ordered from the ACME server."""
+async def obtain(session: Session, choice: KeyChoice | None = None) -> Material:
+    """A new certificate: made here (self-signed) or ordered from the ACME server, for
+    the key the hosts keep (`choice.keep`: the primary host signs the request) or a new
+    key made here."""
     from shipyard.execute import tls_material
 
     env = session.env
@@ -221,8 +243,16 @@ async def obtain(session: Session) -> Material:
         return tls_material.self_signed(names)
     from shipyard.execute import acme_client
 
-    key_pem = tls_material.new_key_pem()
-    csr = tls_material.csr_pem(key_pem, names)
+    key_pem: str | None = None
+    if choice is not None and choice.keep is not None:
+        request = CsrRequest(names=names, key_id=choice.keep)
+        signed = await session.each(
+            "tls-csr", lambda h: h.call(TLS_CSR, request), hosts=[session.primary], quiet=True
+        )
+        csr = signed[session.primary.label].csr_pem.encode()
+    else:
+        key_pem = tls_material.new_key_pem()
+        csr = tls_material.csr_pem(key_pem, names)
     acme = env.tls.acme
     order = await asyncio.to_thread(
         acme_client.start_order, acme.directory, acme.email, names, csr, acme.ca_bundle
@@ -256,7 +286,8 @@ async def obtain(session: Session) -> Material:
     return tls_material.Material(chain, key_pem)
 
 
-async def install(session: Session, material: Material, source: str) -> None:
+async def install(session: Session, material: Material, source: str) -> list[str]:
+    """Install on every host; returns the hosts whose nginx reloaded to serve it."""
     env = session.env
     obtained = time.time()
 
@@ -270,11 +301,15 @@ async def install(session: Session, material: Material, source: str) -> None:
             ports=env.ports,
         )
 
-    await session.each(
+    replies = await session.each(
         "tls-install",
         lambda h: h.call(TLS_INSTALL, request(h)),
-        detail=lambda reply: f"serial {reply.certificate.serial}",
+        detail=lambda reply: (
+            f"serial {reply.certificate.serial}"
+            + (", nginx reloaded" if reply.reloaded else ", no reload")
+        ),
     )
+    return [host for host, reply in replies.items() if reply.reloaded]
 
 
 async def deploy_step(session: Session, secrets: dict[str, str], base_dir: Path) -> None:

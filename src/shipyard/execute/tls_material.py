@@ -1,7 +1,8 @@
 """A certificate and its key for the environment, by mode: a new key and its CSR (acme),
-one made here (self-signed), or the team's own (files: a path or a secret).
+one made here (self-signed), or the team's own (files: a path or a secret). An acme
+renewal that keeps the key has no key here at all: the hosts made the CSR (`tls-csr`).
 
-The key exists only in memory here and in the 0600 file on each host; it is never
+A new key exists only in memory here and in the 0600 file on each host; it is never
 printed, logged or put in a command line.
 """
 
@@ -20,7 +21,7 @@ SELF_SIGNED_DAYS = 90
 @dataclass(frozen=True)
 class Material:
     cert_pem: str
-    key_pem: str = field(repr=False)  # never shown
+    key_pem: str | None = field(repr=False)  # never shown; None: the hosts keep theirs
 
 
 def new_key_pem() -> str:

@@ -149,8 +149,14 @@ class Layout:
         """HTTPS: the certificate, its key (0600) and what was recorded at install."""
         return self.base / "tls"
 
+    def tls_key_dir(self, key_id: str) -> Path:
+        """One private key (privkey.pem, 0600) and its certificate (fullchain.pem), which
+        nginx loads at each handshake; a renewal that keeps the key replaces the latter."""
+        return self.tls_dir / f"key-{key_id}"
+
     @property
     def tls_cert(self) -> Path:
+        """Before key directories: the certificate nginx loaded at start (legacy)."""
         return self.tls_dir / "fullchain.pem"
 
     @property

@@ -19,6 +19,7 @@ from shipyard.plan.layout import SLOTS
 from shipyard.plan.routes import ROUTES, route_name
 from shipyard.plan.tls_conf import (
     HttpsServer,
+    certificate_map,
     challenge_location,
     redirect_location,
     tls_directives,
@@ -110,6 +111,7 @@ def render_server(block: ServerBlock) -> str:
 {proxy}    }}
 """
         plain += "\n" + redirect_location(block.https.listen)
+        upstreams += certificate_map(block.https)
         tls_server = f"""
 server {{
     listen {block.https.listen} ssl;

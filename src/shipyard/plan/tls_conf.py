@@ -36,6 +36,14 @@ class HttpsServer:
     key: Path
     hsts: str | None  # Strict-Transport-Security value
     zone: str  # the session cache's shared memory zone (one per environment)
+    # nginx loads `cert` and `key` (in one directory) at each handshake, through a
+    # variable, so a certificate renamed over the old one is served with no reload;
+    # False: nginx reads them when it starts or reloads (hosts installed before that)
+    per_handshake: bool = False
+
+    @property
+    def files_variable(self) -> str:
+        return f"${self.zone}_files"
 
 
 def is_token(token: str) -> bool:
@@ -70,13 +78,31 @@ def redirect_location(listen: str) -> str:
 """
 
 
+def certificate_map(server: HttpsServer) -> str:
+    """http level: the variable naming the key's directory (a map, as nginx evaluates it
+    in the handshake, where a `set` would not run); "" when loaded at start."""
+    if not server.per_handshake:
+        return ""
+    if server.cert.parent != server.key.parent:
+        raise ValueError("a certificate loaded per handshake must be next to its key")
+    return (
+        f"\nmap $ssl_server_name {server.files_variable} {{\n"
+        f"    default {server.cert.parent};\n}}\n"
+    )
+
+
 def tls_directives(server: HttpsServer) -> str:
     """The server block's TLS settings (Mozilla intermediate) and the optional HSTS."""
     hsts = (
         f'    add_header Strict-Transport-Security "{server.hsts}" always;\n' if server.hsts else ""
     )
-    return f"""    ssl_certificate {server.cert};
-    ssl_certificate_key {server.key};
+    if server.per_handshake:
+        cert = f"{server.files_variable}/{server.cert.name}"
+        key = f"{server.files_variable}/{server.key.name}"
+    else:
+        cert, key = str(server.cert), str(server.key)
+    return f"""    ssl_certificate {cert};
+    ssl_certificate_key {key};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ecdh_curve X25519:prime256v1:secp384r1;
     ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};

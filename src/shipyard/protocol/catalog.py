@@ -67,6 +67,7 @@ CATALOG: dict[str, Op[Any, Any]] = {
         tls.TLS_CHALLENGE,
         tls.TLS_INSTALL,
         tls.TLS_INSPECT,
+        tls.TLS_CSR,
         drills.DRILL_RECORD,
         drills.DRILL_LIST,
         backup_schedule.BACKUP_SCHEDULE_INSTALL,

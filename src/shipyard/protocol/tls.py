@@ -1,7 +1,9 @@
 """HTTPS on a host: ACME challenge files, certificate install, what is installed.
 
-The certificate's private key travels only inside a `tls-install` request, on the agent's
-stdin (never in a command line), and is written 0600 before it gets its name.
+A new private key travels only inside a `tls-install` request, on the agent's stdin (never
+in a command line), and is written 0600 before it gets its name. A renewal keeps the key:
+`tls-csr` makes the certificate request on the host from the key it holds, so the key
+never leaves the host again, and the install replaces only the certificate file.
 """
 
 from __future__ import annotations
@@ -28,16 +30,35 @@ class ChallengeRequest:
 
 
 @dataclass(frozen=True)
+class CsrRequest:
+    """A certificate signing request for `names`, made on the host from the key it holds
+    (the installed certificate's key, `key_id`), so that a renewal keeps the key."""
+
+    names: list[str]
+    key_id: str
+
+
+@dataclass(frozen=True)
+class CsrReply:
+    csr_pem: str  # PEM; the key itself never leaves the host
+
+
+@dataclass(frozen=True)
 class InstallRequest:
     """A certificate (PEM full chain) and its key, for nginx's HTTPS server.
 
-    Written atomically (the key 0600), then nginx is tested and gracefully reloaded; if
-    nginx rejects them, the previous files are put back and nothing served changes.
+    nginx loads the certificate and key at each TLS handshake from `tls/key-<key id>/`.
+    With `key_pem` None the host's own key for the certificate is kept: the certificate
+    file is replaced atomically, and nginx serves it from the next handshake, with no
+    reload. A new key gets a new `key-<id>/` directory (the key 0600, owned by nginx's
+    worker user), then nginx's site names it, `nginx -t`, a graceful reload. If nginx
+    refuses, or does not present the new certificate, the previous files and
+    configuration are put back and nothing served changes.
     """
 
     proxy: ProxySpec
     cert_pem: str
-    key_pem: str
+    key_pem: str | None  # None: keep the key this host holds for the certificate
     source: TlsSource
     renewed_at: float  # unix time the certificate was obtained
     ports: tuple[int, int]  # the slots' ports (tcp mode's routes are part of the site)
@@ -55,12 +76,13 @@ class CertificateInfo:
     source: str  # acme, files, self-signed (as recorded at install)
     renewed_at: float | None  # when it was obtained, as recorded at install
     key_mode: str  # the key file's permission bits, e.g. "0600"
+    key_id: str | None = None  # the key's id (its public key's sha256, 16 hex digits)
 
 
 @dataclass(frozen=True)
 class InstallReply:
     certificate: CertificateInfo
-    reloaded: bool
+    reloaded: bool  # False: only the certificate file changed (a kept key), no reload
 
 
 @dataclass(frozen=True)
@@ -75,3 +97,4 @@ class InspectReply:
 TLS_CHALLENGE = Op("tls-challenge", ChallengeRequest, Empty)
 TLS_INSTALL = Op("tls-install", InstallRequest, InstallReply)
 TLS_INSPECT = Op("tls-inspect", Empty, InspectReply)
+TLS_CSR = Op("tls-csr", CsrRequest, CsrReply)

@@ -45,7 +45,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "backup-stats",
     ),
     "resources": ("resources", "facts"),
-    "tls": ("tls-challenge", "tls-install", "tls-inspect"),
+    "tls": ("tls-challenge", "tls-install", "tls-inspect", "tls-csr"),
     "drills": ("drill-record", "drill-list", "drill-database", "drill-teardown"),
     "backup_schedule": ("backup-schedule-install",),
 }

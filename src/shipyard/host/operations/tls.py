@@ -1,13 +1,17 @@
-"""TLS-CHALLENGE, TLS-INSTALL, TLS-INSPECT. Requests and replies: `shipyard.protocol.tls`.
+"""TLS-CHALLENGE, TLS-INSTALL, TLS-INSPECT, TLS-CSR. Requests and replies:
+`shipyard.protocol.tls`.
 
-An install is one host operation: the new certificate and key are written atomically,
-nginx tests the configuration and reloads gracefully (old workers finish what they
-serve); if nginx refuses, the previous files and configuration are put back and nothing
-served changes.
+An install is one host operation. nginx loads the certificate and key at each handshake
+from the key's directory: a renewal that keeps the key renames the new certificate over
+the old one and nginx serves it from the next handshake, with no reload. A new key gets
+its own directory, then nginx's site names it, is tested and reloaded gracefully (old
+workers finish what they serve). If nginx refuses, or does not present the new
+certificate, the previous files and configuration are put back and nothing served changes.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from shipyard.host import tls_files
@@ -15,6 +19,9 @@ from shipyard.host.context import Context
 from shipyard.host.errors import HostOpError
 from shipyard.host.guard import slot_guard
 from shipyard.host.operations.handler import Handler
+from shipyard.host.tls_checks import wait_for_certificate
+from shipyard.host.tls_key_owner import give_to_workers
+from shipyard.host.tls_keys import csr_pem, id_of_certificate, is_key_id
 from shipyard.protocol import tls as proto
 from shipyard.protocol.op import Empty
 
@@ -47,38 +54,58 @@ def tls_challenge(ctx: Context, request: proto.ChallengeRequest) -> Empty:
 
 def tls_install(ctx: Context, request: proto.InstallRequest) -> proto.InstallReply:
     layout = ctx.layout
-    if request.proxy.tls is None:
+    spec = request.proxy
+    if spec.tls is None:
         raise HostOpError(
             "refusing to install a certificate: tls is off for this environment",
             hint="set `tls.mode` in shipyard.yml",
         )
-    tls_files.check_pair(request.cert_pem, request.key_pem)
+    key_id = id_of_certificate(request.cert_pem)
+    if request.key_pem is not None:
+        tls_files.check_pair(request.cert_pem, request.key_pem)
+    elif not tls_files.holds_key(layout, key_id):
+        raise HostOpError(
+            f"this host does not hold the private key {key_id} the certificate is for",
+            hint="renew with a new key: `shipyard tls renew ENV --new-key`; nothing was changed",
+        )
     layout.run.mkdir(parents=True, exist_ok=True)
     with slot_guard(layout):
-        saved = tls_files.current_files(layout)
+        previous = tls_files.installed_key_id(layout)
+        saved = tls_files.save(layout, key_id)
         meta: dict[str, object] = {"source": request.source, "renewed_at": request.renewed_at}
-        tls_files.write_pair(layout, request.cert_pem, request.key_pem, meta)
-        nginx = ctx.nginx(request.proxy)
+        key = tls_files.write_certificate(layout, key_id, request.cert_pem, request.key_pem, meta)
+        pid_file = layout.nginx_pid if spec.mode == "managed" else Path(spec.pid_file)
+        give_to_workers(key, pid_file, spec.worker_user)
+        nginx = ctx.nginx(spec)
         try:
-            # the config gains its HTTPS server on the first install; a renewal changes
-            # only the files, so nginx is tested and reloaded to read them
-            if not nginx.apply(request.ports):
-                nginx.test_config()
-                nginx.reload()
+            # the site changes only with a new key (or the first HTTPS server, or new
+            # HSTS): then it is tested and reloaded; a kept key's new certificate is
+            # read by nginx at the next handshake
+            reloaded = nginx.apply(request.ports)
+            info = tls_files.certificate_info(layout)
+            assert info is not None
+            wait_for_certificate(spec.tls.listen, int(info.serial, 16))
         except HostOpError as exc:
-            tls_files.restore_files(layout, saved)
+            tls_files.restore(layout, saved)
+            nginx.apply(request.ports)
             raise HostOpError(
                 f"nginx refused the new certificate: {exc.message}",
                 hint="the previous certificate and configuration were put back; "
                 "nothing served changed",
                 log_tail=exc.log_tail,
             ) from None
-    info = tls_files.certificate_info(layout)
-    assert info is not None
-    from shipyard.host.tls_checks import wait_for_certificate
+        tls_files.prune_keys(layout, {key_id} | ({previous} if previous else set()))
+    return proto.InstallReply(certificate=info, reloaded=reloaded)
 
-    wait_for_certificate(request.proxy.tls.listen, int(info.serial, 16))
-    return proto.InstallReply(certificate=info, reloaded=True)
+
+def tls_csr(ctx: Context, request: proto.CsrRequest) -> proto.CsrReply:
+    if not is_key_id(request.key_id) or tls_files.installed_key_id(ctx.layout) != request.key_id:
+        raise HostOpError(
+            f"this host does not serve the private key {request.key_id}",
+            hint="renew with a new key: `shipyard tls renew ENV --new-key`",
+        )
+    key_pem = tls_files.read_key(ctx.layout, request.key_id)
+    return proto.CsrReply(csr_pem=csr_pem(key_pem, request.names))
 
 
 def tls_inspect(ctx: Context, _request: Empty) -> proto.InspectReply:
@@ -95,4 +122,5 @@ HANDLERS: list[Handler[Any, Any]] = [
     Handler(proto.TLS_CHALLENGE, tls_challenge),
     Handler(proto.TLS_INSTALL, tls_install),
     Handler(proto.TLS_INSPECT, tls_inspect),
+    Handler(proto.TLS_CSR, tls_csr),
 ]
