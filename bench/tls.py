@@ -2,7 +2,7 @@
 
 A local environment (managed nginx, the example app) with `tls.mode: acme` against
 Pebble on loopback (tests/support/pebble.py: Pebble and pebble-challtestsrv, HTTP-01
-validated through the environment's nginx). Two stages, each with load generators
+validated through the environment's nginx). Three stages, each with load generators
 (bench/loadgen.py, one child process per mode, RATE requests/s each):
 
 1. install: the environment is deployed with TLS off; then `tls.mode: acme` and one
@@ -10,10 +10,15 @@ validated through the environment's nginx). Two stages, each with load generator
    the ACME path, then its HTTPS server: config rewritten, tested, gracefully reloaded),
    under load on the plain-HTTP health path, which is never redirected.
 2. renew: load over HTTPS (verified against Pebble's root) while RENEWALS forced renewals
-   run back to back through Shipyard's Python API (`execute.tls.renew`): each a new ACME
-   order, new key and certificate written atomically, `nginx -t`, graceful reload.
+   run back to back through Shipyard's Python API (`execute.tls.renew`): each an ACME
+   order for the key the host keeps (`tls-csr`), the certificate renamed over the old
+   one, which nginx loads at the next handshake: no reload.
+3. new-key: NEW_KEYS renewals with `new_key=True` (`tls renew --new-key`): a new key
+   directory, `nginx -t`, a graceful reload.
 
-Every request is counted; failed = non-2xx + connection errors.
+Every request is counted; failed = non-2xx + connection errors. nginx reloads are
+counted from its processes: a renewal after which nginx's workers are other processes
+than before was a reload (a reload replaces every worker; the master stays).
 
     .venv/bin/python bench/tls.py                      # two keep-alive modes, 200 req/s each
     .venv/bin/python bench/tls.py --modes keepalive,keepalive-checked,fresh
@@ -34,6 +39,7 @@ from typing import Any
 
 import yaml
 from benchlib import (
+    APP,
     LoadProcess,
     RecordingReporter,
     base_config,
@@ -88,26 +94,63 @@ def stop_load(loads: list[LoadProcess]) -> dict[str, Any]:
     return out
 
 
+async def nginx_processes(pid_file: Path) -> tuple[int, frozenset[int]]:
+    """nginx's master pid and its workers' pids."""
+    master = int(pid_file.read_text().strip())
+    workers = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
+                workers.add(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # it exited meanwhile
+    return master, frozenset(workers)
+
+
 async def renewals(
-    config: Path, count: int, reporter: RecordingReporter, *, force: bool = True
-) -> list[float]:
+    config: Path,
+    count: int,
+    reporter: RecordingReporter,
+    pid_file: Path,
+    *,
+    force: bool = True,
+    new_key: bool = False,
+) -> dict[str, Any]:
+    """`count` renewals back to back: seconds each, nginx reloads seen, what each said."""
     from shipyard.execute import tls
 
     env = load_env(config)
-    seconds = []
+    seconds, keys, reported = [], [], []
+    reloads = 0
+    masters = set()
     for _ in range(count):
+        before = nginx_processes(pid_file)
         t0 = time.monotonic()
-        result = await tls.renew(env, {}, config.parent, reporter, force=force)
+        result = await tls.renew(env, {}, config.parent, reporter, force=force, new_key=new_key)
         assert result.renewed
         seconds.append(round(time.monotonic() - t0, 3))
-    return seconds
+        after = nginx_processes(pid_file)
+        reloads += before[1] != after[1]
+        masters |= {before[0], after[0]}
+        keys.append(result.key)
+        reported.append(result.reloaded)
+    return {
+        "seconds": seconds,
+        "nginx_reloads": reloads,
+        "nginx_masters": len(masters),
+        "key": sorted(set(keys)),
+        "reported_reloads": sum(1 for hosts in reported if hosts),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s per mode")
     parser.add_argument("--modes", default="keepalive-checked,keepalive")
-    parser.add_argument("--renewals", type=int, default=10)
+    parser.add_argument("--renewals", type=int, default=10, help="renewals keeping the key")
+    parser.add_argument("--new-keys", type=int, default=3, help="renewals with a new key")
     parser.add_argument("--idle", type=float, default=3.0, help="seconds of load around stages")
     parser.add_argument("--json-out")
     args = parser.parse_args(argv)
@@ -124,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate": args.rate,
         "modes": modes,
         "renewals": args.renewals,
+        "new_keys": args.new_keys,
         "idle_seconds": args.idle,
     }
     pebble = pebble_mod.Pebble(work / "pebble", http_port=http_port, dns={NAME: "127.0.0.1"})
@@ -149,31 +193,43 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(deploy(config_path, "bench: plain HTTP first", reporter))
             config["environments"]["bench"]["tls"]["mode"] = "acme"
             config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            pid_file = root / APP / "bench" / "run" / "nginx.pid"
             loads = start_load(plain, modes, args.rate, work, None)
             time.sleep(args.idle)
-            install_s = asyncio.run(renewals(config_path, 1, reporter, force=False))
+            installed = asyncio.run(renewals(config_path, 1, reporter, pid_file, force=False))
             time.sleep(args.idle)
-            result["install"] = {"seconds": install_s[0], "load": stop_load(loads)}
+            result["install"] = installed | {
+                "seconds": installed["seconds"][0],
+                "load": stop_load(loads),
+            }
 
-            # stage 2: renewals under HTTPS load
+            # stage 2: renewals keeping the key, under HTTPS load; stage 3: new keys
             root_ca = work / "pebble-root.pem"
             root_ca.write_text(pebble.root_pem())
             https = f"https://127.0.0.1:{https_port}/healthz"
-            loads = start_load(https, modes, args.rate, work, str(root_ca))
-            time.sleep(args.idle)
-            seconds = asyncio.run(renewals(config_path, args.renewals, reporter))
-            time.sleep(args.idle)
-            result["renew"] = {"seconds": seconds, "load": stop_load(loads)}
+            for stage, count, new_key in (
+                ("renew", args.renewals, False),
+                ("new_key", args.new_keys, True),
+            ):
+                loads = start_load(https, modes, args.rate, work, str(root_ca))
+                time.sleep(args.idle)
+                done = asyncio.run(
+                    renewals(config_path, count, reporter, pid_file, new_key=new_key)
+                )
+                time.sleep(args.idle)
+                result[stage] = done | {"load": stop_load(loads)}
     finally:
         shutdown_host(str(root))
         shutil.rmtree(work, ignore_errors=True)
     result["loadavg_at_end"] = list(os.getloadavg())
     path = store_result("tls", result, out=args.json_out)
     rows = []
-    for stage in ("install", "renew"):
+    for stage in ("install", "renew", "new_key"):
         for mode, s in result[stage]["load"].items():
-            rows.append([stage, mode, str(s["requests"]), str(s["non2xx"] + s["conn_errors"])])
-    print(table(["stage", "mode", "requests", "failed"], rows))
+            failed = s["non2xx"] + s["conn_errors"]
+            reloads = str(result[stage]["nginx_reloads"])
+            rows.append([stage, mode, str(s["requests"]), str(failed), reloads])
+    print(table(["stage", "mode", "requests", "failed", "nginx reloads"], rows))
     print(f"stored {path}")
     return 0
 

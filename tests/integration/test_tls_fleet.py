@@ -75,3 +75,34 @@ def test_a_name_validated_on_the_second_host_gets_one_certificate_served_by_ever
     status = repo.shipyard("tls", "status", "production")
     assert status.returncode == 0, status.stderr
     assert all(str(host.target.host) in status.stdout for host in hosts)
+
+
+def test_a_renewal_keeps_the_key_both_hosts_hold_and_reloads_neither(
+    fleet: tuple[AppRepo, list[TestHost], int, Path],
+) -> None:
+    repo, hosts, https_port, work = fleet
+    env = {"XDG_STATE_HOME": str(work / "state")}
+    result = repo.shipyard("deploy", "production", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    before = [_served(host, https_port) for host in hosts]
+    renewed = repo.shipyard("tls", "renew", "production", "--force", env=env)
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    assert "key: kept" in renewed.stdout and "nginx reloaded on: none" in renewed.stdout
+    after = [_served(host, https_port) for host in hosts]
+    assert len({c.serial_number for c in after}) == 1  # one new certificate on both
+    assert after[0].serial_number != before[0].serial_number
+    keys = {_public_key(c) for c in before + after}
+    assert len(keys) == 1  # the key made at the first install, kept on both hosts
+
+
+def _served(host: TestHost, port: int) -> x509.Certificate:
+    pem = ssl.get_server_certificate((host.target.host, port))
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def _public_key(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
