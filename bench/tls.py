@@ -94,7 +94,7 @@ def stop_load(loads: list[LoadProcess]) -> dict[str, Any]:
     return out
 
 
-async def nginx_processes(pid_file: Path) -> tuple[int, frozenset[int]]:
+def nginx_processes(pid_file: Path) -> tuple[int, frozenset[int]]:
     """nginx's master pid and its workers' pids."""
     master = int(pid_file.read_text().strip())
     workers = set()
