@@ -1075,7 +1075,8 @@ def dashboard(r: Results) -> str:
 # -- TLS: certificate install and renewal under load (benchmarks-tls.md) ---------------
 TLS_STAGES = [
     ("install", "first certificate obtained and installed (`tls renew`), load on plain HTTP"),
-    ("renew", "forced renewals back to back, load over HTTPS"),
+    ("renew", "renewals keeping the key (`tls renew --force`) back to back, load over HTTPS"),
+    ("new_key", "renewals with a new key (`tls renew --new-key`), load over HTTPS"),
 ]
 
 
@@ -1086,6 +1087,9 @@ def tls_runs(r: Results) -> str:
     d = now.data
     rows = []
     for stage, what in TLS_STAGES:
+        if stage not in d:
+            continue
+        reloads = d[stage].get("nginx_reloads")
         for mode, s in d[stage]["load"].items():
             failed = int(s["non2xx"]) + int(s["conn_errors"])
             rows.append(
@@ -1095,15 +1099,19 @@ def tls_runs(r: Results) -> str:
                     f"{s['requests']:,}",
                     str(failed),
                     str(s.get("stale_keepalive", 0)),
+                    "not counted" if reloads is None else str(reloads),
                     fmt(s["p50_ms"], 1),
                     fmt(s["p99_ms"], 1),
                 ]
             )
     renewals = d["renew"]["seconds"]
     text = now_before(r, "tls") + "\n"
+    counts = f"{d['renewals']} renewals keeping the key"
+    if "new_key" in d:
+        counts += f", {d['new_keys']} with a new key"
     text += (
-        f"{d['rate']:g} requests/s per mode ({', '.join(d['modes'])}); {d['renewals']} "
-        f"renewals; {d['idle_seconds']:g} s of load before and after each stage.\n\n"
+        f"{d['rate']:g} requests/s per mode ({', '.join(d['modes'])}); {counts}; "
+        f"{d['idle_seconds']:g} s of load before and after each stage.\n\n"
     )
     headers = [
         "stage",
@@ -1111,15 +1119,56 @@ def tls_runs(r: Results) -> str:
         "requests",
         "failed",
         "of which closed idle keep-alive (retryable)",
+        "nginx reloads",
         "p50 ms",
         "p99 ms",
     ]
     text += table(headers, rows) + "\n\n"
     text += (
         f"First certificate, order to installed: {d['install']['seconds']:.2f} s. "
-        f"Each renewal (ACME order, validation, install on the host, reload): median "
-        f"{median(renewals):.2f} s, {min(renewals):.2f} to {max(renewals):.2f} s.\n"
+        f"Each renewal keeping the key (ACME order, validation, install on the host): median "
+        f"{median(renewals):.2f} s, {min(renewals):.2f} to {max(renewals):.2f} s."
     )
+    if "new_key" in d:
+        fresh = d["new_key"]["seconds"]
+        text += (
+            f" With a new key (and a reload): median {median(fresh):.2f} s, "
+            f"{min(fresh):.2f} to {max(fresh):.2f} s."
+        )
+    return text + "\n"
+
+
+TLS_HANDSHAKE_KINDS = [
+    ("at_start", "at start (static paths; renewals needed a reload)"),
+    ("per_handshake", "per handshake (`tls/key-<id>/` through a map; renewals need none)"),
+]
+
+
+def tls_handshakes(r: Results) -> str:
+    now = r.now("tls_handshakes")
+    if now is None:
+        return "no stored tls_handshakes result: run `bench/tls_handshakes.py`\n"
+    d = now.data
+    rows = [
+        [
+            what,
+            f"{d[kind]['handshakes']:,}",
+            fmt(d[kind]["handshakes_per_s"], 1),
+            fmt(d[kind]["p50_ms"]),
+            fmt(d[kind]["p99_ms"]),
+            str(d[kind]["errors"]),
+        ]
+        for kind, what in TLS_HANDSHAKE_KINDS
+    ]
+    text = now_before(r, "tls_handshakes") + "\n"
+    text += (
+        f"{d['clients']} client processes, full handshakes one after another; "
+        f"{d['rounds']} rounds of {d['seconds']:g} s per kind, alternating; {d['key']}.\n\n"
+    )
+    headers = ["certificate loaded", "handshakes", "per s", "p50 ms", "p99 ms", "errors"]
+    text += table(headers, rows) + "\n\n"
+    ratio = d["per_handshake"]["handshakes_per_s"] / d["at_start"]["handshakes_per_s"]
+    text += f"Per handshake: {ratio:.0%} of the handshakes per second loaded at start.\n"
     return text
 
 
@@ -1442,6 +1491,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "setup": setup_runs,
     "dashboard": dashboard,
     "tls": tls_runs,
+    "tls_handshakes": tls_handshakes,
     "fleet-runs": fleet_runs,
     "fleet": fleet,
     "fleet-phases": fleet_phases,
