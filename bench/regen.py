@@ -1154,6 +1154,7 @@ def tls_handshakes(r: Results) -> str:
             what,
             f"{d[kind]['handshakes']:,}",
             fmt(d[kind]["handshakes_per_s"], 1),
+            f"{min(d[kind]['rounds_per_s']):g} to {max(d[kind]['rounds_per_s']):g}",
             fmt(d[kind]["p50_ms"]),
             fmt(d[kind]["p99_ms"]),
             str(d[kind]["errors"]),
@@ -1165,7 +1166,15 @@ def tls_handshakes(r: Results) -> str:
         f"{d['clients']} client processes, full handshakes one after another; "
         f"{d['rounds']} rounds of {d['seconds']:g} s per kind, alternating; {d['key']}.\n\n"
     )
-    headers = ["certificate loaded", "handshakes", "per s", "p50 ms", "p99 ms", "errors"]
+    headers = [
+        "certificate loaded",
+        "handshakes",
+        "per s",
+        "per s, rounds",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+    ]
     text += table(headers, rows) + "\n\n"
     ratio = d["per_handshake"]["handshakes_per_s"] / d["at_start"]["handshakes_per_s"]
     text += f"Per handshake: {ratio:.0%} of the handshakes per second loaded at start.\n"
