@@ -276,3 +276,60 @@ def _id_of_public(csr: x509.CertificateSigningRequest) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha256(der).hexdigest()[:16]
+
+
+def call(root: Path, op: str, **fields: object) -> dict[str, object]:
+    from shipyard.host.agent import run
+
+    return run(op, {"root": str(root), "app": "shop", "env": "production", **fields})
+
+
+def test_the_host_signs_a_renewals_request_only_with_the_key_it_serves(tmp_path: Path) -> None:
+    where = Layout(tmp_path, "shop", "production")
+    material = self_signed([NAME])
+    key_id = id_of_certificate(material.cert_pem)
+    refused = call(tmp_path, "tls-csr", names=[NAME], key_id=key_id)
+    assert not refused["ok"] and "--new-key" in str(refused["hint"])
+    tls_files.write_certificate(where, key_id, material.cert_pem, material.key_pem, META)
+    signed = call(tmp_path, "tls-csr", names=[NAME], key_id=key_id)
+    assert signed["ok"], signed
+    csr_text = str(signed["csr_pem"])
+    assert "PRIVATE KEY" not in csr_text
+    assert _id_of_public(x509.load_pem_x509_csr(csr_text.encode())) == key_id
+    other = call(tmp_path, "tls-csr", names=[NAME], key_id="0" * 16)
+    assert not other["ok"] and "does not serve the private key" in str(other["error"])
+
+
+def test_installing_for_a_kept_key_the_host_does_not_hold_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    from shipyard.protocol.codec import encode
+
+    where = Layout(tmp_path, "shop", "production")
+    spec = ProxySpec(
+        mode="managed",
+        binary="nginx",
+        listen="127.0.0.1:1",
+        server_names=[NAME],
+        client_max_body_size="10m",
+        listen_mode="socket",
+        include_dir=None,
+        worker_user=None,
+        pid_file="",
+        drain_timeout=1.0,
+        local_host=True,
+        tls=TlsSpec(listen="127.0.0.1:2", hsts=None, plain_paths=[]),
+    )
+    material = self_signed([NAME])
+    refused = call(
+        tmp_path,
+        "tls-install",
+        proxy=encode(spec),
+        cert_pem=material.cert_pem,
+        key_pem=None,
+        source="acme",
+        renewed_at=1.0,
+        ports=[8001, 8002],
+    )
+    assert not refused["ok"] and "does not hold the private key" in str(refused["error"])
+    assert not where.tls_dir.exists()

@@ -17,7 +17,8 @@ from shipyard.execute.hostclient import HostError
 from shipyard.execute.reporter import SilentReporter
 from shipyard.execute.session import PhaseFailed
 from shipyard.execute.tls_material import self_signed
-from shipyard.protocol.tls import CertificateInfo, InspectReply, InstallReply
+from shipyard.protocol.op import Empty
+from shipyard.protocol.tls import CertificateInfo, CsrReply, InspectReply, InstallReply
 
 CONFIG = """\
 app: shop
@@ -103,3 +104,75 @@ def fleet_with(cert: CertificateInfo) -> FakeFleet:
         fleet.answer("production", host, "tls-inspect", lambda r: InspectReply(certificate=cert))
         fleet.answer("production", host, "tls-install", installed)
     return fleet
+
+
+ACME_CONFIG = CONFIG.replace(
+    "tls: {mode: self-signed}",
+    "tls: {mode: acme, acme: {directory: 'https://acme.test/dir'}}",
+)
+
+
+def acme_renew(
+    tmp_path: Path, fleet: FakeFleet, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> tuple[tls.RenewResult, list[bytes]]:
+    """`tls renew` in acme mode with the ACME server replaced: it records each CSR and
+    answers with a certificate (any will do: the fake hosts do not check it)."""
+    from shipyard.execute import acme_client
+
+    csrs: list[bytes] = []
+
+    def start_order(directory: str, email: Any, names: Any, csr: bytes, ca: Any) -> Any:
+        csrs.append(csr)
+        return acme_client.Order(client=None, order=None, challenges=[])
+
+    monkeypatch.setattr(acme_client, "start_order", start_order)
+    monkeypatch.setattr(
+        acme_client, "answer_and_finish", lambda *a: self_signed(["shop.example.com"]).cert_pem
+    )
+    path = tmp_path / "shipyard.yml"
+    path.write_text(ACME_CONFIG)
+    env = ConfigFile.load(path).environment("production")
+    result = asyncio.run(
+        tls.renew(env, {}, tmp_path, SilentReporter(), hosts=fleet.factory, **options)
+    )
+    return result, csrs
+
+
+def acme_fleet(key_ids: list[str | None]) -> FakeFleet:
+    fleet = FakeFleet()
+    for host, key_id in zip(HOSTS, key_ids, strict=True):
+        held = installed(None).certificate
+        held = CertificateInfo(**{**held.__dict__, "source": "acme", "key_id": key_id})
+        fleet.answer("production", host, "tls-inspect", lambda r, c=held: InspectReply(c))
+        fleet.answer("production", host, "tls-install", installed)
+        fleet.answer("production", host, "tls-challenge", lambda r: Empty())
+        fleet.answer("production", host, "tls-csr", lambda r: CsrReply(csr_pem="CSR FROM HOST"))
+    return fleet
+
+
+def test_a_renewal_has_the_primary_sign_for_the_key_every_host_keeps_and_sends_no_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = acme_fleet(["0123456789abcdef", "0123456789abcdef"])
+    result, csrs = acme_renew(tmp_path, fleet, monkeypatch, force=True)
+    assert result.key == "kept (every host holds it)"
+    (csr,) = fleet.calls("tls-csr")
+    assert csr.host == HOSTS[0] and csr.request.key_id == "0123456789abcdef"
+    assert csrs == [b"CSR FROM HOST"]  # the order was made with the host's request
+    installs = [c.request for c in fleet.calls("tls-install")]
+    assert len(installs) == 2 and all(r.key_pem is None for r in installs)
+
+
+def test_hosts_holding_different_keys_or_a_new_key_asked_for_get_one_new_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key_ids, options in (
+        (["0123456789abcdef", "fedcba9876543210"], {"force": True}),
+        (["0123456789abcdef", "0123456789abcdef"], {"new_key": True}),
+    ):
+        fleet = acme_fleet(key_ids)
+        result, csrs = acme_renew(tmp_path, fleet, monkeypatch, **options)
+        assert result.renewed and result.key.startswith("new (")
+        assert fleet.calls("tls-csr") == [] and len(csrs) == 1
+        keys = {c.request.key_pem for c in fleet.calls("tls-install")}
+        assert len(keys) == 1 and next(iter(keys)).startswith("-----BEGIN PRIVATE KEY")
