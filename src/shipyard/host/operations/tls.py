@@ -74,9 +74,9 @@ def tls_install(ctx: Context, request: proto.InstallRequest) -> proto.InstallRep
         saved = tls_files.save(layout, key_id)
         meta: dict[str, object] = {"source": request.source, "renewed_at": request.renewed_at}
         key = tls_files.write_certificate(layout, key_id, request.cert_pem, request.key_pem, meta)
-        pid_file = layout.nginx_pid if spec.mode == "managed" else Path(spec.pid_file)
-        give_to_workers(key, pid_file, spec.worker_user)
         nginx = ctx.nginx(spec)
+        pid_file = layout.nginx_pid if spec.mode == "managed" else Path(spec.pid_file)
+        give_to_workers(key, pid_file, nginx.settings.worker_user)
         try:
             # the site changes only with a new key (or the first HTTPS server, or new
             # HSTS): then it is tested and reloaded; a kept key's new certificate is
