@@ -1119,7 +1119,7 @@ def tls_runs(r: Results) -> str:
         "requests",
         "failed",
         "of which closed idle keep-alive (retryable)",
-        "nginx reloads",
+        "renewals that reloaded nginx",
         "p50 ms",
         "p99 ms",
     ]
