@@ -5,6 +5,7 @@ jobs doing nothing on a host the environment was never deployed to."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,24 @@ def test_a_scheduled_verify_on_a_host_never_deployed_to_verifies_nothing_and_say
     )  # fmt: skip
     assert reply["ok"], reply
     assert reply["results"] == [] and "never deployed to this host" in reply["note"]
+
+
+def test_the_scheduled_jobs_ask_to_wait_for_the_first_deploy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.config.loader import ConfigFile
+    from shipyard.execute.backup import Plan
+    from shipyard.execute.backup_schedule import job_requests
+
+    path = tmp_path / "shipyard.yml"
+    path.write_text(
+        "app: reconcile\nstart: python3 app.py\nnginx: {listen: 0.0.0.0:80}\n"
+        "secrets: {PW: {from_env: TEST_SCHEDULE_PW}}\n"
+        "environments:\n  staging:\n    hosts: [deploy@10.0.0.6]\n    backup:\n"
+        "      password_secret: PW\n"
+        "      sources: [{name: uploads, type: directory, path: uploads}]\n"
+    )
+    monkeypatch.setenv("TEST_SCHEDULE_PW", "pw")
+    requests = job_requests(Plan.load(ConfigFile.load(path), "staging"))
+    assert {job: json.loads(text)["only_if_deployed"] for job, text in requests.items()} == {
+        "backup": True, "verify": True}  # fmt: skip
