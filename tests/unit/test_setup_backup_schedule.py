@@ -11,10 +11,9 @@ import pytest
 
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import ConfigFile
-from shipyard.execute import setup
+from shipyard.execute import setup, setup_schedule
 from shipyard.execute.backup import Plan
 from shipyard.execute.reporter import SilentReporter
-from shipyard.plan.setup_facts import parse_facts
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0ZXN0a2V5dGVzdGtleXRlc3RrZXl0ZXN0a2V5 team"
 CONFIG = f"""
@@ -68,7 +67,8 @@ def test_check_on_a_host_still_without_its_shipyard_says_the_timers_would_be_ins
         raise AssertionError("the host was asked")
 
     monkeypatch.setattr(Plan, "session", no_session)
-    report = setup.HostReport("deploy@192.0.2.1", parse_facts(""), {"shipyard": "would-change"})
-    asyncio.run(setup._install_schedule(p, True, SilentReporter(), report))
-    assert report.steps["backup-schedule"] == "would-change"
-    assert report.changes["backup-schedule"]
+    steps = {"deploy-user": "unchanged", "shipyard": "would-change"}
+    result = asyncio.run(
+        setup_schedule.install(p, True, SilentReporter(), "deploy@192.0.2.1", steps)
+    )
+    assert result.status == "would-change" and result.changes

@@ -13,9 +13,7 @@ The pipeline-level entry is `setup_hosts` (the CLI and `recover` call it):
    JSON lines become the reporter's per-host per-step progress; a failure names the
    host, the step, the command's output and what to do;
 5. with `backup.schedule` (and the operator's shipyard.yml, for the secrets), the
-   backup timers on the primary (step `backup-schedule`), through Shipyard's own
-   transport as the deploy user: `execute/backup_schedule.install_schedule`, which
-   changes only what differs and, with `check`, nothing.
+   backup timers on the primary (step `backup-schedule`, `execute/setup_schedule.py`).
 """
 
 from __future__ import annotations
@@ -33,16 +31,10 @@ from shipyard.config.model import Environment, HostEntry
 from shipyard.config.setup import is_key_line
 from shipyard.dist.wheelhouse import Wheelhouse
 from shipyard.errors import ExitCode, ShipyardError
-from shipyard.execute.backup import Plan as BackupPlan
+from shipyard.execute import setup_schedule
 from shipyard.execute.reporter import Reporter
 from shipyard.plan.setup_facts import PROBE, HostFacts, parse_facts, refusal
-from shipyard.plan.setup_plan import (
-    HostPlan,
-    build_host_plan,
-    plan_json,
-    required_settings,
-    schedules_backups,
-)
+from shipyard.plan.setup_plan import HostPlan, build_host_plan, plan_json, required_settings
 from shipyard.transport.target import SshTarget
 
 RUNNER = "shipyard.provision.runner"
@@ -151,7 +143,7 @@ async def setup_hosts(
             hint="set in shipyard.yml: " + "; ".join(problems),
         )
     keys = public_keys(env, config_dir)
-    schedule = _schedule_plan(env, hosts, config_file)  # its secrets, before any change
+    schedule = setup_schedule.backup_plan(env, hosts, config_file)  # secrets, before changes
     timings: dict[str, float] = {}
     facts = await _probe_all(env, hosts, reporter)
     timings["facts"] = time.monotonic() - started
@@ -199,62 +191,15 @@ async def setup_hosts(
         )
     if schedule is not None:
         mark = time.monotonic()
-        await _install_schedule(schedule, check, reporter, reports[env.primary.address])
-        timings["backup-schedule"] = time.monotonic() - mark
+        primary = reports[env.primary.address]
+        timers = await setup_schedule.install(
+            schedule, check, reporter, primary.label, primary.steps
+        )
+        primary.steps[setup_schedule.STEP] = timers.status
+        if timers.changes:
+            primary.changes[setup_schedule.STEP] = timers.changes
+        timings[setup_schedule.STEP] = time.monotonic() - mark
     return SetupReport(check, list(reports.values()), time.monotonic() - started, timings)
-
-
-def _schedule_plan(
-    env: Environment, hosts: Sequence[HostEntry], config_file: Path | None
-) -> BackupPlan | None:
-    """The backup plan whose timers setup installs: when the primary is set up now."""
-    if config_file is None or env.backup is None:
-        return None
-    if not any(schedules_backups(env, host.address) for host in hosts):
-        return None
-    from shipyard.config.loader import resolve_secrets
-
-    return BackupPlan(env, env.backup, resolve_secrets(env, config_file))
-
-
-STEP = "backup-schedule"
-_BEFORE_SCHEDULE = ("deploy-user", "shipyard")  # what the step needs on the host first
-
-
-async def _install_schedule(
-    p: BackupPlan, check: bool, reporter: Reporter, report: HostReport
-) -> None:
-    """The backup timers on the primary as the deploy user (its own systemd units)."""
-    from shipyard.execute.backup_schedule import install_schedule
-
-    label = report.label
-    reporter.phase(label, STEP, "start")
-    if check and any(report.steps.get(s) == "would-change" for s in _BEFORE_SCHEDULE):
-        # the host cannot be asked before the deploy user and its Shipyard are there
-        report.steps[STEP] = "would-change"
-        report.changes[STEP] = ["the backup and verify timers (after the steps above)"]
-        reporter.phase(label, STEP, "ok", "would-change")
-        return
-    session = p.session(reporter)
-    try:
-        await session.open(hosts=[session.primary])
-        reply = await install_schedule(session, p, check=check)
-    except ShipyardError as exc:
-        reporter.phase(label, STEP, "failed", exc.message)
-        raise SetupFailed(
-            f"setup failed on {label} at step {STEP}",
-            hint="fix what the output says, then run `shipyard setup` again (or `shipyard "
-            "backup schedule install` alone): steps that are done are not repeated",
-            evidence=[f"{label} {STEP}: {exc.message}"]
-            + ([f"{label} {STEP}: hint: {exc.hint}"] if exc.hint else []),
-        ) from None
-    finally:
-        await session.close()
-    status = ("would-change" if check else "changed") if reply.changed else "unchanged"
-    report.steps[STEP] = status
-    if check and reply.changed:
-        report.changes[STEP] = reply.changed
-    reporter.phase(label, STEP, "ok", f"{status} ({reply.manager} timers)")
 
 
 async def _probe_all(
