@@ -34,8 +34,7 @@ def install(root: Path, unit_dir: Path | None, **fields: Any) -> dict[str, Any]:
         units=UNITS,
         requests={"backup": '{"secret": "x"}'},
         unit_dir=str(unit_dir) if unit_dir else None,
-        enable=True,
-        **fields,
+        **({"enable": True} | fields),
     )
     assert reply["ok"], reply
     return reply
@@ -144,3 +143,52 @@ def test_the_scheduled_jobs_ask_to_wait_for_the_first_deploy(
     requests = job_requests(Plan.load(ConfigFile.load(path), "staging"))
     assert {job: json.loads(text)["only_if_deployed"] for job, text in requests.items()} == {
         "backup": True, "verify": True}  # fmt: skip
+
+
+def fake_systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: bool) -> Path:
+    """A `systemctl` on PATH that logs its argv and XDG_RUNTIME_DIR and answers
+    is-enabled/is-active as told: which commands the operation runs, not systemd."""
+    from shipyard.host.operations import backup_schedule
+
+    bin_dir, log = tmp_path / "bin", tmp_path / "systemctl.log"
+    bin_dir.mkdir()
+    answer = 0 if enabled else 1
+    script = bin_dir / "systemctl"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$* XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR" >> {log}\n'
+        f'case "$*" in *is-enabled*|*is-active*) exit {answer};; esac\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    booted = tmp_path / "run-systemd-system"
+    booted.mkdir()
+    monkeypatch.setattr(backup_schedule, "SYSTEMD_RUNNING", booted)
+    return log
+
+
+def test_with_systemd_running_the_deploy_user_enables_its_timers_through_its_own_manager(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = fake_systemctl(tmp_path, monkeypatch, enabled=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    reply = install(tmp_path, None)
+    assert reply["enabled"] == [TIMER] and reply["manager"] == "user"
+    ran = log.read_text().splitlines()
+    assert f"--user enable --now {TIMER} XDG_RUNTIME_DIR=/run/user/1000" in ran
+    assert "--user daemon-reload XDG_RUNTIME_DIR=/run/user/1000" in ran
+
+
+def test_with_systemd_running_and_the_timers_enabled_a_second_install_runs_no_systemctl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    units = tmp_path / "units"
+    install(tmp_path, units, enable=False)  # the files are there
+    log = fake_systemctl(tmp_path, monkeypatch, enabled=True)
+    reply = install(tmp_path, units)
+    assert reply["changed"] == [] and reply["manager"] == "system"
+    verbs = {line.split()[0] for line in log.read_text().splitlines()}
+    assert verbs == {"is-enabled", "is-active"}  # asked, and nothing to change
