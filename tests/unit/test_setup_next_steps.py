@@ -37,3 +37,11 @@ def test_with_acme_setup_points_at_the_renewal_timer_for_the_machine_with_the_co
     assert steps[0] == "shipyard deploy production"
     assert any(step.startswith("shipyard tls timer production") for step in steps)
     assert not any("backup" in step for step in steps)
+
+
+def test_with_backups_no_step_is_left_for_the_timers_setup_installs_them(tmp_path: Path) -> None:
+    backup = (
+        "    secrets: {PW: {from_env: PW}}\n    backup:\n      password_secret: PW\n"
+        "      sources: [{name: uploads, type: directory, path: uploads}]\n"
+    )
+    assert next_steps(_env(tmp_path, backup)) == ["shipyard deploy production"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,7 +95,8 @@ def test_steps_are_one_ordered_list_and_the_plan_follows_it(tmp_path: Path) -> N
     plan = build_host_plan(env(tmp_path), "deploy@app1.example.com", "app1.example.com", 22,
                            parse_facts(DEBIAN), [KEY], ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip
     names = [step.name for step in plan.steps]
-    assert names == [s for s in STEPS if s != "facts"]
+    # facts come first, apart; linger and the backup timers are for backups only
+    assert names == [s for s in STEPS if s not in ("facts", "linger", "backup-schedule")]
     packages = plan.steps[0].ops[0]["packages"]
     assert packages == list(PACKAGES) and "nginx" in packages and "restic" in packages
     assert plan.user == "root" and not plan.sudo
@@ -159,3 +161,53 @@ def test_one_host_is_chosen_by_address_or_name(tmp_path: Path) -> None:
         "deploy@app2.example.com:2222"]  # fmt: skip
     with pytest.raises(SetupRefused, match="not a host"):
         select_hosts(production, "elsewhere")
+
+
+BACKUP = """    secrets: {RESTIC_PASSWORD: {from_env: RESTIC_PASSWORD}}
+    backup:
+      password_secret: RESTIC_PASSWORD
+      sources: [{name: uploads, type: directory, path: uploads}]
+"""
+
+
+def backed_up(tmp_path: Path, schedule: str = "") -> Environment:
+    path = tmp_path / "shipyard.yml"
+    text = BACKUP + (f"      schedule: {schedule}\n" if schedule else "")
+    path.write_text(SET_UP.replace("  plain:\n", text + "  plain:\n"))
+    return ConfigFile.load(path).environment("production")
+
+
+def steps_of(environment: Environment, label: str, facts: str = DEBIAN) -> dict[str, Any]:
+    host = label.partition("@")[2].partition(":")[0]
+    plan = build_host_plan(environment, label, host, 22, parse_facts(facts), [KEY],
+                           ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip
+    return {step.name: step.ops for step in plan.steps}
+
+
+def test_with_a_backup_schedule_the_primary_lingers_so_the_deploy_users_timers_run(
+    tmp_path: Path,
+) -> None:
+    production = backed_up(tmp_path)
+    steps = steps_of(production, "deploy@app1.example.com")
+    names = list(steps)
+    assert names.index("boot-units") < names.index("linger") < names.index("firewall")
+    linger = steps["linger"]
+    assert linger[0]["path"] == "/var/lib/systemd/linger/deploy" and linger[0]["content"] == ""
+    assert linger[1]["argv"] == ["loginctl", "enable-linger", "deploy"]
+    assert linger[1]["when_changed"] == [0]  # once: only when the file was new
+    assert [s for s in STEPS if s in names or s in ("facts", "backup-schedule")] == [
+        "facts", *names, "backup-schedule"]  # fmt: skip
+
+
+def test_without_systemd_running_lingering_is_only_the_file_logind_reads_at_boot(
+    tmp_path: Path,
+) -> None:
+    facts = DEBIAN.replace("systemd=1", "systemd=0")
+    linger = steps_of(backed_up(tmp_path), "deploy@app1.example.com", facts)["linger"]
+    assert [op["op"] for op in linger] == ["file"]
+
+
+def test_only_the_primary_of_a_scheduled_environment_lingers(tmp_path: Path) -> None:
+    assert "linger" not in steps_of(backed_up(tmp_path), "deploy@app2.example.com:2222")
+    unscheduled = backed_up(tmp_path, "{enabled: false}")
+    assert "linger" not in steps_of(unscheduled, "deploy@app1.example.com")

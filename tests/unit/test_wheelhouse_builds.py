@@ -53,3 +53,34 @@ def test_two_setups_at_once_build_the_wheel_one_after_the_other_and_each_finds_i
         assert [p.name for p in house.path.glob("*.whl")] == [
             "bluegreen_shipyard-0.1.dev0-py3-none-any.whl"
         ]
+
+
+def test_a_build_from_another_checkout_in_between_does_not_change_what_a_setup_uploads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tarfile
+
+    monkeypatch.setenv(wheelhouse.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(wheelhouse, "exact_requirements", lambda: ["bluegreen-shipyard==0.1"])
+    monkeypatch.setattr(wheelhouse, "__version__", "0.1.dev0")  # rebuilt on every call
+    monkeypatch.setattr(wheelhouse, "_download", lambda *args: None)  # no index needed
+    code = iter([b"this checkout", b"another checkout"])
+
+    def build(dest: Path) -> Path:
+        target = dest / "bluegreen_shipyard-0.1.dev0-py3-none-any.whl"
+        target.write_bytes(next(code))
+        return target
+
+    monkeypatch.setattr(wheel, "build_own_wheel", build)
+    mine = wheelhouse.ensure_wheelhouse((3, 11), "x86_64")
+    theirs = wheelhouse.ensure_wheelhouse((3, 11), "x86_64")  # before this one packs
+
+    def shipped(house: wheelhouse.Wheelhouse) -> bytes:
+        with tarfile.open(house.archive()) as tar:
+            member = tar.extractfile("bluegreen_shipyard-0.1.dev0-py3-none-any.whl")
+            assert member is not None
+            return member.read()
+
+    assert shipped(mine) == b"this checkout"
+    assert shipped(theirs) == b"another checkout"
+    assert mine.archive() != theirs.archive()

@@ -32,7 +32,7 @@ def install_command(
 ) -> None:
     """Install the backup and verify timers on the primary over SSH, and enable them.
 
-    The services run `shipyard host backup-run` / `backup-verify` with their request (secrets included) read from a 0600 file under <env>/backups/schedule/.
+    As root on the host: system units (/etc/systemd/system, `systemctl`); as the deploy user of a host made by `shipyard setup` (which installs them itself): user units (~/.config/systemd/user, `systemctl --user`). The services run `shipyard host backup-run` / `backup-verify` with their request (secrets included) read from a 0600 file under <env>/backups/schedule/.
     """  # noqa: E501
     from shipyard.config.loader import ConfigFile
     from shipyard.execute import backup, backup_schedule
@@ -55,7 +55,8 @@ def install_command(
         output.print_json(encode(reply))
         return
     for path in reply.unit_files:
-        output.console.print(f"wrote {path}", markup=False)
+        verb = "wrote" if path in reply.changed else "unchanged"
+        output.console.print(f"{verb} {path}", markup=False)
     if reply.enabled:
         output.console.print(f"enabled and started: {', '.join(reply.enabled)}", markup=False)
     if reply.note:
@@ -70,6 +71,14 @@ def show_command(env_name: EnvArgument, config: ConfigOption = DEFAULT_CONFIG) -
 
     loaded = failures.guard(lambda: ConfigFile.load(config))
     p = failures.guard(lambda: backup.Plan.load(loaded, env_name))
+    unit_dir = p.backup.schedule.unit_dir
     for name, text in backup_schedule.units(p).items():
-        output.console.print(f"# {Path(p.backup.schedule.unit_dir) / name}", markup=False)
+        where = str(Path(unit_dir) / name) if unit_dir else f"{name} {DEFAULT_PLACE}"
+        output.console.print(f"# {where}", markup=False)
         output.console.print(text, markup=False)
+
+
+DEFAULT_PLACE = (
+    "(in /etc/systemd/system where the host runs Shipyard as root, "
+    "else in the deploy user's ~/.config/systemd/user)"
+)

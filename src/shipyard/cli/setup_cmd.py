@@ -30,7 +30,7 @@ def setup_command(
 ) -> None:
     """Make every host of ENV (or one) a Shipyard host, from a fresh Debian 12 / Ubuntu 24.04.
 
-    Connects as `setup.user` (root or a sudo user) with the same strict host keys as every other command, refuses a host that is not Debian-like or lacks Python 3.11 before changing anything, then (through pyinfra): packages, the deploy user with `setup.authorized_keys`, this exact Shipyard in its own venv, the host's nginx for `nginx.mode: system`, boot units (supervisord and `shipyard repair`), the firewall (SSH, 80, 443), unattended security upgrades, log rotation, SSH password login off. Idempotent: a second run changes nothing and says so. See docs/setup.md.
+    Connects as `setup.user` (root or a sudo user) with the same strict host keys as every other command, refuses a host that is not Debian-like or lacks Python 3.11 before changing anything, then (through pyinfra): packages, the deploy user with `setup.authorized_keys`, this exact Shipyard in its own venv, the host's nginx for `nginx.mode: system`, boot units (supervisord and `shipyard repair`), the firewall (SSH, 80, 443), unattended security upgrades, log rotation, SSH password login off; with `backup.schedule`, the backup timers on the primary as the deploy user's own systemd units (lingering on, so they run without a login; they back up nothing before the first deploy). Idempotent: a second run changes nothing and says so. See docs/setup.md.
     """  # noqa: E501
     from shipyard.config.loader import ConfigFile
     from shipyard.execute.reporter import make_reporter
@@ -42,7 +42,14 @@ def setup_command(
     reporter = make_reporter()
     try:
         report = failures.run(
-            setup_hosts(env, hosts, check=check, reporter=reporter, config_dir=config.parent)
+            setup_hosts(
+                env,
+                hosts,
+                check=check,
+                reporter=reporter,
+                config_dir=config.parent,
+                config_file=config,
+            )
         )
     finally:
         reporter.close()
@@ -68,13 +75,9 @@ def setup_command(
 
 def next_steps(env: Environment) -> list[str]:
     """What is left after setup, for what this environment uses (setup changes the
-    servers; the renewal timer and backup timers are installed by their own commands)."""
+    servers, the backup timers on the primary included; the renewal timer belongs on
+    the machine that holds shipyard.yml and has its own command)."""
     steps = [f"shipyard deploy {env.name}"]
-    if env.backup is not None:
-        steps.append(
-            f"shipyard backup schedule install {env.name}   # backups on a schedule, after the "
-            "first deploy"
-        )
     if env.tls.mode == "acme":
         steps.append(
             f"shipyard tls timer {env.name}   # on the machine that holds shipyard.yml: "

@@ -6,6 +6,11 @@ The versions are the ones installed here (importlib.metadata, the dependency clo
 the running distribution); the files are fetched once per host Python and machine into a
 cache outside any repository (`$SHIPYARD_WHEELHOUSE_CACHE`, else
 ~/.cache/shipyard/wheelhouse/<key>) and reused.
+
+Setups from two checkouts of one `.dev` version share a cache directory and each
+rebuilds Shipyard's own wheel there; so the wheel is built and packed in one hold of
+the lock, and the archive is named by its content: another setup's build, before or
+after, cannot change what this one uploads.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Wheelhouse:
 
     path: Path
     pins: tuple[str, ...]  # name==version, Shipyard first
+    packed: Path | None = None  # the archive made with the build, under its lock
 
     @property
     def files(self) -> list[Path]:
@@ -42,23 +48,42 @@ class Wheelhouse:
 
     def archive(self) -> Path:
         """All wheels as one tar (same wheels, same bytes): one upload, one checksum."""
-        import tarfile
-
-        target = self.path.with_name(self.path.name + ".tar")
-        partial = target.with_suffix(".partial")
+        if self.packed is not None:
+            return self.packed
         with building(self.path):
-            with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-                for wheel in self.files:
-                    info = tar.gettarinfo(str(wheel), arcname=wheel.name)
-                    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                    info.mode = 0o644
-                    with wheel.open("rb") as handle:
-                        tar.addfile(info, handle)
-            if target.is_file() and target.read_bytes() == partial.read_bytes():
-                partial.unlink()
-            else:
-                partial.replace(target)
-        return target
+            return _pack(self.path)
+
+
+ARCHIVE_KEEP = 86400.0  # seconds an archive of another build stays (a setup may upload it)
+
+
+def _pack(path: Path) -> Path:
+    """The wheels in `path` as `<path>-<sha256[:16]>.tar`; the caller holds the lock.
+    Archives of other builds older than ARCHIVE_KEEP are removed."""
+    import tarfile
+    import time
+
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+        for wheel in sorted(path.glob("*.whl")):
+            info = tar.gettarinfo(str(wheel), arcname=wheel.name)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            info.mode = 0o644
+            with wheel.open("rb") as handle:
+                tar.addfile(info, handle)
+    digest = hashlib.sha256(partial.read_bytes()).hexdigest()
+    target = path.with_name(f"{path.name}-{digest[:16]}.tar")
+    if target.is_file():
+        partial.unlink()
+        target.touch()  # in use again: kept another ARCHIVE_KEEP
+    else:
+        partial.replace(target)
+    now = time.time()
+    for old in [path.with_name(f"{path.name}.tar"), *path.parent.glob(f"{path.name}-*.tar")]:
+        with contextlib.suppress(OSError):
+            if old != target and now - old.stat().st_mtime > ARCHIVE_KEEP:
+                old.unlink()
+    return target
 
 
 def _canonical(name: str) -> str:
@@ -137,7 +162,8 @@ def ensure_wheelhouse(python: tuple[int, int], machine: str) -> Wheelhouse:
         if not complete.is_file():
             _download(path, pins[1:], python, machine)
             complete.write_text("\n".join(pins) + "\n")
-    return Wheelhouse(path, tuple(pins))
+        packed = _pack(path)  # with this build: another may replace the wheel next
+    return Wheelhouse(path, tuple(pins), packed)
 
 
 @contextlib.contextmanager

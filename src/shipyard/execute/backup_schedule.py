@@ -5,6 +5,9 @@ setup` calls `install_schedule`). The alert for a missed backup: serve/backup_al
 The scheduled jobs run the host operations directly, with the very requests `backup run`
 and `backup verify` send (reason `schedule`), read from a 0600 file next to the
 environment: the secrets they need rest on the host, as the app's own env file does.
+They do nothing (and say so) until the environment's first deploy: timers installed by
+setup fire at once, and a backup of a new server's empty data must not become the
+newest snapshot.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def job_requests(p: Plan) -> dict[str, str]:
         reason="schedule",
         deployment_id=None,
         timeout=p.backup.timeout,
+        only_if_deployed=True,
     )
     verify = BackupVerifyRequest(
         repository=repository,
@@ -47,6 +51,7 @@ def job_requests(p: Plan) -> dict[str, str]:
         checks=backup_plan.checks(p.backup),
         read_data_subset=p.backup.schedule.check_subset,
         timeout=p.backup.timeout,
+        only_if_deployed=True,
     )
     return {
         "backup": json.dumps(scope | encode(run)),
@@ -74,14 +79,16 @@ def _command(env: Environment) -> str:
 
 
 async def install_schedule(
-    session: Session, p: Plan, *, enable: bool = True
+    session: Session, p: Plan, *, enable: bool = True, check: bool = False
 ) -> ScheduleInstallReply:
-    """Write the units and the jobs' requests on the primary; enable the timers if
-    systemd runs there. `session` is open on the primary."""
+    """Write the units and the jobs' requests on the primary (what differs only); enable
+    the timers; with `check`, only say what would change. `session` is open on the
+    primary."""
     request = ScheduleInstallRequest(
         units=units(p),
         requests=job_requests(p),
         unit_dir=p.backup.schedule.unit_dir,
         enable=enable,
+        check=check,
     )
     return await session.primary.call(BACKUP_SCHEDULE_INSTALL, request)

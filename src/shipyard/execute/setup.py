@@ -11,7 +11,9 @@ The pipeline-level entry is `setup_hosts` (the CLI and `recover` call it):
    Python and machine (`dist/wheelhouse.py`);
 4. the plan, as JSON on the stdin of a pyinfra subprocess (`provision/runner.py`), whose
    JSON lines become the reporter's per-host per-step progress; a failure names the
-   host, the step, the command's output and what to do.
+   host, the step, the command's output and what to do;
+5. with `backup.schedule` (and the operator's shipyard.yml, for the secrets), the
+   backup timers on the primary (step `backup-schedule`, `execute/setup_schedule.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shipyard.config.model import Environment, HostEntry
 from shipyard.config.setup import is_key_line
 from shipyard.dist.wheelhouse import Wheelhouse
 from shipyard.errors import ExitCode, ShipyardError
+from shipyard.execute import setup_schedule
 from shipyard.execute.reporter import Reporter
 from shipyard.plan.setup_facts import PROBE, HostFacts, parse_facts, refusal
 from shipyard.plan.setup_plan import HostPlan, build_host_plan, plan_json, required_settings
@@ -127,8 +130,11 @@ async def setup_hosts(
     check: bool,
     reporter: Reporter,
     config_dir: Path | None = None,
+    config_file: Path | None = None,
 ) -> SetupReport:
-    """Make `hosts` of `env` Shipyard hosts (or, with check, say what would change)."""
+    """Make `hosts` of `env` Shipyard hosts (or, with check, say what would change).
+    config_file: the operator's shipyard.yml, whose secrets the backup timers need;
+    without it they are not installed."""
     started = time.monotonic()
     problems = required_settings(env)
     if problems:
@@ -137,6 +143,7 @@ async def setup_hosts(
             hint="set in shipyard.yml: " + "; ".join(problems),
         )
     keys = public_keys(env, config_dir)
+    schedule = setup_schedule.backup_plan(env, hosts, config_file)  # secrets, before changes
     timings: dict[str, float] = {}
     facts = await _probe_all(env, hosts, reporter)
     timings["facts"] = time.monotonic() - started
@@ -182,6 +189,16 @@ async def setup_hosts(
             "are done are not repeated",
             evidence=[f"{label} {step}: {line}" for line in output[-_OUTPUT_LINES:]],
         )
+    if schedule is not None:
+        mark = time.monotonic()
+        primary = reports[env.primary.address]
+        timers = await setup_schedule.install(
+            schedule, check, reporter, primary.label, primary.steps
+        )
+        primary.steps[setup_schedule.STEP] = timers.status
+        if timers.changes:
+            primary.changes[setup_schedule.STEP] = timers.changes
+        timings[setup_schedule.STEP] = time.monotonic() - mark
     return SetupReport(check, list(reports.values()), time.monotonic() - started, timings)
 
 

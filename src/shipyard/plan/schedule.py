@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from shipyard.config.backup import Backup
 from shipyard.config.backup_schedule import BackupSchedule
@@ -76,6 +77,34 @@ def due(schedule: BackupSchedule, last: Mapping[str, float | None], now: float) 
 
 
 # systemd timers ------------------------------------------------------------------
+
+SYSTEM_UNITS = "/etc/systemd/system"
+USER_UNITS = ".config/systemd/user"  # under the deploy user's home
+TIMERS_WANTS = "timers.target.wants"
+
+
+@dataclass(frozen=True)
+class UnitTarget:
+    """Where the units go on the host and which systemd manager runs them: the system's
+    (`systemctl`) when Shipyard runs there as root, else the user's own
+    (`systemctl --user`, kept running without a login by `loginctl enable-linger`)."""
+
+    directory: str
+    user: bool
+
+    @property
+    def systemctl(self) -> list[str]:
+        return ["systemctl", "--user"] if self.user else ["systemctl"]
+
+    def wants_link(self, timer: str) -> str:
+        """The link `systemctl enable` makes for a timer (`WantedBy=timers.target`)."""
+        return str(PurePosixPath(self.directory) / TIMERS_WANTS / timer)
+
+
+def unit_target(unit_dir: str | None, *, root: bool, home: str) -> UnitTarget:
+    """`backup.schedule.unit_dir` as the host resolves it; unset: by who runs there."""
+    default = SYSTEM_UNITS if root else str(PurePosixPath(home) / USER_UNITS)
+    return UnitTarget(unit_dir or default, user=not root)
 
 
 def unit_name(app: str, env: str, job: str, suffix: str) -> str:

@@ -29,10 +29,12 @@ STEPS = (
     "shipyard",
     "nginx",
     "boot-units",
+    "linger",
     "firewall",
     "upgrades",
     "logrotate",
     "sshd",
+    "backup-schedule",  # after pyinfra, through Shipyard itself (execute/setup.py)
 )
 # Debian/Ubuntu package names; supervisord comes with Shipyard's venv (a dependency)
 PACKAGES = (
@@ -53,6 +55,7 @@ SHIPYARD_LINK = "/usr/local/bin/shipyard"
 WHEELS_DIR = "/opt/shipyard/wheels"
 UNITS_DIR = "/etc/systemd/system"
 WANTS_DIR = f"{UNITS_DIR}/multi-user.target.wants"
+LINGER_DIR = "/var/lib/systemd/linger"  # logind: users whose manager runs without a login
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ def build_host_plan(
             ],
         ),
     ]
+    if schedules_backups(env, label):
+        steps.append(Step("linger", _linger_ops(user, facts.systemd)))
     if setup.firewall:
         steps.append(
             Step(
@@ -169,6 +174,24 @@ def build_host_plan(
         )
     steps.append(Step("sshd", sshd_ops))
     return HostPlan(label, hostname, port, setup.user, setup.user != "root", steps)
+
+
+def schedules_backups(env: Environment, label: str) -> bool:
+    """Whether setup installs the backup timers on this host: the primary of an
+    environment with `backup.schedule` enabled (as the deploy user's own units)."""
+    backup = env.backup
+    return backup is not None and backup.schedule.enabled and env.primary.address == label
+
+
+def _linger_ops(user: str, systemd: bool) -> list[dict[str, Any]]:
+    """The deploy user's systemd runs from boot, without a login, so its timers fire:
+    the file logind reads at start, and with systemd running `loginctl enable-linger`
+    (which also starts that manager now)."""
+    ops = [_file(f"{LINGER_DIR}/{user}", "", "644")]
+    if systemd:
+        ops.append({"op": "command", "argv": ["loginctl", "enable-linger", user],
+                    "when_changed": [0]})  # fmt: skip
+    return ops
 
 
 def _entry(env: Environment, label: str) -> Any:

@@ -87,12 +87,16 @@ class BackupRunRequest:
     deployment_id: str | None
     timeout: float
     skip_missing: bool = False  # a SQLite file not there yet is skipped, not an error
+    # the scheduled runs: nothing is backed up (and a note says why) on a host this
+    # environment was never deployed to, e.g. right after `shipyard setup`
+    only_if_deployed: bool = False
 
 
 @dataclass(frozen=True)
 class BackupRunReply:
     backups: list[BackupRecord]
     skipped: list[str] = field(default_factory=list)  # sources with nothing to back up yet
+    note: str = ""  # e.g. why nothing was backed up
 
 
 BACKUP_RUN = Op("backup-run", BackupRunRequest, BackupRunReply)
@@ -128,6 +132,7 @@ class BackupVerifyRequest:
     checks: list[CheckSpec]
     read_data_subset: str | None  # `restic check --read-data-subset`, e.g. "10%"
     timeout: float
+    only_if_deployed: bool = False  # as BackupRunRequest's
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,7 @@ class VerifyResult:
 @dataclass(frozen=True)
 class BackupVerifyReply:
     results: list[VerifyResult]
+    note: str = ""  # e.g. why nothing was verified
 
 
 BACKUP_VERIFY = Op("backup-verify", BackupVerifyRequest, BackupVerifyReply)

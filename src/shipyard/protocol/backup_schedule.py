@@ -4,21 +4,25 @@ environment, readable by the deploy user alone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shipyard.protocol.op import Op
 
 
 @dataclass(frozen=True)
 class ScheduleInstallRequest:
-    """units: file name -> text, written into `unit_dir`; requests: job -> the JSON
+    """units: file name -> text, written into `unit_dir` (None: the host decides, by
+    whether it runs as root: `plan.schedule.unit_target`); requests: job -> the JSON
     request its service reads on stdin, written to `<env>/backups/schedule/<job>.json`
-    (0600). With `enable`, and systemd running, reload it and enable the timers."""
+    (0600). With `enable`, and systemd running, reload it and enable the timers; where
+    systemd does not run, link them into timers.target.wants (enabled for the next
+    boot). With `check`, change nothing and say what would change."""
 
     units: dict[str, str]
     requests: dict[str, str]
-    unit_dir: str
+    unit_dir: str | None
     enable: bool
+    check: bool = False
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,9 @@ class ScheduleInstallReply:
     unit_files: list[str]
     request_files: list[str]
     enabled: list[str]  # timers enabled and started now
-    note: str  # e.g. "systemd is not running here: units written, not enabled"
+    note: str  # e.g. "systemd is not running here: units written, not started"
+    changed: list[str] = field(default_factory=list)  # files and links (would) changed
+    manager: str = "system"  # system | user: which systemd runs the timers
 
 
 BACKUP_SCHEDULE_INSTALL = Op(

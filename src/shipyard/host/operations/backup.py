@@ -27,8 +27,26 @@ from shipyard.host.restic import Restic, Snapshot
 from shipyard.host.state import State
 from shipyard.protocol import backup as proto
 
+NOT_DEPLOYED = (
+    "{app}/{env} was never deployed to this host: nothing to {what} yet "
+    "(scheduled runs start with the first deploy)"
+)
+
+
+def deployed(ctx: Context) -> bool:
+    """Whether a release of this environment was ever made active here."""
+    state = ctx.read_state()
+    return state is not None and state.get_meta("active_slot") is not None
+
+
+def _not_deployed(ctx: Context, what: str) -> str:
+    return NOT_DEPLOYED.format(app=ctx.layout.app, env=ctx.layout.env, what=what)
+
 
 def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRunReply:
+    if request.only_if_deployed and not deployed(ctx):
+        skipped = [source.name for source in request.sources]
+        return proto.BackupRunReply(backups=[], skipped=skipped, note=_not_deployed(ctx, "back up"))
     layout, state = ctx.layout, ctx.open_state()
     restic = Restic(layout, request.repository, request.timeout)
     restic.ensure_initialised()
@@ -103,6 +121,8 @@ def backup_list(ctx: Context, request: proto.BackupListRequest) -> proto.BackupL
 
 
 def backup_verify(ctx: Context, request: proto.BackupVerifyRequest) -> proto.BackupVerifyReply:
+    if request.only_if_deployed and not deployed(ctx):
+        return proto.BackupVerifyReply(results=[], note=_not_deployed(ctx, "verify"))
     layout, state = ctx.layout, ctx.open_state()
     restic = Restic(layout, request.repository, request.timeout)
     snapshots = restic.snapshots()
