@@ -169,7 +169,7 @@ def main() -> int:
         watcher.start()
         cli = [sys.executable, "-m", "shipyard", "deploy", ENV, "-c", str(config_path)]
         for run in range(args.runs):
-            commit_version(repo, f"1.0.{run}")
+            commit_version(repo, f"2.0.{run}")  # a new release each run
             started = time.time()
             done = subprocess.run(
                 cli, cwd=repo, env={**os.environ, "CI": "true"}, capture_output=True, text=True
