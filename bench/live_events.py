@@ -2,21 +2,22 @@
 host to the dashboard's live API showing it (issue 10 item 6).
 
 One SSH test host (tests/support/sshd.py: sshd on 127.0.0.62 with its own nginx and
-supervisord), the example app, and a pre-switch command that writes its start time
+supervisord), the example app, and a `release_command` that writes its start time
 (time.time(): host and operator are this one machine, so one clock) and then sleeps
---hold seconds, so CHECK is a long operation. The dashboard (`create_app`, its
-`LiveDeploys` polling the primary's events every --poll s) is served by uvicorn on
-loopback, and a client thread reads its JSON live API every --poll s. Each of --runs
-deploys is the real CLI (a new commit each). Per run:
+--hold seconds: RELEASE-COMMAND is one long host operation that starts its command at
+once. The dashboard (`create_app`, its `LiveDeploys` polling the primary's events every
+--poll s) is served by uvicorn on loopback, and a client thread reads its JSON live API
+every --poll s. Each of --runs deploys is the real CLI (a new commit each). Per run:
 
-- `shown`: when the client first saw CHECK's `start` event, minus when the pre-switch
-  command started;
+- `shown`: when the client first saw RELEASE-COMMAND's `start` event, minus when the
+  command started on the host;
 - `recorded`: the event's own time on the primary (when `record-progress` wrote it),
   minus the same start.
 
-CHECK starts (its event) a moment before the command does (the slot's health probes come
-first), so a delay can be negative. Writes bench/results/live_events-<commit12>-<UTC>.json;
-`SHIPYARD_BENCH_REF=<commit>` measures another commit (e.g. the one before the lane).
+The phase's event is sent as the operator asks the host to start the command, so a
+delay can be slightly negative (the command's Python is still starting). Writes
+bench/results/live_events[-VARIANT]-<commit12>-<UTC>.json; `SHIPYARD_BENCH_REF=<commit>`
+measures another commit (e.g. the one before the lane, with `--variant before`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from shipyard.serve.web.app import AuthSettings, create_app
 ADDRESS = "127.0.0.62"
 TOKEN = "bench-live-token"
 ENV = "bench"
+PHASE = "release-command"
 MARK = """\
 import sys
 import time
@@ -113,7 +115,7 @@ def free_port(address: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--hold", type=float, default=5.0, help="the pre-switch command's sleep")
+    parser.add_argument("--hold", type=float, default=5.0, help="the release command's sleep")
     parser.add_argument("--poll", type=float, default=0.1, help="LiveDeploys and client poll (s)")
     parser.add_argument("--variant", help="store as live_events-VARIANT")
     parser.add_argument("--json-out")
@@ -142,7 +144,7 @@ def main() -> int:
             "observe": {"window": 0},
             "rollback_window": 0,
             "gates": dict(benchlib.NO_GATES),
-            "pre_switch": {"command": f"python3 mark.py {marks} {args.hold}"},
+            "release_command": f"python3 mark.py {marks} {args.hold}",
             "environments": {ENV: benchlib.ssh_hosts_config(fleet, [host], port, "live")},
         }
         env_config = config["environments"][ENV]
@@ -181,12 +183,12 @@ def main() -> int:
             seen = [
                 (at, event)
                 for at, event in watcher.first_seen.values()
-                if event.get("phase") == "check"
+                if event.get("phase") == PHASE
                 and event.get("status") == "start"
                 and event["at"] >= started
             ]
             if not seen:
-                raise SystemExit(f"run {run}: the live API never showed CHECK's start")
+                raise SystemExit(f"run {run}: the live API never showed {PHASE}'s start")
             shown_at, event = min(seen, key=lambda pair: pair[0])
             runs.append(
                 {
