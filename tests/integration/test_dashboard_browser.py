@@ -229,9 +229,8 @@ def test_the_live_view_shows_the_phases_of_a_deploy_while_it_runs(
         text=True,
     )
     try:
-        # the page was loaded before the deploy began: these cells come by SSE. The
-        # primary records each batch of events when its agent is free, so during the slow
-        # check the page shows the phases up to BOOT's start
+        # the page was loaded before the deploy began: these cells come by SSE, each as
+        # the primary records it (on its lane, while the slow boot and check still run)
         assert before
         expect(page.locator("#live")).not_to_have_attribute(
             "data-deployment", before, timeout=60_000
