@@ -1072,6 +1072,44 @@ def dashboard(r: Results) -> str:
     return now_before(r, "dashboard") + "\n" + head + table(headers, rows) + "\n"
 
 
+# -- the live view: how late a phase shows (benchmarks-dashboard.md) -------------------
+def live_events(r: Results) -> str:
+    """From a phase starting on the host to the live API showing it: the newest result
+    (the lane) and the newest `live_events-before` (the commit before it), per run."""
+    now, before = r.now("live_events"), r.now("live_events-before")
+    if now is None:
+        return "no stored live_events result\n"
+    head = sources([("now", now), ("before the lane", before)])
+    rows = []
+    for what, s in (("now", now), ("before the lane", before)):
+        if s is None:
+            continue
+        d = s.data
+        runs = ", ".join(f"{run['shown_s']:g}" for run in d["runs"])
+        rows.append(
+            [
+                what,
+                f"{d['shown_median_s']:g}",
+                f"{d['shown_min_s']:g} to {d['shown_max_s']:g}",
+                f"{d['recorded_median_s']:g}",
+                runs,
+            ]
+        )
+    settings = (
+        f"\n{len(now.data['runs'])} deploys per side over {now.data['host']}; the release "
+        f"command sleeps {now.data['hold_s']:g} s; the dashboard and the client poll every "
+        f"{now.data['poll_s']:g} s.\n\n"
+    )
+    headers = [
+        "",
+        "shown on the live API, median (s)",
+        "range (s)",
+        "recorded on the primary, median (s)",
+        "shown, per run (s)",
+    ]
+    return head + settings + table(headers, rows) + "\n"
+
+
 # -- TLS: certificate install and renewal under load (benchmarks-tls.md) ---------------
 TLS_STAGES = [
     ("install", "first certificate obtained and installed (`tls renew`), load on plain HTTP"),
@@ -1499,6 +1537,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache-notes": build_cache_notes,
     "setup": setup_runs,
     "dashboard": dashboard,
+    "live_events": live_events,
     "tls": tls_runs,
     "tls_handshakes": tls_handshakes,
     "fleet-runs": fleet_runs,

@@ -229,9 +229,8 @@ def test_the_live_view_shows_the_phases_of_a_deploy_while_it_runs(
         text=True,
     )
     try:
-        # the page was loaded before the deploy began: these cells come by SSE. The
-        # primary records each batch of events when its agent is free, so during the slow
-        # check the page shows the phases up to BOOT's start
+        # the page was loaded before the deploy began: these cells come by SSE, each as
+        # the primary records it (on its lane, while the slow boot and check still run)
         assert before
         expect(page.locator("#live")).not_to_have_attribute(
             "data-deployment", before, timeout=60_000
@@ -256,5 +255,24 @@ def test_the_live_view_shows_the_phases_of_a_deploy_while_it_runs(
             deploy.kill()
     expect(page.locator('td.phase[data-phase="switch"]')).to_have_class("phase ok", timeout=15_000)
     shot(page, "live-done")
+    assert site.console == []
+    page.close()
+
+
+def test_a_failing_deploy_shows_its_probes_and_log_lines_on_an_open_live_page(
+    site: Site, signed_in: BrowserContext
+) -> None:
+    page = watched(signed_in, site)
+    page.goto(site.url + "/env/local/live")
+    before = page.locator("#live").get_attribute("data-deployment")
+    configure(site.repo, {"deadline": 2}, {"RECONCILE_FAIL_HEALTH": "1"}, "breaks it again")
+    failing = site.repo.shipyard("deploy", "local")
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    # the page was open before the deploy: the evidence came by SSE, drawn by live.js
+    expect(page.locator("#live")).not_to_have_attribute("data-deployment", before or "")
+    failure = page.locator("#failures .failure").filter(has_text="check failed")
+    expect(failure.locator("ul.probes li").last).to_contain_text("/healthz -> ")
+    expect(failure.locator("pre.log-tail")).not_to_be_empty()
+    shot(page, "live-failed-evidence")
     assert site.console == []
     page.close()

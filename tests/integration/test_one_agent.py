@@ -1,6 +1,7 @@
 """One agent per host per command: over SSH, each command starts `shipyard host serve` once
 on each host and sends every operation to it (the lock heartbeat is the one exception,
-a one-shot `host lock-refresh`).
+a one-shot `host lock-refresh`); a deploy also starts its primary's lane, a second agent
+there for the live-events record, where no resident agent answers yet.
 
 `shipyard_command` is a wrapper that records, for every SSH command Shipyard runs, the
 host it ran on (the server address of SSH_CONNECTION) and its arguments.
@@ -106,10 +107,12 @@ def test_each_command_starts_one_agent_per_host_and_sends_it_every_operation(
     counted: tuple[AppRepo, list[TestHost], Path],
 ) -> None:
     """The first deploy starts one agent per host (there is no resident agent yet) and
-    sends it every operation; once supervisord runs the resident agent, later commands
-    start none over SSH: every operation goes to the resident one, through the connection."""
+    sends it every operation, plus the primary's lane (its phase events); once supervisord
+    runs the resident agent, later commands start none over SSH: every operation, and the
+    lane, goes to the resident one, through the connection."""
     repo, hosts, log = counted
     addresses = {host.target.host: 1 for host in hosts}
+    addresses[hosts[0].target.host] += 1  # the primary's lane
 
     first = repo.shipyard("deploy", "production")
     assert first.returncode == 0, first.stdout + first.stderr

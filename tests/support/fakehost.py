@@ -35,6 +35,7 @@ class Call:
     host: str
     op: str
     request: Any
+    lane: bool = False  # sent on the host's lane (Host.lane()), not its main channel
 
 
 @dataclass
@@ -105,6 +106,7 @@ class FakeHost:
         self.fleet = fleet
         self.env = env
         self.entry = entry
+        self.on_lane = False
 
     @property
     def label(self) -> str:
@@ -132,7 +134,7 @@ class FakeHost:
     async def call(
         self, op: Op[Req, Rep], request: Req, *, timeout: float | None = None, oneshot: bool = False
     ) -> Rep:
-        self.fleet.log.append(Call(self.env.name, self.label, op.name, request))
+        self.fleet.log.append(Call(self.env.name, self.label, op.name, request, self.on_lane))
         script = self.fleet.scripts.get((self.env.name, self.label, op.name))
         if script is not None:
             try:
@@ -150,6 +152,10 @@ class FakeHost:
     async def follow_logs(self, request: LogsRequest) -> AsyncIterator[str]:
         self.fleet.log.append(Call(self.env.name, self.label, "follow-logs", request))
         yield "a log line"
+
+    def lane(self) -> Host:
+        """The same recording host: its log says which calls came on the lane."""
+        return FakeLane(self)
 
     async def close(self) -> None:
         pass
@@ -258,3 +264,14 @@ class FakeHost:
             lock=None,
             running_deployments=[],
         )
+
+
+class FakeLane(FakeHost):
+    """A FakeHost's lane: the same host, its calls logged with `lane=True`."""
+
+    def __init__(self, host: FakeHost) -> None:
+        super().__init__(host.fleet, host.env, host.entry)
+        self.on_lane = True
+
+    def lane(self) -> Host:
+        return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import Any
 
 from shipyard.cli.main import run
 
@@ -18,7 +19,7 @@ class KillAfter:
     def __init__(self, phase: str) -> None:
         self.phase = phase
 
-    def phase_event(self, host: str, phase: str, status: str, detail: str) -> None:
+    def phase_event(self, host: str, phase: str, status: str, detail: str, **evidence: Any) -> None:
         pass
 
     def phase_done(self, phase: str) -> None:

@@ -68,6 +68,17 @@ class HostError(ShipyardError):
         return lines
 
 
+def redact_probe(probe: Probe, redact: Redactor) -> Probe:
+    """The probe with every text in it redacted (a health path or an error can hold a
+    secret's value as well as a log line can)."""
+    return replace(
+        probe,
+        url=redact(probe.url),
+        error=None if probe.error is None else redact(probe.error),
+        release=None if probe.release is None else redact(probe.release),
+    )
+
+
 class Host(Protocol):
     """One host of an environment, as the orchestrator sees it."""
 
@@ -88,6 +99,12 @@ class Host(Protocol):
 
     def follow_logs(self, request: LogsRequest) -> AsyncIterator[str]: ...
 
+    def lane(self) -> Host:
+        """A second way to this host that never queues behind this one's operations
+        (for the live-events record while a long operation runs); opened at its first
+        call, closed with this host."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -98,6 +115,8 @@ class HostClient:
         entry: HostEntry,
         transport: Transport,
         redact: Redactor = lambda text: text,
+        *,
+        owns_transport: bool = True,
     ) -> None:
         self.env = env
         self.entry = entry
@@ -107,6 +126,8 @@ class HostClient:
         self._lock = asyncio.Lock()
         self.resident = False  # the channel goes to the host's resident agent
         self._try_resident = True
+        self._owns_transport = owns_transport  # False: a lane, on its host's connection
+        self._lane: HostClient | None = None
 
     @property
     def label(self) -> str:
@@ -242,7 +263,7 @@ class HostClient:
             op,
             r(message),
             r(hint),
-            probes=probes,
+            probes=[redact_probe(probe, r) for probe in probes or []],
             log_tail=[r(line) for line in log_tail or []],
         )
 
@@ -295,12 +316,29 @@ class HostClient:
         async for line in self.transport.stream(argv):
             yield self.redact(line)
 
+    def lane(self) -> Host:
+        """A second agent on this host's connection: the resident agent's socket again
+        if this client talks to it (each connection has a thread of its own there),
+        else a second `shipyard host serve`. Started at its first call; it is asked
+        nothing before `hello` proved the version, so it needs no `hello` of its own."""
+        if self._lane is None:
+            lane = HostClient(
+                self.env, self.entry, self.transport, self.redact, owns_transport=False
+            )
+            lane._try_resident = self.resident
+            self._lane = lane
+        return self._lane
+
     async def close(self) -> None:
         with timing.span(f"{self.label} closed"):
+            lane, self._lane = self._lane, None
+            if lane is not None:
+                await lane.close()
             channel, self._channel = self._channel, None
             if channel is not None:
                 await channel.close()
-            await self.transport.close()
+            if self._owns_transport:
+                await self.transport.close()
 
 
 def transport_for(env: Environment, entry: HostEntry) -> Transport:

@@ -8,14 +8,26 @@ after a chosen phase (tests/support/killing_operator.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from shipyard.protocol.common import DeploymentStart
+from shipyard.protocol.common import DeploymentStart, Probe
 
 
 class PhaseObserver(Protocol):
-    def phase_event(self, host: str, phase: str, status: str, detail: str) -> None:
-        """One host started (`start`), passed (`ok`) or failed (`failed`) a phase."""
+    def phase_event(
+        self,
+        host: str,
+        phase: str,
+        status: str,
+        detail: str,
+        *,
+        probes: Sequence[Probe] = (),
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        """One host started (`start`), passed (`ok`) or failed (`failed`) a phase; a
+        failure's evidence (its last probes, the app's last log lines) comes with it.
+        Every text has passed the session's redaction."""
         ...
 
     def phase_done(self, phase: str) -> None:

@@ -17,10 +17,11 @@ from shipyard.config.model import Environment
 from shipyard.core import timing
 from shipyard.core.redact import redact
 from shipyard.errors import ExitCode, ShipyardError
-from shipyard.execute.hostclient import Host, HostError, HostFactory, connect_host
+from shipyard.execute.hostclient import Host, HostError, HostFactory, connect_host, redact_probe
 from shipyard.execute.observers import PhaseObserver
 from shipyard.execute.reporter import Reporter
 from shipyard.plan import requests
+from shipyard.protocol.common import Probe
 from shipyard.protocol.op import PROTOCOL_VERSION
 from shipyard.protocol.records import HelloReply
 
@@ -141,7 +142,7 @@ class Session:
             try:
                 result = await action(host)
             except HostError as exc:
-                self._event(host.label, phase, "failed", exc.message)
+                self._event(host.label, phase, "failed", exc.message, exc.probes, exc.log_tail)
                 raise
             if not quiet:
                 self._event(host.label, phase, "ok", detail(result) if detail else "")
@@ -168,7 +169,21 @@ class Session:
             observer.phase_done(phase)
         return results
 
-    def _event(self, host: str, phase: str, status: str, detail: str) -> None:
+    def _event(
+        self,
+        host: str,
+        phase: str,
+        status: str,
+        detail: str,
+        probes: Sequence[Probe] = (),
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        """Tell the reporter and the observers, every text redacted once more here (a
+        HostError raised outside HostClient, or a test's, has not passed it)."""
+        r = self.redact
+        detail = r(detail)
         self.reporter.phase(host, phase, status, detail)
+        evidence = [redact_probe(probe, r) for probe in probes]
+        lines = [r(line) for line in log_tail]
         for observer in self.observers:
-            observer.phase_event(host, phase, status, detail)
+            observer.phase_event(host, phase, status, detail, probes=evidence, log_tail=lines)

@@ -10,8 +10,9 @@ from shipyard.protocol.common import Probe
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
 
-# 3: records carry the runtime spec; 4: status may skip probes; 5: tls-csr, kept TLS keys
-PROTOCOL_VERSION = 5
+# 3: records carry the runtime spec; 4: status may skip probes; 5: tls-csr, kept TLS keys;
+# 6: phase events carry their time and a failure's probes and log lines
+PROTOCOL_VERSION = 6
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # one request line; a build's env values fit easily
 # One reply line: `history -n 1000` is about 2 MiB, `logs -n 10000` of 2 KiB lines 20 MiB.
 # The agent answers a failure instead of a larger reply; both transports read up to it.

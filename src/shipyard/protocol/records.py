@@ -13,6 +13,7 @@ from shipyard.protocol.common import (
     Event,
     LockHolder,
     LockInfo,
+    Probe,
     ReleaseInfo,
     SlotRow,
 )
@@ -123,6 +124,10 @@ class PhaseEvent:
     phase: str
     status: str  # start | ok | failed
     detail: str
+    at: float  # the operator's clock when it happened (the host logs its own as well)
+    # a failure's evidence, already redacted: the last probes, the app's last log lines
+    probes: list[Probe]
+    log_tail: list[str]
 
 
 @dataclass(frozen=True)

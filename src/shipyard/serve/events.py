@@ -20,7 +20,7 @@ from shipyard.serve.alerts import Alert, AlertKind, Channel, deliver, page_link
 
 if TYPE_CHECKING:
     from shipyard.config.shipyard_config import ShipyardConfig
-    from shipyard.protocol.common import DeploymentStart
+    from shipyard.protocol.common import DeploymentStart, Probe
 
 FAILED_OUTCOMES = {"failed", "smoke-failed", "interrupted"}
 
@@ -111,7 +111,16 @@ class CommandAlerts:
         self._thread.start()
         atexit.register(self.close)
 
-    def phase_event(self, host: str, phase: str, status: str, detail: str) -> None:
+    def phase_event(
+        self,
+        host: str,
+        phase: str,
+        status: str,
+        detail: str,
+        *,
+        probes: Sequence[Probe] = (),
+        log_tail: Sequence[str] = (),
+    ) -> None:
         pass
 
     def phase_done(self, phase: str) -> None:

@@ -6,13 +6,14 @@ Nothing here reaches a host: everything comes from the pollers' snapshots and th
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 from shipyard.plan.confidence import Rating
 from shipyard.plan.delivery import delivery_report, targets_from
-from shipyard.protocol.codec import encode
-from shipyard.protocol.common import Deployment, Event
+from shipyard.protocol.codec import ProtocolError, decode, encode
+from shipyard.protocol.common import Deployment, Event, Probe
 from shipyard.serve.live import LiveDeploys
 from shipyard.serve.reads import CheckBucket, DashboardStore, ResourceReading
 from shipyard.serve.web import series, svg
@@ -135,7 +136,30 @@ def _event_row(event: Event) -> Page:
         "phase": detail.get("phase"),
         "status": detail.get("status"),
         "detail": detail.get("detail") if event.kind == "phase" else detail,
+        # a failed phase's evidence (redacted by the deploy before it was recorded)
+        "probes": _probes(detail.get("probes")) if event.kind == "phase" else [],
+        "log_tail": _lines(detail.get("log_tail")) if event.kind == "phase" else [],
     }
+
+
+def _probes(value: object) -> list[Page]:
+    """The probes of a phase event, each with the line the CLI prints for it."""
+    if not isinstance(value, list):
+        return []
+    rows = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        try:
+            probe = decode(Probe, item, "probe")
+        except ProtocolError:
+            continue
+        rows.append({**dataclasses.asdict(probe), "line": probe.describe()})
+    return rows
+
+
+def _lines(value: object) -> list[str]:
+    return [str(line) for line in value] if isinstance(value, list) else []
 
 
 def phase_grid(events: list[Page]) -> Page:

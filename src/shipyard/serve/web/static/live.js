@@ -77,6 +77,22 @@
         var box = el("div", undefined, "failure");
         box.appendChild(el("strong", ev.host + ": " + ev.phase + " failed"));
         box.appendChild(el("pre", String(ev.detail || "")));
+        var probes = ev.probes || [];
+        if (probes.length) {
+          box.appendChild(el("p", "last probes:"));
+          var list = el("ul", undefined, "probes");
+          probes.forEach(function (probe) {
+            var item = el("li");
+            item.appendChild(el("code", probe.line));
+            list.appendChild(item);
+          });
+          box.appendChild(list);
+        }
+        var lines = ev.log_tail || [];
+        if (lines.length) {
+          box.appendChild(el("p", "last " + lines.length + " log lines:"));
+          box.appendChild(el("pre", lines.join("\n"), "log-tail"));
+        }
         failures.appendChild(box);
       }
     }
