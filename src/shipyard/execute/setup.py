@@ -12,6 +12,10 @@ The pipeline-level entry is `setup_hosts` (the CLI and `recover` call it):
 4. the plan, as JSON on the stdin of a pyinfra subprocess (`provision/runner.py`), whose
    JSON lines become the reporter's per-host per-step progress; a failure names the
    host, the step, the command's output and what to do.
+
+With `setup.serve`, the `serve` step's files are read from the operator's shipyard.yml
+(`config_file`) before any connection (`execute/serve_install.py`); the public line of
+serve's key, made on the host, comes back in the report (`HostReport.public_keys`).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class HostReport:
     facts: HostFacts
     steps: dict[str, str] = field(default_factory=dict)  # step -> changed/unchanged/...
     changes: dict[str, list[str]] = field(default_factory=dict)  # --check: what would
+    public_keys: list[str] = field(default_factory=list)  # serve's key, made on the host
 
     @property
     def changed(self) -> bool:
@@ -127,8 +132,10 @@ async def setup_hosts(
     check: bool,
     reporter: Reporter,
     config_dir: Path | None = None,
+    config_file: Path | None = None,
 ) -> SetupReport:
-    """Make `hosts` of `env` Shipyard hosts (or, with check, say what would change)."""
+    """Make `hosts` of `env` Shipyard hosts (or, with check, say what would change).
+    config_file: the operator's shipyard.yml (what `setup.serve` installs from)."""
     started = time.monotonic()
     problems = required_settings(env)
     if problems:
@@ -137,6 +144,11 @@ async def setup_hosts(
             hint="set in shipyard.yml: " + "; ".join(problems),
         )
     keys = public_keys(env, config_dir)
+    serve = None
+    if env.setup.serve:
+        from shipyard.execute.serve_install import serve_install
+
+        serve = serve_install(config_file, env.name, env.setup.serve_user)
     timings: dict[str, float] = {}
     facts = await _probe_all(env, hosts, reporter)
     timings["facts"] = time.monotonic() - started
@@ -165,6 +177,7 @@ async def setup_hosts(
                 keys,
                 await asyncio.to_thread(_archive, house),
                 house.pins[0],
+                serve,
             )
         )
     timings["wheelhouse"] = time.monotonic() - mark
@@ -276,6 +289,10 @@ async def _run_pyinfra(
             continue
         if event.get("done"):
             done = True
+            continue
+        if "public_key" in event:
+            if (key_of := reports.get(str(event["host"]))) is not None:
+                key_of.public_keys.append(str(event["public_key"]))
             continue
         label, step, status = str(event["host"]), str(event["step"]), str(event["status"])
         report = reports.get(label)
