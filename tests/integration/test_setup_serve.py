@@ -211,13 +211,20 @@ def test_setup_as_a_sudo_user_installs_serve_with_its_files_its_key_and_its_unit
     assert (base / "secrets/ops.BEAT").read_text() == BEAT
     for secret in (HOOK, BEAT):
         assert secret not in out and secret not in (base / "shipyard.yml").read_text()
-    assert list((root / "tmp").glob("pyinfra-*")) == []  # no secret left in /tmp
+    uploads = root / "home/admin/.cache/shipyard-setup"  # sudo's copies: not through /tmp
+    assert uploads.stat().st_mode & 0o777 == 0o700 and list(uploads.iterdir()) == []
     assert (base / "known_hosts").read_text() == world.host.known_hosts_line + "\n"
     enabled = subprocess.run(
         ["systemctl", f"--root={root}", "is-enabled", "shipyard-serve.service"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert enabled.stdout.strip() == "enabled", enabled
+    unit = (root / UNIT).read_text()
+    checked = world.work / "shipyard-serve.service"  # the copy has no systemd to load it
+    checked.write_text(unit.replace("ExecStart=/usr/local/bin/shipyard ", "ExecStart=/bin/true "))
+    verify = subprocess.run(["systemd-analyze", "verify", str(checked)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert (verify.returncode, verify.stderr) == (0, ""), verify.stderr  # every key known
 
 
 def test_serve_runs_from_the_units_command_behind_its_login_and_reaches_the_host(
