@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -51,25 +50,6 @@ class World:
     env: dict[str, str]
 
 
-def make_sudo_user(host: FreshHost, public_key: str) -> None:
-    """`admin` with passwordless sudo and the test's key, as a cloud image has it."""
-    install = host.run(
-        "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-        "apt-get install -y -qq --no-install-recommends sudo",
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr
-    assert host.run("useradd", "-m", "-s", "/bin/bash", "admin").returncode == 0
-    ssh = host.root / "home/admin/.ssh"
-    ssh.mkdir(mode=0o700)
-    (ssh / "authorized_keys").write_text(public_key + "\n")
-    assert host.run("chown", "-R", "admin:admin", "/home/admin/.ssh").returncode == 0
-    sudoers = host.root / "etc/sudoers.d/admin"
-    sudoers.write_text("admin ALL=(ALL) NOPASSWD:ALL\n")
-    sudoers.chmod(0o440)
-    root_keys = host.root / "root/.ssh/authorized_keys"
-    root_keys.write_text("")  # setup cannot log in as root: only admin's sudo is left
-
-
 def private_apt_cache() -> Path:
     """This test's own apt download cache, seeded with hard links from the shared one:
     apt locks the cache directory, and other fresh-root tests may run at the same time."""
@@ -89,7 +69,7 @@ def world() -> Iterator[World]:
     (work / "ssh_config").write_text("")
     host = FreshHost(ADDRESS, free_port(ADDRESS), public, apt_cache=private_apt_cache())
     try:
-        make_sudo_user(host, public)
+        host.add_sudo_user("admin", public)
         host.start_sshd()
         (work / "known_hosts").write_text(host.known_hosts_line + "\n")
         serve_port = free_port(ADDRESS)
@@ -142,31 +122,11 @@ def setup(world: World, *args: str, **env: str) -> subprocess.CompletedProcess[s
     return world.repo.shipyard("setup", "ops", *args, env={**world.env, **env}, timeout=900)
 
 
-def unit_settings(text: str) -> dict[str, str]:
-    settings = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not line.startswith("#"):
-            settings[key.strip()] = value.strip()
-    return settings
-
-
 @contextlib.contextmanager
 def serve_from_unit(world: World) -> Iterator[Path]:
-    """Start serve in the copy as systemd would from the unit: its user, directory and
-    command, with a clean environment; stop it with SIGTERM."""
-    unit = unit_settings((world.host.root / UNIT).read_text())
-    user, home = unit["User"], f"/home/{unit['User']}"
+    """serve, started from the installed unit's user, directory and command; SIGTERM."""
     log = world.work / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            ["chroot", str(world.host.root), "/usr/sbin/runuser", "-u", user, "--",
-             "/usr/bin/env", "-i", f"HOME={home}", f"USER={user}", "LANG=C.UTF-8",
-             "PATH=/usr/local/bin:/usr/bin:/bin", "/bin/sh", "-c", 'cd "$1" && shift && exec "$@"',
-             "sh", unit["WorkingDirectory"], *shlex.split(unit["ExecStart"])],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    process = world.host.start_unit(f"/{UNIT}", log)
     try:
         yield log
     finally:

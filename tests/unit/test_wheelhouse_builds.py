@@ -53,3 +53,33 @@ def test_two_setups_at_once_build_the_wheel_one_after_the_other_and_each_finds_i
         assert [p.name for p in house.path.glob("*.whl")] == [
             "bluegreen_shipyard-0.1.dev0-py3-none-any.whl"
         ]
+
+
+def test_a_setups_archive_holds_its_own_build_when_another_checkout_rebuilds_before_the_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two checkouts of one `.dev` version share a wheelhouse directory: the archive one
+    setup will upload must keep its bytes whatever the other packs after it."""
+    import hashlib
+
+    monkeypatch.setenv(wheelhouse.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(wheelhouse, "exact_requirements", lambda: ["bluegreen-shipyard==0.1"])
+    monkeypatch.setattr(wheelhouse, "__version__", "0.1.dev0")
+    monkeypatch.setattr(wheelhouse, "_download", lambda *args: None)
+    code = {"now": b"checkout A"}
+
+    def build(dest: Path) -> Path:
+        target = dest / "bluegreen_shipyard-0.1.dev0-py3-none-any.whl"
+        target.write_bytes(code["now"])
+        return target
+
+    monkeypatch.setattr(wheel, "build_own_wheel", build)
+    first = wheelhouse.ensure_wheelhouse((3, 11), "x86_64")
+    code["now"] = b"checkout B"  # the other checkout's setup, before the first uploads
+    other = wheelhouse.ensure_wheelhouse((3, 11), "x86_64")
+    mine = first.archive()
+    digest = hashlib.sha256(mine.read_bytes()).hexdigest()
+    theirs = other.archive()
+    assert hashlib.sha256(mine.read_bytes()).hexdigest() == digest
+    assert b"checkout A" in mine.read_bytes() and b"checkout B" not in mine.read_bytes()
+    assert b"checkout B" in theirs.read_bytes()

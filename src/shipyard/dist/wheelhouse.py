@@ -31,10 +31,15 @@ _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 @dataclass(frozen=True)
 class Wheelhouse:
-    """A directory of wheels: Shipyard's own (`shipyard_wheel`) and its dependencies'."""
+    """A directory of wheels: Shipyard's own (`shipyard_wheel`) and its dependencies'.
+
+    packed: the wheels as one tar, packed while the directory was locked, named by its
+    digest: another checkout rebuilding the directory afterwards packs a file of another
+    name, so this one keeps exactly the wheels this run built."""
 
     path: Path
     pins: tuple[str, ...]  # name==version, Shipyard first
+    packed: Path | None = None
 
     @property
     def files(self) -> list[Path]:
@@ -42,23 +47,41 @@ class Wheelhouse:
 
     def archive(self) -> Path:
         """All wheels as one tar (same wheels, same bytes): one upload, one checksum."""
-        import tarfile
-
-        target = self.path.with_name(self.path.name + ".tar")
-        partial = target.with_suffix(".partial")
+        if self.packed is not None:
+            return self.packed
         with building(self.path):
-            with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-                for wheel in self.files:
-                    info = tar.gettarinfo(str(wheel), arcname=wheel.name)
-                    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                    info.mode = 0o644
-                    with wheel.open("rb") as handle:
-                        tar.addfile(info, handle)
-            if target.is_file() and target.read_bytes() == partial.read_bytes():
-                partial.unlink()
-            else:
-                partial.replace(target)
-        return target
+            return _pack(self.path)
+
+
+ARCHIVE_KEEP_SECONDS = 3600.0  # an older archive of another build is no upload's any more
+
+
+def _pack(path: Path) -> Path:
+    """Pack the wheels of `path` (its lock held) into `<path>-<sha256[:16]>.tar`; remove
+    that directory's archives of other builds unused for ARCHIVE_KEEP_SECONDS."""
+    import tarfile
+    import time
+
+    partial = path.with_name(f"{path.name}.tar.partial")
+    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+        for wheel in sorted(p for p in path.glob("*.whl")):
+            info = tar.gettarinfo(str(wheel), arcname=wheel.name)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            info.mode = 0o644
+            with wheel.open("rb") as handle:
+                tar.addfile(info, handle)
+    digest = hashlib.sha256(partial.read_bytes()).hexdigest()[:16]
+    target = path.with_name(f"{path.name}-{digest}.tar")
+    if target.is_file():
+        partial.unlink()
+        os.utime(target)  # in use again: not pruned for another while
+    else:
+        partial.replace(target)
+    for old in path.parent.glob(f"{path.name}-*.tar"):
+        if old != target and time.time() - old.stat().st_mtime > ARCHIVE_KEEP_SECONDS:
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
+    return target
 
 
 def _canonical(name: str) -> str:
@@ -137,7 +160,8 @@ def ensure_wheelhouse(python: tuple[int, int], machine: str) -> Wheelhouse:
         if not complete.is_file():
             _download(path, pins[1:], python, machine)
             complete.write_text("\n".join(pins) + "\n")
-    return Wheelhouse(path, tuple(pins))
+        packed = _pack(path)  # under the same lock as the build: this run's wheels
+    return Wheelhouse(path, tuple(pins), packed)
 
 
 @contextlib.contextmanager
