@@ -1503,6 +1503,29 @@ def setup_runs(r: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
+def setup_serve(r: Results) -> str:
+    """`shipyard setup` with `setup.serve` as a sudo user; the installed serve's start."""
+    s = r.now("setup_serve")
+    if s is None:
+        return "No stored result yet: run `.venv/bin/python bench/setup_serve.py`.\n"
+    d = s.data
+    steps = list(d["first"]["steps"])
+    rows = []
+    for what, run in (("fresh host (packages mostly cached)", d["first"]),
+                      ("second run", d["again"])):  # fmt: skip
+        changed = "yes" if run["changed"] else "no changes"
+        rows.append([what, fmt(run["seconds"]), changed, fmt(run["timings"].get("wheelhouse")),
+                     *(fmt(run["steps"].get(step)) for step in steps)])  # fmt: skip
+    headers = ["run", "total (s)", "changed", "wheelhouse (s)", *[f"{x} (s)" for x in steps]]
+    serve = d["serve"]
+    return (
+        f"From {label(s)}:\n\n{table(headers, rows)}\n\n"
+        f"- serve started from the installed unit's command: `/api/health` answered after "
+        f"{fmt(serve['health'])} s, its first sample of the watched host over SSH showed in "
+        f"the API after {fmt(serve['first_sample'])} s\n"
+    )
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1536,6 +1559,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
     "setup": setup_runs,
+    "setup-serve": setup_serve,
     "dashboard": dashboard,
     "live_events": live_events,
     "tls": tls_runs,

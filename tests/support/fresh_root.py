@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -148,6 +149,49 @@ class FreshHost:
         if user != "root":
             command += ["runuser", "-u", user, "--"]
         return subprocess.run([*command, *argv], capture_output=True, text=True, check=False)
+
+    def add_sudo_user(self, name: str, public_key: str) -> None:
+        """A user with passwordless sudo and `public_key`, as a cloud image has one;
+        root's own keys are emptied, so only that user's sudo is left to log in with.
+        Installs sudo first (minbase has none): apt downloads it into the apt cache."""
+        install = self.run(
+            "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+            "apt-get install -y -qq --no-install-recommends sudo",
+        )  # fmt: skip
+        if install.returncode != 0:
+            raise RuntimeError(f"apt-get install sudo in {self.root}: {install.stderr}")
+        if self.run("useradd", "-m", "-s", "/bin/bash", name).returncode != 0:
+            raise RuntimeError(f"useradd {name} in {self.root} failed")
+        ssh = self.root / "home" / name / ".ssh"
+        ssh.mkdir(mode=0o700)
+        (ssh / "authorized_keys").write_text(public_key + "\n")
+        self.run("chown", "-R", f"{name}:{name}", f"/home/{name}/.ssh")
+        sudoers = self.root / "etc/sudoers.d" / name
+        sudoers.write_text(f"{name} ALL=(ALL) NOPASSWD:ALL\n")
+        sudoers.chmod(0o440)
+        (self.root / "root/.ssh/authorized_keys").write_text("")
+
+    def start_unit(self, unit: str, log: Path) -> subprocess.Popen[bytes]:
+        """Start a systemd unit's command inside the copy as systemd would: as its
+        `User=`, in its `WorkingDirectory=`, with a clean environment (no systemd runs
+        here). Its own session: stop it with os.killpg."""
+        settings = {}
+        for line in (self.root / unit.lstrip("/")).read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not line.startswith("#"):
+                settings[key.strip()] = value.strip()
+        user = settings.get("User", "root")
+        home = "/root" if user == "root" else f"/home/{user}"
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                ["chroot", str(self.root), "/usr/sbin/runuser", "-u", user, "--",
+                 "/usr/bin/env", "-i", f"HOME={home}", f"USER={user}", "LANG=C.UTF-8",
+                 "PATH=/usr/local/bin:/usr/bin:/bin", "/bin/sh", "-c",
+                 'cd "$1" && shift && exec "$@"', "sh", settings.get("WorkingDirectory", home),
+                 *shlex.split(settings["ExecStart"])],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
 
     def processes(self) -> list[int]:
         """Every process whose root directory is this copy."""

@@ -95,8 +95,8 @@ def test_steps_are_one_ordered_list_and_the_plan_follows_it(tmp_path: Path) -> N
     plan = build_host_plan(env(tmp_path), "deploy@app1.example.com", "app1.example.com", 22,
                            parse_facts(DEBIAN), [KEY], ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip
     names = [step.name for step in plan.steps]
-    # facts come first, apart; linger and the backup timers are for backups only
-    assert names == [s for s in STEPS if s not in ("facts", "linger", "backup-schedule")]
+    # facts come first, apart; linger and the backup timers are for backups only; serve: setup.serve
+    assert names == [s for s in STEPS if s not in ("facts", "linger", "backup-schedule", "serve")]
     packages = plan.steps[0].ops[0]["packages"]
     assert packages == list(PACKAGES) and "nginx" in packages and "restic" in packages
     assert plan.user == "root" and not plan.sudo

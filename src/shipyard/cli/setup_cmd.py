@@ -30,7 +30,7 @@ def setup_command(
 ) -> None:
     """Make every host of ENV (or one) a Shipyard host, from a fresh Debian 12 / Ubuntu 24.04.
 
-    Connects as `setup.user` (root or a sudo user) with the same strict host keys as every other command, refuses a host that is not Debian-like or lacks Python 3.11 before changing anything, then (through pyinfra): packages, the deploy user with `setup.authorized_keys`, this exact Shipyard in its own venv, the host's nginx for `nginx.mode: system`, boot units (supervisord and `shipyard repair`), the firewall (SSH, 80, 443), unattended security upgrades, log rotation, SSH password login off; with `backup.schedule`, the backup timers on the primary as the deploy user's own systemd units (lingering on, so they run without a login; they back up nothing before the first deploy). Idempotent: a second run changes nothing and says so. See docs/setup.md.
+    Connects as `setup.user` (root or a sudo user) with the same strict host keys as every other command, refuses a host that is not Debian-like or lacks Python 3.11 before changing anything, then (through pyinfra): packages, the deploy user with `setup.authorized_keys`, this exact Shipyard in its own venv, the host's nginx for `nginx.mode: system`, boot units (supervisord and `shipyard repair`), the firewall (SSH, 80, 443), unattended security upgrades, log rotation, SSH password login off; with `backup.schedule`, the backup timers on the primary as the deploy user's own systemd units (lingering on, so they run without a login; they back up nothing before the first deploy); with `setup.serve: true`, `shipyard serve` under systemd (this shipyard.yml rewritten for the host, its secrets as 0600 files, its own SSH key, whose public line is printed as a `next:` step). Idempotent: a second run changes nothing and says so. See docs/setup.md.
     """  # noqa: E501
     from shipyard.config.loader import ConfigFile
     from shipyard.execute.reporter import make_reporter
@@ -71,6 +71,9 @@ def setup_command(
         )
         for step in next_steps(env):
             output.console.print(f"next: {step}", markup=False, highlight=False)
+        for entry in report.hosts:
+            for step in serve_key_steps(entry.label, entry.public_keys):
+                output.console.print(f"next: {step}", markup=False, highlight=False)
 
 
 def next_steps(env: Environment) -> list[str]:
@@ -84,3 +87,15 @@ def next_steps(env: Environment) -> list[str]:
             "automatic renewal"
         )
     return steps
+
+
+def serve_key_steps(label: str, public_keys: list[str]) -> list[str]:
+    """What to do with the key serve made on a host: setup never authorizes it by
+    itself, since the watched hosts belong to other environments (docs/setup.md)."""
+    return [
+        f"authorize serve's key from {label} on the hosts it watches: add\n"
+        f"    {key}\n  to setup.authorized_keys of each watched environment and run "
+        "`shipyard setup ENV` for it (or append it to the deploy user's "
+        "~/.ssh/authorized_keys there)"
+        for key in public_keys
+    ]

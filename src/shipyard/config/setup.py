@@ -22,6 +22,9 @@ class Setup(BaseModel):
     strict host keys as every other command (`ssh:`); deploy_user: the user setup creates
     (it owns `root` and runs everything Shipyard starts); authorized_keys: the
     team's public keys, as lines (`ssh-ed25519 AAAA... name`) or paths to .pub files.
+    serve: also install `shipyard serve` on the host, run by systemd as `serve_user`
+    (created), with the operator's shipyard.yml rewritten for the host, serve's secrets
+    as 0600 files and an SSH key of its own (docs/setup.md#the-serve-step).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -33,12 +36,21 @@ class Setup(BaseModel):
     firewall: bool = True
     unattended_upgrades: bool = True
     venv: str = "/opt/shipyard/venv"
+    serve: bool = False
+    serve_user: str = "shipyard"
 
-    @field_validator("user", "deploy_user")
+    @field_validator("user", "deploy_user", "serve_user")
     @classmethod
     def _unix_name(cls, value: str) -> str:
         if not _USER.match(value):
             raise ValueError("a Unix user name: lowercase letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("serve_user")
+    @classmethod
+    def _not_root(cls, value: str) -> str:
+        if value == "root":
+            raise ValueError("serve runs unprivileged: name another user (default shipyard)")
         return value
 
     @field_validator("authorized_keys")

@@ -14,6 +14,10 @@ The pipeline-level entry is `setup_hosts` (the CLI and `recover` call it):
    host, the step, the command's output and what to do;
 5. with `backup.schedule` (and the operator's shipyard.yml, for the secrets), the
    backup timers on the primary (step `backup-schedule`, `execute/setup_schedule.py`).
+
+With `setup.serve`, the `serve` step's files are read from the operator's shipyard.yml
+(`config_file`) before any connection (`execute/serve_install.py`); the public line of
+serve's key, made on the host, comes back in the report (`HostReport.public_keys`).
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class HostReport:
     facts: HostFacts
     steps: dict[str, str] = field(default_factory=dict)  # step -> changed/unchanged/...
     changes: dict[str, list[str]] = field(default_factory=dict)  # --check: what would
+    public_keys: list[str] = field(default_factory=list)  # serve's key, made on the host
 
     @property
     def changed(self) -> bool:
@@ -133,8 +138,8 @@ async def setup_hosts(
     config_file: Path | None = None,
 ) -> SetupReport:
     """Make `hosts` of `env` Shipyard hosts (or, with check, say what would change).
-    config_file: the operator's shipyard.yml, whose secrets the backup timers need;
-    without it they are not installed."""
+    config_file: the operator's shipyard.yml: the backup timers' secrets (without it they
+    are not installed) and what `setup.serve` installs from."""
     started = time.monotonic()
     problems = required_settings(env)
     if problems:
@@ -144,6 +149,11 @@ async def setup_hosts(
         )
     keys = public_keys(env, config_dir)
     schedule = setup_schedule.backup_plan(env, hosts, config_file)  # secrets, before changes
+    serve = None
+    if env.setup.serve:
+        from shipyard.execute.serve_install import serve_install
+
+        serve = serve_install(config_file, env.name, env.setup.serve_user)
     timings: dict[str, float] = {}
     facts = await _probe_all(env, hosts, reporter)
     timings["facts"] = time.monotonic() - started
@@ -172,6 +182,7 @@ async def setup_hosts(
                 keys,
                 await asyncio.to_thread(_archive, house),
                 house.pins[0],
+                serve,
             )
         )
     timings["wheelhouse"] = time.monotonic() - mark
@@ -293,6 +304,10 @@ async def _run_pyinfra(
             continue
         if event.get("done"):
             done = True
+            continue
+        if "public_key" in event:
+            if (key_of := reports.get(str(event["host"]))) is not None:
+                key_of.public_keys.append(str(event["public_key"]))
             continue
         label, step, status = str(event["host"]), str(event["step"]), str(event["status"])
         report = reports.get(label)

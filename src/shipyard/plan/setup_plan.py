@@ -3,8 +3,8 @@
 `build_plan` turns an environment, the host's facts and the wheelhouse into a JSON-able
 plan that the pyinfra runner (`shipyard.provision.runner`, a subprocess of its own)
 carries out: each operation is one of a few kinds (`apt`, `user`, `directory`, `file`,
-`absent`, `link`, `venv`, `upload`, `unpack`, `pip`, `service`, `command`) and pyinfra decides
-whether it changes anything. Every file's text is decided here. Pure.
+`absent`, `link`, `venv`, `upload`, `unpack`, `pip`, `service`, `command`, `keygen`) and
+pyinfra decides whether it changes anything. Every file's text is decided here. Pure.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import yaml
 
 from shipyard.config.model import Environment
 from shipyard.plan.layout import Layout
+from shipyard.plan.serve_install import SERVE_UNIT, ServeInstall, serve_unit
 from shipyard.plan.setup_facts import HostFacts
 
 # In order: the names progress and failures use. `facts` runs before anything changes.
@@ -34,6 +35,7 @@ STEPS = (
     "upgrades",
     "logrotate",
     "sshd",
+    "serve",
     "backup-schedule",  # after pyinfra, through Shipyard itself (execute/setup.py)
 )
 # Debian/Ubuntu package names; supervisord comes with Shipyard's venv (a dependency)
@@ -108,9 +110,10 @@ def build_host_plan(
     keys: Sequence[str],
     archive: tuple[str, str],
     shipyard_pin: str,
+    serve: ServeInstall | None = None,
 ) -> HostPlan:
     """The steps for one host. keys: public key lines; archive: the local wheelhouse tar
-    and its sha256."""
+    and its sha256; serve: what the serve step installs (`setup.serve`)."""
     setup = env.setup
     user = setup.deploy_user
     layout = Layout(Path(env.root_for(_entry(env, label))), env.app, env.name)
@@ -173,6 +176,8 @@ def build_host_plan(
             }
         )
     steps.append(Step("sshd", sshd_ops))
+    if serve is not None:
+        steps.append(Step("serve", serve_ops(serve, facts.systemd)))
     return HostPlan(label, hostname, port, setup.user, setup.user != "root", steps)
 
 
@@ -240,6 +245,37 @@ def _shipyard_ops(venv: str, archive: tuple[str, str], pin: str) -> list[dict[st
         {"op": "command", "argv": reinstall, "when_changed": [2]},
         {"op": "link", "path": SHIPYARD_LINK, "target": f"{venv}/bin/shipyard"},
     ]
+
+
+def serve_ops(serve: ServeInstall, systemd: bool) -> list[dict[str, Any]]:
+    """`shipyard serve` for its own user: home, config, secrets (0600, marked so the
+    runner never names their content), known_hosts, a key made on the host (its public
+    line is reported back), the unit; restarted when any of those changed."""
+    paths = serve.paths
+    user = paths.user
+    ops: list[dict[str, Any]] = [
+        {"op": "apt", "packages": ["openssh-client"]},  # ssh-keygen
+        {"op": "user", "name": user, "home": paths.home, "keys": []},
+    ]
+    ops += [
+        {"op": "directory", "path": path, "user": user, "mode": mode}
+        for path, mode in paths.directories()
+    ]
+    watched = [len(ops)]
+    ops.append(_file(paths.config, serve.config_text, "600", user))
+    for name, value in sorted(serve.secrets.items()):
+        watched.append(len(ops))
+        ops.append({**_file(paths.secret(name), value, "600", user), "secret": True})
+    watched.append(len(ops))
+    ops.append(_file(paths.known_hosts, serve.known_hosts, "600", user))
+    ops.append(
+        {"op": "keygen", "path": paths.key, "user": user, "comment": f"shipyard-serve@{user}"}
+    )
+    watched.append(len(ops))
+    ops.append(_file(f"{UNITS_DIR}/{SERVE_UNIT}", serve_unit(paths, SHIPYARD_LINK), "644"))
+    ops.append(_service(SERVE_UNIT, f"{UNITS_DIR}/{SERVE_UNIT}", systemd))
+    ops += _restart(SERVE_UNIT, systemd, watched)
+    return ops
 
 
 def _nginx_ops(user: str, systemd: bool) -> list[dict[str, Any]]:
@@ -376,7 +412,8 @@ WantedBy=multi-user.target
 
 
 def plan_json(hosts: Sequence[HostPlan], *, check: bool) -> str:
-    """The runner's stdin: one JSON document (no secrets: public keys and file texts)."""
+    """The runner's stdin: one JSON document: public keys and file texts; with
+    `setup.serve`, serve's secrets as file contents (ops marked `secret`), on stdin only."""
     return json.dumps(
         {
             "check": check,

@@ -3,7 +3,8 @@
 stdin: the plan (`plan/setup_plan.py: plan_json`, plus `ssh`: known_hosts, key, config).
 stdout: one JSON object per line, each `{"host", "step", "status", ...}` with status
 `running`, `changed`, `unchanged`, `would-change` (with `--check`: `check: true`), or
-`failed` (with `output`: the failing command's last lines), then `{"done": true}`.
+`failed` (with `output`: the failing command's last lines); `{"host", "step",
+"public_key"}` for each `keygen` key that is there after the run; then `{"done": true}`.
 Everything pyinfra logs goes to stderr. Host keys: strict (`StrictHostKeyChecking=yes`)
 against exactly the known_hosts file Shipyard's own transport uses; never accept-new.
 """
@@ -34,7 +35,8 @@ from pyinfra.api.state import BaseStateCallback, State
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra.context import host as current_host
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import File
+from pyinfra.facts.files import File, FileContents
+from pyinfra.facts.server import Home
 from pyinfra.operations import apt, files, pip, server, systemd
 
 _OUTPUT_LINES = 30
@@ -58,6 +60,24 @@ def unpack(archive: str, dest: str, digest: str) -> Any:
         f"touch {shlex.quote(temp)}/.unpacked-{digest[:16]} && rm -rf {shlex.quote(dest)} && "
         f"mv {shlex.quote(temp)} {shlex.quote(dest)}"
     )
+
+
+@operation()
+def keygen(path: str, user: str, comment: str) -> Any:
+    """An ed25519 key at path (no passphrase: a service uses it), made on the host and
+    owned by user, once: a key that is there is kept."""
+    if current_host.get_fact(File, path=path) and current_host.get_fact(File, path=f"{path}.pub"):
+        return
+    key = shlex.quote(path)
+    yield (
+        f"rm -f {key} {key}.pub && ssh-keygen -q -t ed25519 -N '' -C {shlex.quote(comment)} "
+        f"-f {key} && chown {shlex.quote(user)}: {key} {key}.pub && chmod 600 {key}"
+    )
+
+
+# a private directory of the setup user for uploads that sudo then copies into place:
+# pyinfra's default is /tmp, where another user could read a secret in between
+SECRET_UPLOADS = ".cache/shipyard-setup"  # noqa: S105  (a directory, not a password)
 
 
 @dataclass
@@ -142,8 +162,9 @@ def _add_ops(
             watched = [meta for i in when if i < len(per_op) for meta in per_op[i]]
             extra = {"_if": [_any_changed(watched)]} if when else {}
             metas = []
-            for function, args in _expand(op, host, state):
-                result = add_op(state, function, host=host, _sudo=sudo, **args, **extra)
+            for function, args in _expand(op, host, state, sudo):
+                args = {"_sudo": sudo, **args}
+                result = add_op(state, function, host=host, **args, **extra)
                 if when:
                     CONDITIONS[(host.name, result[host]._hash)] = watched
                 metas.append(result[host])
@@ -158,7 +179,9 @@ def _any_changed(metas: list[Any]) -> Callable[[], bool]:
     return lambda: any(meta.did_change() for meta in metas)
 
 
-def _expand(op: dict[str, Any], host: Any, state: State) -> list[tuple[Any, dict[str, Any]]]:
+def _expand(
+    op: dict[str, Any], host: Any, state: State, sudo: bool
+) -> list[tuple[Any, dict[str, Any]]]:
     """One plan operation as pyinfra operations (function, keyword arguments)."""
     kind = op["op"]
     calls: list[tuple[Any, dict[str, Any]]]
@@ -201,19 +224,22 @@ def _expand(op: dict[str, Any], host: Any, state: State) -> list[tuple[Any, dict
             )
         ]
     elif kind == "file":
-        calls = [
-            (
-                files.put,
-                {
-                    "name": op["path"],
-                    "src": io.StringIO(op["content"]),
-                    "dest": op["path"],
-                    "mode": op["mode"],
-                    "user": op["user"],
-                    "group": op["user"],
-                },
-            )
-        ]
+        put = {
+            "name": op["path"],
+            "src": io.StringIO(op["content"]),
+            "dest": op["path"],
+            "mode": op["mode"],
+            "user": op["user"],
+            "group": op["user"],
+        }
+        calls = []
+        if op.get("secret") and sudo:
+            with ctx_state.use(state), ctx_host.use(host):
+                private = f"{host.get_fact(Home)}/{SECRET_UPLOADS}"
+            directory = {"name": private, "path": private, "mode": "700", "_sudo": False}
+            calls.append((files.directory, directory))
+            put["_temp_dir"] = private
+        calls.append((files.put, put))
     elif kind == "absent":
         remove = files.link if op.get("link") else files.file
         calls = [(remove, {"name": f"no {op['path']}", "path": op["path"], "present": False})]
@@ -242,6 +268,9 @@ def _expand(op: dict[str, Any], host: Any, state: State) -> list[tuple[Any, dict
                 },
             )
         ]
+    elif kind == "keygen":
+        calls = [(keygen, {"name": f"key {op['path']}", "path": op["path"], "user": op["user"],
+                           "comment": op["comment"]})]  # fmt: skip
     elif kind == "service":
         calls = _service(op)
     elif kind == "command":
@@ -329,8 +358,30 @@ def main(stdin: IO[str], events: _Events) -> int:
             run_ops(state)
         except PyinfraError as exc:
             print(f"pyinfra: {exc}", file=sys.stderr)
+    _report_keys(state, by_label, events)
     events.emit(done=True)
     return 0
+
+
+def _report_keys(state: State, by_label: dict[str, Any], events: _Events) -> None:
+    """The public line of each `keygen` key that is there now (for setup's `next:`)."""
+    for host in state.inventory.get_active_hosts():
+        entry = by_label[host.data.get("label")]
+        for step in entry["steps"]:
+            for op in step["ops"]:
+                if op["op"] != "keygen":
+                    continue
+                with ctx_state.use(state), ctx_host.use(host):
+                    try:
+                        lines = host.get_fact(
+                            FileContents, path=f"{op['path']}.pub", _sudo=entry["sudo"]
+                        )
+                    except PyinfraError as exc:
+                        print(f"pyinfra: reading {op['path']}.pub: {exc}", file=sys.stderr)
+                        continue
+                for line in lines or []:
+                    if line.strip():
+                        events.emit(host=entry["label"], step=step["name"], public_key=line.strip())
 
 
 def _report_check(state: State, slots: dict[tuple[str, str], _Slot], events: _Events) -> None:
