@@ -67,7 +67,11 @@ def replace_value(lines: list[str], index: int, value: str) -> list[str]:
     return [*lines[:index], f"{key}: {value}", *lines[index + 1 :]]
 
 
-names = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
+# YAML reads these words as null or booleans, not as names (`requires: null` is valid)
+YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off"}
+names = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8).filter(
+    lambda name: name not in YAML_WORDS
+)
 # characters nginx.conf or supervisord.conf would read as syntax, or that are not ASCII
 hostile_chars = st.sampled_from(
     [";", "{", "}", "\n", "\r", "%", " ", "#", "'", '"', "\t", "\x00", "$", "\\", "é", "٣"]
