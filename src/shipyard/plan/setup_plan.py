@@ -129,6 +129,7 @@ def build_host_plan(
                 {"op": "directory", "path": "/etc/shipyard", "user": "root", "mode": "755"},
                 _file(repair_config_path(env), repair_config(env), "644"),
                 _file(f"{UNITS_DIR}/{unit}", repair_unit(env, layout), "644"),
+                *_daemon_reload(facts.systemd, when_changed=[2]),
                 _service(unit, f"{UNITS_DIR}/{unit}", facts.systemd, start=False),
             ],
         ),
@@ -189,6 +190,14 @@ def _service(name: str, unit_path: str, systemd: bool, *, start: bool = True) ->
         "systemd": systemd,
         "start": start and systemd,
     }
+
+
+def _daemon_reload(systemd: bool, when_changed: list[int]) -> list[dict[str, Any]]:
+    """With systemd running: reload its units, only after setup changed a unit file (a
+    reload on every run would make a second setup report a change)."""
+    if not systemd:
+        return []
+    return [{"op": "command", "argv": ["systemctl", "daemon-reload"], "when_changed": when_changed}]
 
 
 def _restart(name: str, systemd: bool, when_changed: list[int]) -> list[dict[str, Any]]:
