@@ -27,6 +27,8 @@ from support.apprepo import AppRepo, make_repo
 from support.booted_root import BootedHost, nspawn_available
 from support.sshd import keygen
 
+from shipyard.dist.wheelhouse import CACHE_ENV, cache_root
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(nspawn_available() is not None, reason=str(nspawn_available())),
@@ -43,6 +45,7 @@ class Booted:
     repo: AppRepo
     work: Path
     offered_before_setup: list[str]  # sshd's auth methods on the fresh server
+    wheelhouse: Path
 
 
 def config(host: BootedHost, work: Path, key: Path, public: str) -> dict[str, object]:
@@ -66,6 +69,20 @@ def config(host: BootedHost, work: Path, key: Path, public: str) -> dict[str, ob
         "setup": {"authorized_keys": [public]},
         "environments": {"production": {"hosts": [f"deploy@{host.address}"]}},
     }
+
+
+def private_wheelhouse(work: Path) -> Path:
+    """A wheelhouse cache of this module's own, seeded with the shared one's dependency
+    wheels: another `shipyard setup` on this machine (another test, another checkout)
+    rewrites the shared archive, and one that did so between this setup's checksum and
+    its upload would leave other bytes on the server than the checksum says."""
+    private = work / "wheelhouse"
+    private.mkdir()
+    shared = cache_root()
+    for house in shared.glob("*/.complete") if shared.is_dir() else []:
+        skip = shutil.ignore_patterns("bluegreen_shipyard-*", "*.lock", "*.tar", "*.partial")
+        shutil.copytree(house.parent, private / house.parent.name, ignore=skip)
+    return private
 
 
 def auth_methods(host: BootedHost, user: str) -> list[str]:
@@ -125,14 +142,15 @@ def booted() -> Iterator[Booted]:
         assert reaches(host.address, PROBE_PORT)  # no firewall yet: the probe is honest
         offered = auth_methods(host, "deploy")
         repo = make_repo(work / "repo", config(host, work, key, public))
-        yield Booted(host, repo, work, offered)
+        yield Booted(host, repo, work, offered, private_wheelhouse(work))
     finally:
         host.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def setup(repo: AppRepo, *args: str) -> subprocess.CompletedProcess[str]:
-    return repo.shipyard("setup", "production", *args, timeout=900)
+def setup(booted: Booted, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {CACHE_ENV: str(booted.wheelhouse)}
+    return booted.repo.shipyard("setup", "production", *args, env=env, timeout=900)
 
 
 def is_active(host: BootedHost, unit: str) -> str:
@@ -142,8 +160,8 @@ def is_active(host: BootedHost, unit: str) -> str:
 def test_setup_makes_a_booted_server_a_shipyard_host_and_starts_its_services(
     booted: Booted,
 ) -> None:
-    host, repo = booted.host, booted.repo
-    result = setup(repo)
+    host = booted.host
+    result = setup(booted)
     assert result.returncode == 0, result.stdout + result.stderr
     for unit in ("nginx.service", "nftables.service", "ssh.service"):
         assert is_active(host, unit) == "active", (unit, host.nsenter("systemctl", "status", unit))
@@ -171,7 +189,8 @@ def test_after_a_reboot_the_boot_unit_brings_the_app_back_by_itself(booted: Boot
     shown = host.nsenter("systemctl", "show", UNIT, "-p", "ActiveState", "-p", "ExecMainStatus")
     assert sorted(shown.stdout.split()) == ["ActiveState=active", "ExecMainStatus=0"], shown
     journal = host.nsenter("journalctl", "-b", "-u", UNIT, "--no-pager", "-o", "cat")
-    assert "repair" in journal.stdout.lower(), journal.stdout
+    assert "local: started supervisord" in journal.stdout, journal.stdout  # repair's own
+    assert "local: started the active slot blue" in journal.stdout, journal.stdout
     supervisord = host.nsenter("pgrep", "-u", "deploy", "-f", "supervisord")
     assert supervisord.returncode == 0, host.nsenter("ps", "-ef").stdout
     response = httpx.get(f"http://{host.address}/healthz", timeout=10)
@@ -206,8 +225,8 @@ def test_sshd_refuses_password_logins_after_setup(booted: Booted) -> None:
 
 
 def test_a_second_setup_on_the_booted_server_changes_and_stops_nothing(booted: Booted) -> None:
-    host, repo = booted.host, booted.repo
-    result = setup(repo)
+    host = booted.host
+    result = setup(booted)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"deploy@{host.address}: no changes" in result.stdout, result.stdout
     assert is_active(host, UNIT) == "active"
