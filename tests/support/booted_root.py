@@ -14,11 +14,13 @@ mirror through `MirrorProxy` on 10.250.N.1 (tests/support/http_proxy.py) and sha
 the download cache of the chroot copies.
 
 `boot()` waits until `systemctl is-system-running --wait` says the boot is over (asked
-inside through nsenter); `poweroff()` asks for an orderly shutdown (nspawn passes
-SIGTERM on as SIGRTMIN+4) and waits for nspawn to exit; `reboot()` is both, so every
-unit starts again from what is on disk. `stop()` always ends it (SIGKILL of the
-container's PID 1 ends its whole PID namespace when asking did not), deletes the network
-namespace and removes the copy; it is safe to call twice and after a failed boot.
+inside through nsenter); `poweroff()` asks for an orderly shutdown (nspawn passes SIGTERM
+on as SIGRTMIN+4) and waits for nspawn to exit; `reboot()` is both, so every unit starts
+again from what setup left in the copy. The copy lives on a tmpfs of its own, which
+survives the reboots and is unmounted at the end (removing a set-up copy file by file
+from this machine's shared disk took over a minute). `stop()` always ends it (SIGKILL of
+the container's PID 1 ends its whole PID namespace when asking did not), deletes the
+network namespace and the copy; it is safe to call twice and after a failed boot.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from support.fresh_root import APT_CACHE, Image, ensure_image
 from support.http_proxy import MirrorProxy, mirror_hosts
 
 BOOT_TIMEOUT = 180  # seconds: a loaded 2-core CI machine
+TMPFS_SIZE = "3g"  # the copy lives in memory: about 0.3 GB fresh, more once set up
 SHUTDOWN_TIMEOUT = 120
 
 
@@ -68,6 +71,7 @@ class BootedHost:
         self._proxy: MirrorProxy | None = None
         self._netns = False
         self._veth = f"sy{net}h"  # host side; the container's end is "host0"
+        self._tmpfs = False
         try:
             self._unpack(client_public_key)
             self._network()
@@ -77,6 +81,11 @@ class BootedHost:
 
     def _unpack(self, client_public_key: str) -> None:
         self.root.mkdir()
+        # in memory: a set-up copy is tens of thousands of files, and removing them from
+        # this machine's shared disk took over a minute; unmounting takes none
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"mode=0755,size={TMPFS_SIZE}",
+                        "shipyard-booted", str(self.root)], check=True)  # fmt: skip
+        self._tmpfs = True
         subprocess.run(
             f"zstd -dc {ensure_image(Image.BOOTABLE)} | tar --numeric-owner -C {self.root} -xf -",
             shell=True, check=True,
@@ -90,6 +99,11 @@ class BootedHost:
         self.apt_cache.mkdir(parents=True, exist_ok=True)
 
     def _network(self) -> None:
+        if Path(f"/run/netns/{self.name}").exists():
+            raise RuntimeError(
+                f"network namespace {self.name} exists: another booted root on 10.250."
+                f"{self.net}.0/24 runs, or a killed run left it (`ip netns del {self.name}`)"
+            )
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         self._netns = True
         peer = ["peer", "name", "host0", "netns", self.name]
@@ -236,9 +250,14 @@ class BootedHost:
                            stderr=subprocess.DEVNULL)  # fmt: skip
             subprocess.run(["ip", "netns", "del", self.name], check=False)
             self._netns = False
+        if os.environ.get("SHIPYARD_TEST_KEEP") == "1":  # 1: keep the copy to look at
+            print(f"kept {self.root} (a tmpfs: umount it, then remove {self.dir})")
+            return
+        if self._tmpfs:
+            subprocess.run(["umount", str(self.root)], check=False)
+            self._tmpfs = False
         mounted = [line for line in Path("/proc/mounts").read_text().splitlines()
                    if f" {self.root}" in line]  # fmt: skip
         if mounted:  # never remove through a mount
             raise RuntimeError(f"still mounted in {self.root}: {mounted}")
-        if os.environ.get("SHIPYARD_TEST_KEEP") != "1":  # 1: keep the copy to look at
-            shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
