@@ -1526,6 +1526,40 @@ def setup_serve(r: Results) -> str:
     )
 
 
+def booted_runs(r: Results) -> str:
+    """`shipyard setup` on a root booted with systemd as PID 1; boot, reboots, no-change run."""
+    s = r.now("booted")
+    if s is None:
+        return "No stored result yet: run `.venv/bin/python bench/booted.py`.\n"
+    d = s.data
+    steps = list(d["first"]["steps"])
+    rows = []
+    for what, run in (
+        ("fresh booted host", d["first"]),
+        ("second run, after two reboots", d["again"]),
+    ):
+        changed = "yes" if run["changed"] else "no changes"
+        cells = [fmt(run["steps"].get(step, {}).get("seconds")) for step in steps]
+        rows.append([what, fmt(run["seconds"]), changed, *cells])
+    headers = ["run", "total (s)", "changed", *[f"{x} (s)" for x in steps]]
+    lines = [f"From {label(s)}:", "", table(headers, rows), ""]
+    reboots = [("no Shipyard unit running", d["reboot_first"]),
+               ("the boot unit running", d["reboot_second"])]  # fmt: skip
+    rows = [[what, fmt(x["poweroff_seconds"]), fmt(x["boot_seconds"]), fmt(x["app_back_seconds"]),
+             x["boot_unit"]] for what, x in reboots]  # fmt: skip
+    headers = ["reboot, with", "poweroff (s)", "boot (s)", "boot to app answering (s)",
+               "boot unit after"]  # fmt: skip
+    lines += [table(headers, rows), ""]
+    lines.append(f"- first boot of the fresh copy (nspawn start to `is-system-running` "
+                 f"{d['boot_state']}, sshd listening): {fmt(d['boot_seconds'])} s")  # fmt: skip
+    lines.append(f"- a deploy of the example app after the setup: {fmt(d['deploy_seconds'])} s")
+    if "image_build" in d:
+        build = d["image_build"]
+        lines.append(f"- building the bootable image from the mirror (debootstrap, zstd): "
+                     f"{fmt(build['seconds'])} s, {build['mib']:g} MiB")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS: dict[str, Callable[[Results], str]] = {
     "rerun": rerun,
     "targets": targets,
@@ -1560,6 +1594,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache-notes": build_cache_notes,
     "setup": setup_runs,
     "setup-serve": setup_serve,
+    "booted": booted_runs,
     "dashboard": dashboard,
     "live_events": live_events,
     "tls": tls_runs,

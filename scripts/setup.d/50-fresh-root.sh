@@ -1,9 +1,14 @@
-# `shipyard setup` (docs/setup.md): its tests set up a fresh Debian 12 root made with
-# debootstrap (minbase + openssh-server + python3), built once and cached outside the
-# repository (/var/cache/shipyard-tests, tests/support/fresh_root.py; about a minute).
+# `shipyard setup` (docs/setup.md): its tests set up fresh Debian 12 roots made with
+# debootstrap, built once and cached outside the repository (/var/cache/shipyard-tests,
+# tests/support/fresh_root.py): minbase + openssh-server + python3 for the chroot tests
+# (about a minute), and the same + systemd, systemd-sysv, dbus for the booted test
+# (tests/support/booted_root.py: systemd-nspawn from systemd-container, `ip netns` from
+# iproute2; about three minutes).
 fresh_root_packages=()
 command -v debootstrap >/dev/null || fresh_root_packages+=(debootstrap)
 command -v zstd >/dev/null || fresh_root_packages+=(zstd)
+command -v systemd-nspawn >/dev/null || fresh_root_packages+=(systemd-container)
+command -v ip >/dev/null || fresh_root_packages+=(iproute2)
 if ((${#fresh_root_packages[@]})); then
   echo "setup: installing ${fresh_root_packages[*]}" >&2
   apt_install "${fresh_root_packages[@]}"

@@ -2,9 +2,11 @@
 
 One debootstrap copy (tests/support/fresh_root.py) with its own sshd in a chroot is set
 up, deployed to and set up again; a second copy is refused (not Debian-like, no
-Python 3.11) before anything changes. There is no systemd as PID 1 on this machine, so
-units are installed and enabled (checked with `systemctl --root`) and the deploy starts
-nginx itself; docs/setup.md says what that leaves untested.
+Python 3.11) before anything changes. A chroot has no systemd as PID 1, so here units
+are installed and enabled (checked with `systemctl --root`) and the deploy starts nginx
+itself: setup's path for a host without systemd. That the units start at boot, the
+firewall is loaded and sshd refuses passwords is proven on a booted root, with systemd
+as PID 1, in test_setup_booted.py (docs/setup.md).
 """
 
 from __future__ import annotations

@@ -1,11 +1,16 @@
 """A fresh Debian 12 server for the setup tests: a debootstrap root, an sshd in a chroot.
 
-The image (`--variant=minbase` plus openssh-server and python3, as a fresh droplet has
-them) is built once and cached outside the repository, at
-`$SHIPYARD_FRESH_ROOT_CACHE` (default /var/cache/shipyard-tests)/bookworm-minbase.tar.zst;
-a machine without it builds it (scripts/setup.d/50-fresh-root.sh does at setup, about a
-minute with the mirror). Package downloads of apt inside every copy go to one cache dir
-beside it, bind-mounted into the copy, so repeated runs download nothing.
+Two images (`Image`), each built once and cached outside the repository, in
+`$SHIPYARD_FRESH_ROOT_CACHE` (default /var/cache/shipyard-tests):
+
+- MINBASE, bookworm-minbase.tar.zst: `--variant=minbase` plus openssh-server and
+  python3, as a fresh droplet has them (about a minute with the mirror);
+- BOOTABLE, bookworm-minbase-systemd.tar.zst: the same plus systemd, systemd-sysv and
+  dbus, so that systemd can boot it as PID 1 (tests/support/booted_root.py).
+
+A machine without them builds them (scripts/setup.d/50-fresh-root.sh does at setup).
+Package downloads of apt inside every copy go to one cache dir beside them, bind-mounted
+into the copy, so repeated runs download nothing.
 
 `FreshHost` unpacks a copy, mounts /proc, /dev and the apt cache, gives it new host
 keys, and starts the copy's own /usr/sbin/sshd inside `chroot` on a loopback alias.
@@ -20,6 +25,7 @@ removes it.
 from __future__ import annotations
 
 import contextlib
+import enum
 import fcntl
 import os
 import shlex
@@ -35,29 +41,41 @@ from pathlib import Path
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
 CACHE = Path(os.environ.get("SHIPYARD_FRESH_ROOT_CACHE") or "/var/cache/shipyard-tests")
-IMAGE = CACHE / f"{SUITE}-minbase.tar.zst"
 APT_CACHE = CACHE / "apt-archives"
 
 
-def ensure_image() -> Path:
+class Image(enum.Enum):
+    """Which root: the packages debootstrap adds to minbase, and the cached file's name."""
+
+    MINBASE = ("openssh-server", "python3")
+    BOOTABLE = ("openssh-server", "python3", "systemd", "systemd-sysv", "dbus")
+
+    @property
+    def path(self) -> Path:
+        suffix = "-systemd" if self is Image.BOOTABLE else ""
+        return CACHE / f"{SUITE}-minbase{suffix}.tar.zst"
+
+
+def ensure_image(image: Image = Image.MINBASE) -> Path:
     """Build the image unless it is there (one builder at a time); return its path."""
-    if IMAGE.is_file():
-        return IMAGE
+    if image.path.is_file():
+        return image.path
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not IMAGE.is_file():
-            _build()
-    return IMAGE
+        if not image.path.is_file():
+            _build(image)
+    return image.path
 
 
-def _build() -> None:
+def _build(image: Image) -> None:
     started = time.monotonic()
-    print(f"fresh-root: building {IMAGE} with debootstrap from {MIRROR}", file=sys.stderr)
+    target = image.path
+    print(f"fresh-root: building {target} with debootstrap from {MIRROR}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="fresh-root-", dir=CACHE) as scratch:
         root = Path(scratch) / "root"
         subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=openssh-server,python3",
+            ["debootstrap", "--variant=minbase", f"--include={','.join(image.value)}",
              SUITE, str(root), MIRROR],
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
@@ -66,14 +84,17 @@ def _build() -> None:
             shutil.move(str(deb), APT_CACHE / deb.name)  # later copies install from here
         for key in (root / "etc/ssh").glob("ssh_host_*"):
             key.unlink()  # every copy gets its own
-        partial = IMAGE.with_suffix(".partial")
+        if image is Image.BOOTABLE:
+            (root / "etc/machine-id").write_text("")  # every boot of a copy makes its own
+        partial = target.with_suffix(".partial")
         subprocess.run(
             f"tar --numeric-owner -C {root} -cf - . | zstd -q -T2 -3 -o {partial} -f",
             shell=True, check=True,
         )  # fmt: skip
-        partial.rename(IMAGE)
+        partial.rename(target)
     took = time.monotonic() - started
-    print(f"fresh-root: built in {took:.0f} s ({IMAGE.stat().st_size >> 20} MiB)", file=sys.stderr)
+    size = target.stat().st_size >> 20
+    print(f"fresh-root: built {target.name} in {took:.0f} s ({size} MiB)", file=sys.stderr)
 
 
 class FreshHost:
@@ -230,4 +251,5 @@ class FreshHost:
 
 
 if __name__ == "__main__":
-    ensure_image()
+    for wanted in Image:
+        ensure_image(wanted)

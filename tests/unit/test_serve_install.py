@@ -246,3 +246,16 @@ def test_a_secret_is_only_the_content_of_its_marked_file_never_in_a_command(
     carrying = [op for op in ops if "very-secret" in json.dumps(op)]
     assert len(carrying) == 1 and carrying[0]["secret"] is True
     assert carrying[0]["content"] == "slack://very-secret"
+
+
+def test_with_systemd_running_the_serve_unit_is_reloaded_only_after_its_file_changed(
+    tmp_path: Path,
+) -> None:
+    ops = _serve_plan(tmp_path, {})  # DEBIAN's facts: systemd runs
+    unit = next(i for i, op in enumerate(ops)
+                if op.get("path") == "/etc/systemd/system/shipyard-serve.service")  # fmt: skip
+    service = next(i for i, op in enumerate(ops) if op["op"] == "service")
+    reloads = [i for i, op in enumerate(ops)
+               if op["op"] == "command" and "daemon-reload" in op["argv"]]  # type: ignore[operator]  # fmt: skip
+    assert len(reloads) == 1 and unit < reloads[0] < service
+    assert ops[reloads[0]]["when_changed"] == [unit]  # not on every run

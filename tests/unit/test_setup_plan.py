@@ -114,6 +114,27 @@ def test_without_systemd_running_units_are_enabled_but_nothing_is_started(tmp_pa
         "nginx.service", "nftables.service", "shipyard-shop-production.service"}  # fmt: skip
 
 
+def test_with_systemd_running_it_reloads_only_after_a_unit_file_it_wrote_changed(
+    tmp_path: Path,
+) -> None:
+    plan = build_host_plan(env(tmp_path), "deploy@app1.example.com", "app1.example.com", 22,
+                           parse_facts(DEBIAN), [KEY], ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip
+    units = 0
+    for step in plan.steps:
+        reloads = [i for i, op in enumerate(step.ops)
+                   if op["op"] == "command" and "daemon-reload" in op["argv"]]  # fmt: skip
+        assert all(step.ops[i].get("when_changed") for i in reloads), step  # never every run
+        for i, op in enumerate(step.ops):
+            if op["op"] == "file" and op["path"].startswith("/etc/systemd/system/"):
+                units += 1  # a unit file: a reload after it changed, before its service op
+                reload = next(r for r in reloads if i in step.ops[r]["when_changed"])
+                service = next(j for j, o in enumerate(step.ops) if o["op"] == "service")
+                assert i < reload < service
+    assert units >= 1  # the boot unit
+    boot = next(step for step in plan.steps if step.name == "boot-units")
+    assert not next(op for op in boot.ops if op["op"] == "service")["start"]
+
+
 def test_the_firewall_opens_the_hosts_ssh_port_80_and_443_only(tmp_path: Path) -> None:
     plan = build_host_plan(env(tmp_path), "deploy@app2.example.com:2222", "app2.example.com",
                            2222, parse_facts(DEBIAN), [KEY], ("/w/wheels.tar", "ab" * 32), "bluegreen-shipyard==1.0")  # fmt: skip

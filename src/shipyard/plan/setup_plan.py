@@ -135,6 +135,7 @@ def build_host_plan(
                 {"op": "directory", "path": "/etc/shipyard", "user": "root", "mode": "755"},
                 _file(repair_config_path(env), repair_config(env), "644"),
                 _file(f"{UNITS_DIR}/{unit}", repair_unit(env, layout), "644"),
+                *_daemon_reload(facts.systemd, when_changed=[2]),
                 _service(unit, f"{UNITS_DIR}/{unit}", facts.systemd, start=False),
             ],
         ),
@@ -219,6 +220,14 @@ def _service(name: str, unit_path: str, systemd: bool, *, start: bool = True) ->
     }
 
 
+def _daemon_reload(systemd: bool, when_changed: list[int]) -> list[dict[str, Any]]:
+    """With systemd running: reload its units, only after setup changed a unit file (a
+    reload on every run would make a second setup report a change)."""
+    if not systemd:
+        return []
+    return [{"op": "command", "argv": ["systemctl", "daemon-reload"], "when_changed": when_changed}]
+
+
 def _restart(name: str, systemd: bool, when_changed: list[int]) -> list[dict[str, Any]]:
     """With systemd running: reload (or restart) a service after its files changed."""
     if not systemd:
@@ -271,8 +280,10 @@ def serve_ops(serve: ServeInstall, systemd: bool) -> list[dict[str, Any]]:
     ops.append(
         {"op": "keygen", "path": paths.key, "user": user, "comment": f"shipyard-serve@{user}"}
     )
-    watched.append(len(ops))
+    unit = len(ops)
+    watched.append(unit)
     ops.append(_file(f"{UNITS_DIR}/{SERVE_UNIT}", serve_unit(paths, SHIPYARD_LINK), "644"))
+    ops += _daemon_reload(systemd, when_changed=[unit])  # the service op does not reload
     ops.append(_service(SERVE_UNIT, f"{UNITS_DIR}/{SERVE_UNIT}", systemd))
     ops += _restart(SERVE_UNIT, systemd, watched)
     return ops

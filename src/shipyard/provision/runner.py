@@ -39,6 +39,8 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import Home
 from pyinfra.operations import apt, files, pip, server, systemd
 
+from shipyard.provision.services import systemd_service_arguments
+
 _OUTPUT_LINES = 30
 # (host name, op hash) -> the operations whose change it runs after (`when_changed`);
 # a dry run cannot evaluate pyinfra's `_if`, so it asks whether those would change
@@ -292,19 +294,7 @@ def _service(op: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
                 },
             )
         ]
-    calls: list[tuple[Any, dict[str, Any]]] = [
-        (
-            systemd.service,
-            {
-                "name": op["name"],
-                "service": op["name"],
-                "enabled": True,
-                "running": op["start"],
-                "daemon_reload": True,
-            },
-        ),
-    ]
-    return calls
+    return [(systemd.service, systemd_service_arguments(op))]
 
 
 def _quote(argv: list[str]) -> str:
