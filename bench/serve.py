@@ -116,6 +116,8 @@ class ChildWatch:
             living = children_of(self.parent)
             self.rss_peak = max(self.rss_peak, sum(rss for _, _, rss in living.values()))
             for pid, (kind, cpu, _) in living.items():
+                if kind == "?" and pid in self.seen:  # exited (no argv left): as it was
+                    kind = self.seen[pid][0]
                 self.seen[pid] = (kind, cpu)
 
     def summary(self) -> dict[str, dict[str, float]]:
