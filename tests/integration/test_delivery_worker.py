@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +115,30 @@ def test_an_idle_worker_is_ended_and_a_used_one_is_kept() -> None:
 def test_alerts_without_channels_start_no_worker(worker: DeliveryWorker) -> None:
     assert worker.deliver([], [alert("nowhere")], 5) == [Delivery([], [])]
     assert worker.started == 0
+
+
+def test_warming_or_expiring_the_worker_during_a_delivery_does_not_wait_for_it() -> None:
+    """serve calls warm() and expire() from its event loop: they must never block it
+    behind a delivery under way in a worker thread (it once did: HTTP requests to serve
+    timed out while an alert was being delivered)."""
+    slow = DeliveryWorker(command=[sys.executable, "-c", "import time; time.sleep(60)"])
+    channels = [Channel("HOOK", "json://127.0.0.1:9/")]
+    answered: list[list[Delivery]] = []
+    delivering = threading.Thread(
+        target=lambda: answered.append(slow.deliver(channels, [alert("x")], 30))
+    )
+    try:
+        slow.warm()
+        pid = slow.pid
+        assert pid is not None
+        delivering.start()
+        while not slow.busy:
+            time.sleep(0.01)
+        slow.warm()
+        slow.expire()
+        assert delivering.is_alive() and not answered  # returned while it still delivers
+        os.kill(pid, signal.SIGKILL)  # the worker dies: the delivery ends, as failed
+        delivering.join(timeout=60)
+        assert answered == [[Delivery([], ["HOOK"])]]
+    finally:
+        slow.close()

@@ -214,7 +214,8 @@ class DeliveryWorker:
     opens; unused for `max_idle` seconds it is ended (`expire()`), so apprise's memory is
     held only around alerts. A worker that does not answer within the request's timeout,
     or answers nonsense, is killed and its alerts count as failed; the next request
-    starts a new one. Thread-safe: one request at a time.
+    starts a new one. Thread-safe: one request at a time, and `warm()` and `expire()`
+    (called from serve's event loop) never wait for one.
     """
 
     COMMAND = (sys.executable, "-m", "shipyard.serve.deliver")
@@ -230,6 +231,7 @@ class DeliveryWorker:
         self._buffer = b""
         self._since = 0.0
         self._lock = threading.Lock()
+        self.busy = False  # a delivery is under way
 
     @property
     def pid(self) -> int | None:
@@ -251,14 +253,23 @@ class DeliveryWorker:
         return self._process
 
     def warm(self) -> None:
-        with self._lock:
-            self._running()
+        """Start the worker if there is none. Called from serve's event loop, so it never
+        waits: during a delivery the worker is running already."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._running()
+            finally:
+                self._lock.release()
 
     def expire(self) -> None:
-        """End the worker if it was not used for `max_idle` seconds."""
-        with self._lock:
-            if self._process is not None and time.monotonic() - self._since > self.max_idle:
-                self._end()
+        """End the worker if it was not used for `max_idle` seconds (never waits either:
+        during a delivery it is in use)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._process is not None and time.monotonic() - self._since > self.max_idle:
+                    self._end()
+            finally:
+                self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -293,6 +304,7 @@ class DeliveryWorker:
         }
         limit = timeout * len(channels) * len(alerts) + self.grace
         with self._lock:
+            self.busy = True
             process = self._running()
             try:
                 assert process.stdin is not None
@@ -307,6 +319,8 @@ class DeliveryWorker:
                 process.wait()
                 self._process = None
                 return [Delivery([], names) for _ in alerts]
+            finally:
+                self.busy = False
             self._since = time.monotonic()
             return deliveries
 
