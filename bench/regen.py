@@ -1355,12 +1355,13 @@ def serve_runs(r: Results) -> str:
                 _pct(x["cpu_share_own"] + x["cpu_share_children"], 0.05),
                 f"{x['rss_mb_peak']:.1f} MB"
                 + (" (met)" if x["rss_mb_peak"] < 80 else " (not met)"),
+                f"{x['children_rss_mb_peak']:.1f} MB" if "children_rss_mb_peak" in x else "-",
                 alerts,
             ]
         )
     headers = ["run", "result file", "commit", "date (UTC)", "load average at start", "checks"]
     headers += ["CPU of one core: serve", "its children", "together", "RSS peak"]
-    headers += ["outage to alert"]
+    headers += ["its children's RSS peak", "outage to alert"]
     intro = "Targets: CPU under 5 % of one core, RSS under 80 MB, outage to alert under "
     intro += "interval x fail_after + 2 s.\n\n"
     return intro + table(headers, rows) + "\n"
