@@ -266,3 +266,23 @@ def test_closing_the_sessions_closes_every_kept_client() -> None:
     run(reads_then_close())
     assert len(fleet.clients) == 3 and all(c.closed for c in fleet.clients)
     assert sessions.open_hosts == []
+
+
+def test_a_host_only_lent_before_and_never_greeted_is_not_asked_twice_when_it_fails() -> None:
+    fleet = Fleet()
+    sessions = HostSessions(fleet.factory)
+    prod = env("web1", "web2")
+
+    async def reads() -> None:
+        session = Session(prod, SilentReporter(), hosts=sessions)
+        try:
+            await session.open(hosts=[session.primary])  # a primary-only read (history)
+        finally:
+            await session.close()
+        fleet.of("web2")[0].failing.add("hello")  # never reached: no agent answers there
+        with pytest.raises(PhaseFailed):
+            await read(prod, sessions)
+
+    run(reads())
+    (web2,) = fleet.of("web2")
+    assert web2.asked == ["connect", "hello"] and web2.closed

@@ -47,7 +47,7 @@ class _Kept:
     host: Host
     make: Callable[[], Host]  # a new client for the same host
     lent: int = 0  # reads holding it now
-    used: int = 0  # reads it was lent to
+    greeted: bool = False  # it answered a read's hello: its channel was open
     dropped: bool = False  # closed, or to be closed when the last read hands it back
 
 
@@ -80,7 +80,6 @@ class HostSessions:
 
     def _lend(self, kept: _Kept) -> _Kept:
         kept.lent += 1
-        kept.used += 1
         return kept
 
     def _renew(self, key: Key, kept: _Kept) -> _Kept:
@@ -131,7 +130,7 @@ class _Lent:
         self._kept = kept
         self._failed = False
         self._returned = False
-        self._reused = kept.used > 1  # opened by an earlier read: its channel may be stale
+        self._reused = kept.greeted  # open since an earlier read: its channel may be stale
         self.entry = kept.host.entry
 
     @property
@@ -158,6 +157,7 @@ class _Lent:
         except BaseException:  # cancelled
             self._failed = True
             raise
+        self._kept.greeted = True
         if reply.version != __version__ or reply.protocol != PROTOCOL_VERSION:
             self._failed = True  # the Session refuses it; a new agent may run the new one
         return reply
