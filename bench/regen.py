@@ -1451,15 +1451,63 @@ def serve_runs(r: Results) -> str:
                 _pct(x["cpu_share_own"] + x["cpu_share_children"], 0.05),
                 f"{x['rss_mb_peak']:.1f} MB"
                 + (" (met)" if x["rss_mb_peak"] < 80 else " (not met)"),
+                f"{x['children_rss_mb_peak']:.1f} MB" if "children_rss_mb_peak" in x else "-",
                 alerts,
             ]
         )
     headers = ["run", "result file", "commit", "date (UTC)", "load average at start", "checks"]
     headers += ["CPU of one core: serve", "its children", "together", "RSS peak"]
-    headers += ["outage to alert"]
+    headers += ["its children's RSS peak", "outage to alert"]
     intro = "Targets: CPU under 5 % of one core, RSS under 80 MB, outage to alert under "
     intro += "interval x fail_after + 2 s.\n\n"
     return intro + table(headers, rows) + "\n"
+
+
+# serve before and after the kept host sessions and the delivery worker: two runs made at
+# the same time on the same machine, so under the same load
+SERVE_COMPARED = (
+    "serve-504e81fb14b0-20261202T185001.json",  # main's serve
+    "serve-887cb89c5f32-20261202T185000.json",  # host sessions and the delivery worker
+)
+
+
+def serve_compare(r: Results) -> str:
+    """The two runs of SERVE_COMPARED side by side, with which children each started."""
+    found = {s.name: s for s in r.all("serve")}
+    runs = [found[name] for name in SERVE_COMPARED if name in found]
+    if len(runs) != len(SERVE_COMPARED):
+        return "No stored pair of runs yet.\n"
+
+    def children(s: Stored, kind: str) -> str:
+        seen = s.data.get("children_seen", {}).get(kind)
+        if not seen:
+            return "none"
+        return f"{seen['seen']} ({fmt(seen['cpu_seconds_seen'])} s of CPU)"
+
+    def alerts(s: Stored) -> str:
+        x = s.data
+        return f"{fmt(x['alert_seconds_median'])} / {fmt(x['alert_seconds_max'])} s"
+
+    rows = [
+        ["load average at start", *(_load(s) for s in runs)],
+        ["measured", *(f"{s.data['settings']['steady_seconds']:.0f} s" for s in runs)],
+        ["CPU of one core: serve", *(_pct(s.data["cpu_share_own"]) for s in runs)],
+        ["its children", *(_pct(s.data["cpu_share_children"]) for s in runs)],
+        [
+            "together (target: under 5 %)",
+            *(_pct(s.data["cpu_share_own"] + s.data["cpu_share_children"], 0.05) for s in runs),
+        ],
+        ["host agents seen (CPU they used)", *(children(s, "host agent") for s in runs)],
+        ["alert delivery processes seen", *(children(s, "alert delivery") for s in runs)],
+        [
+            "RSS peak of serve (target: under 80 MB)",
+            *(f"{s.data['rss_mb_peak']:.1f} MB" for s in runs),
+        ],
+        ["its children's RSS peak", *(f"{s.data['children_rss_mb_peak']:.1f} MB" for s in runs)],
+        ["outage to alert, median / max", *(alerts(s) for s in runs)],
+    ]
+    head = sources([("main", runs[0]), ("kept host sessions, one delivery worker", runs[1])])
+    return head + "\n" + table(["", "main", "kept host sessions, one delivery worker"], rows) + "\n"
 
 
 def setup_runs(r: Results) -> str:
@@ -1605,6 +1653,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "fleet-burst": fleet_burst,
     "fleet-targets": fleet_targets,
     "serve": serve_runs,
+    "serve-compare": serve_compare,
 }
 
 

@@ -1,19 +1,30 @@
 """`shipyard serve` under load: 500 HTTP checks at a 10 s interval against local servers.
 
 Measures, over a steady period after a warm-up, the serve process's CPU share of one core
-(its own utime+stime from /proc, and separately what its children used: the deploy
-watch's local host agent) and its RSS (peak and at the end); and, during the same run,
+(its own utime+stime from /proc, and separately what its children used: the local host
+agents and the alert delivery, reaped ones from its cutime+cstime and living ones from
+their own /proc entries) and its RSS (peak and at the end; its children's together
+beside it); and, during the same run,
 outage-to-alert: a separate check (interval 10 s, fail_after 3) on a server switched to
 503 at a logged moment, until its alert reaches a local webhook receiver (apprise
 json://). Several outages, each followed by its recovery. Targets: CPU < 5 % of one core,
 RSS < 80 MB, outage to alert < interval x fail_after + 2 s.
 
+Where the children's CPU goes is recorded too: every 0.1 s the benchmark lists serve's
+child processes (from /proc) and keeps, per kind of child (host agent, alert delivery),
+how many it saw start and the CPU each had used when last seen (a lower bound: the last
+tenth of a second of a short-lived child can be missed). `--profile FILE` runs serve
+under cProfile instead (its stats written to FILE at exit) and stores no result: the
+profiler's own cost would be in the figures.
+
     .venv/bin/python bench/serve.py [--checks 500] [--interval 10] [--steady 360]
+                                    [--profile FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -59,6 +70,72 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return (utime + stime) / TICKS, (cutime + cstime) / TICKS
 
 
+def child_kind(cmdline: list[str]) -> str:
+    """What a child of serve is, from its argv."""
+    text = " ".join(cmdline)
+    if "shipyard.serve.deliver" in text:
+        return "alert delivery"
+    if " host " in f" {text} " or "shipyard.host" in text:
+        return "host agent"
+    return cmdline[0] if cmdline else "?"
+
+
+def children_of(parent: int) -> dict[int, tuple[str, float, float]]:
+    """serve's living child processes: pid -> (kind, CPU seconds with what they reaped,
+    RSS in MB)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != parent:
+                continue
+            cpu = sum(int(x) for x in fields[11:15]) / TICKS
+            rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        kind = child_kind([a.decode(errors="replace") for a in argv if a])
+        out[int(entry.name)] = (kind, cpu, rss)
+    return out
+
+
+class ChildWatch:
+    """serve's child processes seen every 0.1 s: per kind, how many and their CPU."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+        self.seen: dict[int, tuple[str, float]] = {}  # pid -> (kind, CPU seconds)
+        self.rss_peak = 0.0  # all living children together, MB
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            living = children_of(self.parent)
+            self.rss_peak = max(self.rss_peak, sum(rss for _, _, rss in living.values()))
+            for pid, (kind, cpu, _) in living.items():
+                if kind == "?" and pid in self.seen:  # exited (no argv left): as it was
+                    kind = self.seen[pid][0]
+                self.seen[pid] = (kind, cpu)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for kind, cpu in self.seen.values():
+            row = out.setdefault(kind, {"seen": 0, "cpu_seconds_seen": 0.0})
+            row["seen"] += 1
+            row["cpu_seconds_seen"] = round(row["cpu_seconds_seen"] + cpu, 2)
+        return out
+
+
+def children_cpu(pid: int) -> float:
+    """CPU seconds of every child of `pid` so far: those it reaped (cutime + cstime) and
+    those still running (a long-lived child's time reaches cutime only when it exits)."""
+    _, reaped = cpu_seconds(pid)
+    return reaped + sum(cpu for _, cpu, _ in children_of(pid).values())
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -75,6 +152,7 @@ def main() -> None:
     parser.add_argument("--steady", type=float, default=360.0, help="seconds measured")
     parser.add_argument("--outages", type=int, default=4)
     parser.add_argument("--json-out", default=None)
+    parser.add_argument("--profile", default=None, help="cProfile stats file; stores nothing")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sybench-serve-"))
@@ -114,8 +192,9 @@ def main() -> None:
         }
         path = work / "shipyard.yml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
+        profiler = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         process = subprocess.Popen(
-            [sys.executable, "-m", "shipyard", "serve", "-c", str(path)],
+            [sys.executable, *profiler, "-m", "shipyard", "serve", "-c", str(path)],
             env={**os.environ, "BENCH_HOOK": receiver.json_url()},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -132,7 +211,9 @@ def main() -> None:
                 assert time.monotonic() < deadline and process.poll() is None, "serve did not start"
                 time.sleep(0.2)
             time.sleep(args.warmup)
-            own0, kids0 = cpu_seconds(process.pid)
+            children = ChildWatch(process.pid)
+            children.thread.start()
+            own0, kids0 = cpu_seconds(process.pid)[0], children_cpu(process.pid)
             wall0 = time.monotonic()
             rss = [rss_mb(process.pid)]
             outages: list[dict[str, float]] = []
@@ -144,8 +225,10 @@ def main() -> None:
                     outages.append(_outage(receiver, outage_site, args))
                     next_outage = time.monotonic() + 5
                 time.sleep(1)
-            own1, kids1 = cpu_seconds(process.pid)
+            own1, kids1 = cpu_seconds(process.pid)[0], children_cpu(process.pid)
             wall = time.monotonic() - wall0
+            children.stop.set()
+            children.thread.join()
             rss_end = rss_mb(process.pid)
             runs = len(httpx.get(f"{base}/api/checks/bench", timeout=30).json()["results"])
         finally:
@@ -164,6 +247,8 @@ def main() -> None:
         },
         "cpu_share_own": round((own1 - own0) / wall, 4),
         "cpu_share_children": round((kids1 - kids0) / wall, 4),
+        "children_seen": children.summary(),
+        "children_rss_mb_peak": round(children.rss_peak, 1),
         "rss_mb_peak": round(max(rss), 1),
         "rss_mb_end": round(rss_end, 1),
         "checks_reporting": runs,
@@ -172,6 +257,10 @@ def main() -> None:
         "alert_seconds_max": round(max(delays), 2) if delays else None,
         "alert_target_seconds": args.interval * args.fail_after + 2,
     }
+    if args.profile:
+        print(json.dumps(result, indent=2))
+        print(f"profile in {args.profile}; no result stored (the profiler's cost is in it)")
+        return
     stored = store_result("serve", result, out=args.json_out)
     print(
         table(

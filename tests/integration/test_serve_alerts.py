@@ -80,6 +80,7 @@ def serving(cfg: ShipyardConfig, store: Store) -> Iterator[Scheduler]:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=30)
         loop.close()
+        scheduler.alerter.close()
 
 
 def until(condition: Callable[[], bool], timeout: float = 30) -> None:
@@ -117,6 +118,7 @@ def test_an_outage_sends_one_alert_to_every_channel_and_one_recovery(
         runs_later(scheduler, 10)
     titles = hook_titles(receiver)
     assert len(titles) == 2 and titles[1].startswith("[RECOVERED] prod: check home")
+    assert scheduler.alerter.worker.started == 1  # DOWN and RECOVERED: one delivery process
     assert sorted(p.path for p in receiver.posts) == ["/form", "/form", "/hook", "/hook"]
     down = next(p for p in receiver.posts if p.path == "/form")
     body = down.fields["message"] if "message" in down.fields else down.fields["body"]

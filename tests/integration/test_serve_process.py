@@ -129,6 +129,24 @@ def serving(deployed: World) -> Iterator[Serving]:
     stop_serve(running.process)
 
 
+@dataclass
+class Redeployed:
+    serving: Serving
+    before: int  # the webhook's posts before this deploy
+
+
+@pytest.fixture(scope="module")
+def redeployed(serving: Serving) -> Redeployed:
+    """A second deploy, while serve runs. A fixture, not a step of one test: the tests
+    that count two deploys get it whatever runs before them (under `pytest -n`, the
+    module's tests are spread over workers, each with a world of its own)."""
+    before = len(serving.world.receiver.posts)
+    serving.world.repo.commit_version("2.0.0")
+    done = serving.world.repo.shipyard("deploy", "local", env=serving.world.env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return Redeployed(serving, before)
+
+
 def test_a_deploy_sends_its_own_alerts_when_no_serve_is_running(deployed: World) -> None:
     titles = [t for t in deployed.receiver.titles()]
     assert len(titles) == 2, titles
@@ -178,11 +196,8 @@ def test_checks_runs_every_check_once_from_the_cli(serving: Serving) -> None:
     assert missing.returncode == 2 and "no environment named 'nowhere'" in missing.stderr
 
 
-def test_a_deploy_while_serve_runs_is_alerted_once_by_serve(serving: Serving) -> None:
-    before = len(serving.world.receiver.posts)
-    serving.world.repo.commit_version("2.0.0")
-    done = serving.world.repo.shipyard("deploy", "local", env=serving.world.env)
-    assert done.returncode == 0, done.stderr + done.stdout
+def test_a_deploy_while_serve_runs_is_alerted_once_by_serve(redeployed: Redeployed) -> None:
+    serving, before = redeployed.serving, redeployed.before
     wait(lambda: any(t.startswith("[DEPLOYED]") for t in serving.world.receiver.titles()[before:]))
     time.sleep(1.5)  # three more polls: nothing is sent twice
     new = [t for t in serving.world.receiver.titles()[before:] if " deploy of " in t]
@@ -190,7 +205,9 @@ def test_a_deploy_while_serve_runs_is_alerted_once_by_serve(serving: Serving) ->
     assert len(new) <= 2, new  # started (when a poll saw it running) and succeeded, once
 
 
-def test_metrics_show_checks_uptime_and_deploys(serving: Serving) -> None:
+def test_metrics_show_checks_uptime_and_deploys(redeployed: Redeployed) -> None:
+    serving = redeployed.serving
+
     def text() -> str:
         return httpx.get(f"{base(serving.world)}/metrics", timeout=5).text
 
@@ -208,7 +225,13 @@ def test_metrics_show_checks_uptime_and_deploys(serving: Serving) -> None:
     assert 'shipyard_deploy_phase_duration_seconds_count{env="local",phase="switch"} 2.0' in body
 
 
-def test_a_restart_keeps_the_results_and_the_deploy_mirror(serving: Serving) -> None:
+def test_a_restart_keeps_the_results_and_the_deploy_mirror(redeployed: Redeployed) -> None:
+    serving = redeployed.serving
+    wait(
+        lambda: any(
+            t.startswith("[DEPLOYED]") for t in serving.world.receiver.titles()[redeployed.before :]
+        )
+    )
     stop_serve(serving.process)
     serving.process = start_serve(serving.world)
     # answered from the store at once, before any new run or poll

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import select
 import subprocess
 import sys
 import threading
@@ -202,53 +204,97 @@ def alert_from_json(data: dict[str, object]) -> Alert:
     )
 
 
-class DeliveryChild:
-    """The child process that delivers alerts (serve/deliver.py), started on demand.
+class DeliveryWorker:
+    """The one child process that delivers alerts (serve/deliver.py), kept between them.
 
-    `warm()` starts one ahead of need (when a check first fails), so apprise is loaded
-    by the time an incident opens; a warm child unused for `max_idle` seconds is ended,
-    so apprise's memory is held only while something is failing. Thread-safe.
+    It loads apprise once and then takes one request a line on its stdin, answering one
+    line each, for as long as it is used: an incident's DOWN, its reminders and its
+    RECOVERED, and the deploy alerts, all go through the same process. `warm()` starts it
+    ahead of need (when a check first fails), so apprise is loaded by the time an incident
+    opens; unused for `max_idle` seconds it is ended (`expire()`), so apprise's memory is
+    held only around alerts. A worker that does not answer within the request's timeout,
+    or answers nonsense, is killed and its alerts count as failed; the next request
+    starts a new one. Thread-safe: one request at a time, and `warm()` and `expire()`
+    (called from serve's event loop) never wait for one.
     """
 
-    def __init__(self, max_idle: float = 120.0) -> None:
+    COMMAND = (sys.executable, "-m", "shipyard.serve.deliver")
+
+    def __init__(
+        self, max_idle: float = 900.0, *, grace: float = 30.0, command: Sequence[str] = COMMAND
+    ) -> None:
         self.max_idle = max_idle
-        self._process: subprocess.Popen[str] | None = None
+        self.grace = grace  # beyond the channels' timeouts, for the worker's own start
+        self.command = list(command)
+        self.started = 0  # processes started (for tests and the bench)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._buffer = b""
         self._since = 0.0
         self._lock = threading.Lock()
+        self.busy = False  # a delivery is under way
 
-    def _spawn(self) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "shipyard.serve.deliver"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        """The worker, started if there is none (call with the lock held)."""
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            self._buffer = b""
+            self.started += 1
+        self._since = time.monotonic()
+        return self._process
 
     def warm(self) -> None:
-        with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self._process = self._spawn()
-            self._since = time.monotonic()
+        """Start the worker if there is none. Called from serve's event loop, so it never
+        waits: during a delivery the worker is running already."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._running()
+            finally:
+                self._lock.release()
 
     def expire(self) -> None:
+        """End the worker if it was not used for `max_idle` seconds (never waits either:
+        during a delivery it is in use)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._process is not None and time.monotonic() - self._since > self.max_idle:
+                    self._end()
+            finally:
+                self._lock.release()
+
+    def close(self) -> None:
         with self._lock:
-            process = self._process
-            if process is not None and time.monotonic() - self._since > self.max_idle:
-                self._process = None
-        if process is not None and self._process is None:
+            self._end()
+
+    def _end(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            assert process.stdin is not None
+            process.stdin.close()  # end of requests: it exits
+            process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait()
 
     def deliver(
         self, channels: Sequence[Channel], alerts: Sequence[Alert], timeout: float
     ) -> list[Delivery]:
-        """Deliver `alerts` from the warm child (or a new one); every channel counts as
-        failed if the child does not answer."""
-        with self._lock:
-            process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            process = self._spawn()
+        """Deliver `alerts` through the worker; every channel counts as failed if it does
+        not answer within the time the request may take."""
+        names = [c.name for c in channels]
+        if not channels:
+            return [Delivery([], []) for _ in alerts]
         request = {
             "channels": [asdict(c) for c in channels],
             "alerts": [
@@ -256,17 +302,42 @@ class DeliveryChild:
             ],
             "timeout": timeout,
         }
-        names = [c.name for c in channels]
-        try:
-            out, _ = process.communicate(
-                json.dumps(request), timeout=timeout * max(1, len(channels)) * len(alerts) + 30
-            )
-            answers = json.loads(out)
-            return [Delivery(list(a["sent"]), list(a["failed"])) for a in answers]
-        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
-            process.kill()
-            process.wait()
-            return [Delivery([], names) for _ in alerts]
+        limit = timeout * len(channels) * len(alerts) + self.grace
+        with self._lock:
+            self.busy = True
+            process = self._running()
+            try:
+                assert process.stdin is not None
+                process.stdin.write(json.dumps(request).encode() + b"\n")
+                process.stdin.flush()
+                answers = json.loads(self._read_line(process, time.monotonic() + limit))
+                deliveries = [Delivery(list(a["sent"]), list(a["failed"])) for a in answers]
+                if len(deliveries) != len(alerts):
+                    raise ValueError("one answer per alert expected")
+            except (OSError, TimeoutError, ValueError, KeyError, TypeError):
+                process.kill()
+                process.wait()
+                self._process = None
+                return [Delivery([], names) for _ in alerts]
+            finally:
+                self.busy = False
+            self._since = time.monotonic()
+            return deliveries
+
+    def _read_line(self, process: subprocess.Popen[bytes], deadline: float) -> bytes:
+        """The worker's next answer line (TimeoutError past `deadline`, OSError at EOF)."""
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError("the delivery worker did not answer")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise OSError("the delivery worker exited")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
 
 
 class Alerter:
@@ -283,21 +354,25 @@ class Alerter:
         self.store = store
         self.timeout = timeout
         self.log = on_failure or logging.getLogger("shipyard.serve")
-        self.child = DeliveryChild()
+        self.worker = DeliveryWorker()
 
     def prepare(self) -> None:
-        """Something started failing: have a delivery child ready (see DeliveryChild)."""
+        """Something started failing: have the delivery worker ready (see DeliveryWorker)."""
         if self.channels:
-            self.child.warm()
+            self.worker.warm()
+
+    def close(self) -> None:
+        """End the delivery worker (serve's shutdown; a command's one alert sent)."""
+        self.worker.close()
 
     def send_blocking(self, alert: Alert) -> Delivery:
         return self.send_batch([alert])[0]
 
     def send_batch(self, alerts: Sequence[Alert]) -> list[Delivery]:
-        """Deliver (from a child process, see serve/deliver.py) and record each alert."""
+        """Deliver (through the worker, see serve/deliver.py) and record each alert."""
         from shipyard.serve.store import AlertSent
 
-        deliveries = self.child.deliver(self.channels, alerts, self.timeout)
+        deliveries = self.worker.deliver(self.channels, alerts, self.timeout)
         for alert, delivery in zip(alerts, deliveries, strict=True):
             if delivery.failed:
                 self.log.warning(
@@ -323,7 +398,10 @@ class Alerter:
 async def send(config: ShipyardConfig, alert: Alert, store: Store | None = None) -> Delivery:
     """Send one alert to every channel of `config` (for other parts of serve to call)."""
     alerter = Alerter(channels_of(config), store, config.alerts.timeout)
-    return await alerter.send(alert)
+    try:
+        return await alerter.send(alert)
+    finally:
+        await asyncio.to_thread(alerter.close)
 
 
 def incident_alert(change: Change, base_url: str, describe_check: str = "") -> Alert:

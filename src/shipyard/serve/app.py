@@ -21,7 +21,9 @@ from shipyard.config.shipyard_config import ShipyardConfig
 from shipyard.serve import api
 from shipyard.serve.alerts import Alerter, channels_of
 from shipyard.serve.context import ServeContext
+from shipyard.serve.host_sessions import HostSessions
 from shipyard.serve.live import LiveDeploys
+from shipyard.serve.mirror import Sources
 from shipyard.serve.scheduler import Scheduler
 from shipyard.serve.store import Store
 
@@ -40,7 +42,9 @@ def open_context(config: ShipyardConfig) -> ServeContext:
     else:
         target = None
     store = Store.open(target)
-    return ServeContext(config, config.path, store, serve.base_url, LiveDeploys())
+    hosts = HostSessions()  # every read of a host through one kept-open agent session
+    live = LiveDeploys(Sources.through(hosts))
+    return ServeContext(config, config.path, store, serve.base_url, live, hosts)
 
 
 def _dashboard(ctx: ServeContext) -> list[BaseRoute]:
@@ -61,15 +65,15 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
     import uvicorn
 
     from shipyard.serve.backup_watch import BackupWatch
-    from shipyard.serve.deploy_watch import DeployWatch
+    from shipyard.serve.deploy_watch import DeployWatch, read_history
     from shipyard.serve.resources import ResourceSampler
 
     stop = stop or asyncio.Event()
     alerter = Alerter(channels_of(ctx.config), ctx.store, ctx.config.alerts.timeout)
     scheduler = Scheduler(ctx, alerter)
-    watch = DeployWatch(ctx, scheduler.alert)
-    sampler = ResourceSampler(ctx, scheduler.alert)  # host resources and their alerts
-    backups = BackupWatch(ctx, scheduler.alert)  # backup freshness and its alerts
+    watch = DeployWatch(ctx, scheduler.alert, lambda env: read_history(env, ctx.hosts))
+    sampler = ResourceSampler(ctx, scheduler.alert, hosts=ctx.hosts)  # resources, alerts
+    backups = BackupWatch(ctx, scheduler.alert, hosts=ctx.hosts)  # backup freshness, alerts
     app = build_app(ctx, scheduler)
     ctx.live.start()  # the dashboard's pollers (attached by create_app), in this loop
 
@@ -92,11 +96,16 @@ async def serve(ctx: ServeContext, host: str, port: int, stop: asyncio.Event | N
         await stop.wait()
         server.should_exit = True
 
-    async with _running(
-        scheduler.run(stop), watch.run(stop), sampler.run(stop), backups.run(stop), stopper()
-    ):
-        await server.serve()
-        stop.set()
+    try:
+        async with _running(
+            scheduler.run(stop), watch.run(stop), sampler.run(stop), backups.run(stop), stopper()
+        ):
+            await server.serve()
+            stop.set()
+    finally:
+        await ctx.live.stop()
+        await ctx.hosts.close()  # the kept host sessions: their agents end, SSH closes
+        await asyncio.to_thread(alerter.close)  # the delivery worker
 
 
 @contextlib.asynccontextmanager

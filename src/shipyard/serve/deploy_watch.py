@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 
 from shipyard.config.model import Environment
+from shipyard.execute.hostclient import HostFactory, connect_host
 from shipyard.protocol.common import Deployment
 from shipyard.serve.alerts import Alert
 from shipyard.serve.context import ServeContext
@@ -28,11 +29,11 @@ HISTORY_LIMIT = 50
 History = Callable[[Environment], Awaitable[list[Deployment]]]
 
 
-async def read_history(env: Environment) -> list[Deployment]:
+async def read_history(env: Environment, hosts: HostFactory = connect_host) -> list[Deployment]:
     from shipyard.execute import queries
     from shipyard.execute.reporter import SilentReporter
 
-    return await queries.history(env, HISTORY_LIMIT, SilentReporter())
+    return await queries.history(env, HISTORY_LIMIT, SilentReporter(), hosts)
 
 
 class DeployWatch:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from shipyard.config.model import Environment
 from shipyard.errors import ShipyardError
 from shipyard.execute import queries
+from shipyard.execute.hostclient import HostFactory, connect_host
 from shipyard.execute.queries import EnvironmentStatus
 from shipyard.execute.reporter import SilentReporter
 from shipyard.protocol.codec import decode
@@ -52,6 +53,17 @@ class Sources:
     events: Callable[[Environment, int], Awaitable[list[Event]]] = field(
         default=lambda env, after: queries.events(env, after, SilentReporter(), limit=EVENTS_PAGE)
     )
+
+    @classmethod
+    def through(cls, hosts: HostFactory = connect_host) -> Sources:
+        """The queries, reaching the hosts through `hosts` (serve: its HostSessions)."""
+        return cls(
+            status=lambda env: queries.status(env, SilentReporter(), hosts),
+            history=lambda env, limit: queries.history(env, limit, SilentReporter(), hosts),
+            events=lambda env, after: queries.events(
+                env, after, SilentReporter(), limit=EVENTS_PAGE, hosts=hosts
+            ),
+        )
 
 
 class DeployIndex:

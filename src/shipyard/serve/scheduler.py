@@ -172,7 +172,7 @@ class Scheduler:
                 await asyncio.wait_for(stop.wait(), 1.0)
             try:
                 await self._flush()
-                self.alerter.child.expire()
+                self.alerter.worker.expire()
                 if time.time() - last_prune > 86400:
                     last_prune = time.time()
                     await asyncio.to_thread(self.ctx.store.prune_results, last_prune - KEEP_RESULTS)
