@@ -17,6 +17,7 @@ from typing import Any
 
 from shipyard.host import backup_records as records
 from shipyard.host import backup_verify as verifying
+from shipyard.host import local_dump
 from shipyard.host.backup_files import checksums, entry, fresh, live_path, sqlite_copy, swap_in
 from shipyard.host.backup_verify import postgres, verify_one
 from shipyard.host.context import Context
@@ -25,6 +26,7 @@ from shipyard.host.operations.handler import Handler
 from shipyard.host.postgres import DUMP
 from shipyard.host.restic import Restic, Snapshot
 from shipyard.host.state import State
+from shipyard.plan.local_dump import TAG, DumpChoice
 from shipyard.protocol import backup as proto
 
 
@@ -60,8 +62,12 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
             tags = {"source": source.name, "kind": source.kind, "reason": request.reason}
             if request.deployment_id:
                 tags["deployment"] = request.deployment_id
+            if source.kind == "postgres":
+                tags[TAG] = sums[DUMP]  # what a restore checks a local copy against
             tags |= _release_tags(state)
             stored = restic.backup(directory, tags)
+            if source.kind == "postgres":
+                _local_copy(ctx, source, staging / DUMP)
         record = proto.BackupRecord(
             snapshot_id=stored.snapshot_id,
             source=source.name,
@@ -148,14 +154,9 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
             f"not of {source.name}"
         )
     clock = time.monotonic()
+    choice = DumpChoice(local=False, why="")
     if source.kind == "postgres":
-        # streamed: restic dump | pg_restore, no copy of the dump on disk
-        pg = postgres(source, request.timeout)
-        restic.stream(
-            request.snapshot_id,
-            f"/{source.name}/{DUMP}",
-            lambda dump: pg.restore(None, clean=True, stdin=dump),
-        )
+        choice = _restore_postgres(ctx, restic, request, snapshot)
     else:
         with fresh(layout.backup_scratch(request.snapshot_id)) as scratch:
             restic.restore(request.snapshot_id, scratch)
@@ -169,8 +170,41 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
                 swap_in(restored, live)
     seconds = round(time.monotonic() - clock, 3)
     state = ctx.open_state()
-    state.event("backup-restored", {"snapshot": request.snapshot_id, "source": source.name})
-    return proto.BackupRestoreReply(request.snapshot_id, source.name, seconds)
+    state.event(
+        "backup-restored",
+        {
+            "snapshot": request.snapshot_id,
+            "source": source.name,
+            "read_from": choice.read_from,
+            "why": choice.why,
+        },
+    )
+    return proto.BackupRestoreReply(
+        request.snapshot_id, source.name, seconds, choice.read_from, choice.why
+    )
+
+
+def _restore_postgres(
+    ctx: Context, restic: Restic, request: proto.BackupRestoreRequest, snapshot: Snapshot
+) -> DumpChoice:
+    """pg_restore --clean of the snapshot's dump: the local copy when it is that dump
+    (read as a file, like a plain pg_restore), else streamed `restic dump | pg_restore`
+    (no copy of the dump on disk)."""
+    source = request.source
+    pg = postgres(source, request.timeout)
+    with fresh(ctx.layout.backup_scratch(f"restore-{request.snapshot_id}")) as scratch:
+        choice = local_dump.pin(
+            ctx.layout, source.name, source.local_copy, snapshot.tags.get(TAG), scratch
+        )
+        if choice.local:
+            pg.restore(scratch, clean=True)
+        else:
+            restic.stream(
+                request.snapshot_id,
+                f"/{source.name}/{DUMP}",
+                lambda dump: pg.restore(None, clean=True, stdin=dump),
+            )
+    return choice
 
 
 def backup_prune(ctx: Context, request: proto.BackupPruneRequest) -> proto.BackupPruneReply:
@@ -196,6 +230,14 @@ def backup_stats(ctx: Context, request: proto.BackupStatsRequest) -> proto.Backu
 
 
 # pieces ------------------------------------------------------------------------
+
+
+def _local_copy(ctx: Context, source: proto.SourceSpec, dump: Path) -> None:
+    """Keep the dump just stored on the host too (local_copy), or drop an old copy."""
+    if source.local_copy:
+        local_dump.keep(ctx.layout, source.name, dump)
+    else:
+        local_dump.drop(ctx.layout, source.name)
 
 
 def _release_tags(state: State) -> dict[str, str]:
