@@ -17,32 +17,36 @@ from shipyard.plan.layout import Layout
 SHA = "ab" * 32
 
 
+def _copy(sha256: str) -> plan.LocalCopy:
+    return plan.LocalCopy(present=True, sha256=sha256)
+
+
 def test_with_local_copy_off_the_restore_reads_restic_and_says_nothing_more() -> None:
-    assert plan.before_hashing(False, SHA, present=True) == plan.OFF
+    assert plan.choose(False, SHA, _copy(SHA)) == plan.OFF
     assert plan.OFF.read_from == "restic" and plan.OFF.why == ""
 
 
 def test_a_snapshot_without_the_dump_tag_is_read_from_restic() -> None:
-    choice = plan.before_hashing(True, None, present=True)
-    assert choice is not None and not choice.local
-    assert "no sha256" in choice.why
+    choice = plan.choose(True, None, _copy(SHA))
+    assert not choice.local and "no sha256" in choice.why
 
 
 def test_no_local_copy_reads_restic() -> None:
-    choice = plan.before_hashing(True, SHA, present=False)
-    assert choice is not None and not choice.local
-    assert choice.why == "no local copy of the dump on this host"
+    choice = plan.choose(True, SHA, plan.ABSENT)
+    assert not choice.local and choice.why == "no local copy of the dump on this host"
 
 
-def test_a_present_copy_of_a_tagged_snapshot_must_be_hashed_before_choosing() -> None:
-    assert plan.before_hashing(True, SHA, present=True) is None
+def test_a_local_copy_that_could_not_be_read_reads_restic_and_says_why() -> None:
+    choice = plan.choose(True, SHA, plan.LocalCopy(present=True, error="Permission denied"))
+    assert not choice.local
+    assert choice.why == "the local copy could not be read: Permission denied"
 
 
 def test_the_local_copy_is_read_only_when_its_sha256_is_the_snapshots() -> None:
-    assert plan.compare(SHA, SHA) == plan.MATCH
-    assert plan.compare(SHA, SHA.upper()).local
+    assert plan.choose(True, SHA, _copy(SHA)) == plan.MATCH
+    assert plan.choose(True, SHA, _copy(SHA.upper())).local
     assert plan.MATCH.read_from == "local copy"
-    other = plan.compare(SHA, "cd" * 32)
+    other = plan.choose(True, SHA, _copy("cd" * 32))
     assert not other.local and other.read_from == "restic"
     assert "not the snapshot's" in other.why
 
@@ -73,14 +77,13 @@ def test_a_kept_copy_is_0600_in_a_0700_directory_and_replaces_the_old_one(
     assert kept.parent.stat().st_mode & 0o777 == 0o700
 
 
-def test_a_matching_copy_is_pinned_into_scratch_for_pg_restore(
+def test_a_copy_is_pinned_into_scratch_as_a_hard_link_with_its_sha256(
     layout: Layout, tmp_path: Path
 ) -> None:
     kept, sha = _kept(layout, tmp_path, b"the dump")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    choice = local_dump.pin(layout, "db", True, sha, scratch)
-    assert choice == plan.MATCH
+    assert local_dump.pin(layout, "db", scratch) == _copy(sha)
     pinned = scratch / DUMP
     assert pinned.read_bytes() == b"the dump"
     assert os.path.samefile(pinned, kept)  # a hard link, not a copy
@@ -92,37 +95,24 @@ def test_a_pinned_copy_keeps_its_bytes_when_a_new_backup_replaces_the_copy(
     _, sha = _kept(layout, tmp_path, b"the dump")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    assert local_dump.pin(layout, "db", True, sha, scratch).local
+    assert plan.choose(True, sha, local_dump.pin(layout, "db", scratch)).local
     _kept(layout, tmp_path, b"a newer dump")
     assert (scratch / DUMP).read_bytes() == b"the dump"
 
 
-def test_a_corrupt_local_copy_falls_back_to_restic_and_leaves_nothing_in_scratch(
-    layout: Layout, tmp_path: Path
-) -> None:
+def test_a_corrupt_local_copy_falls_back_to_restic(layout: Layout, tmp_path: Path) -> None:
     kept, sha = _kept(layout, tmp_path, b"the dump")
     kept.write_bytes(b"the dumq")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    choice = local_dump.pin(layout, "db", True, sha, scratch)
-    assert choice == plan.MISMATCH
-    assert list(scratch.iterdir()) == []
+    assert plan.choose(True, sha, local_dump.pin(layout, "db", scratch)) == plan.MISMATCH
 
 
 def test_a_missing_local_copy_falls_back_to_restic(layout: Layout, tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    assert local_dump.pin(layout, "db", True, SHA, scratch) == plan.NO_COPY
-
-
-def test_with_local_copy_off_even_a_matching_copy_is_not_read(
-    layout: Layout, tmp_path: Path
-) -> None:
-    _, sha = _kept(layout, tmp_path, b"the dump")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    assert local_dump.pin(layout, "db", False, sha, scratch) == plan.OFF
-    assert list(scratch.iterdir()) == []
+    assert local_dump.pin(layout, "db", scratch) == plan.ABSENT
+    assert plan.choose(True, SHA, plan.ABSENT) == plan.NO_COPY
 
 
 def test_dropping_removes_the_copy_and_its_directory(layout: Layout, tmp_path: Path) -> None:

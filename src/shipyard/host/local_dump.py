@@ -1,9 +1,10 @@
 """The dump of a PostgreSQL source kept on the host (`backup.local_copy`): kept after a
-backup, dropped when local_copy is off, and pinned for a restore when its sha256 is the
-snapshot's (the choice: `shipyard.plan.local_dump`).
+backup, dropped when local_copy is off, and pinned for a restore (the choice of which
+dump a restore reads: `shipyard.plan.local_dump`).
 
-A new copy replaces the old one by rename, never by writing into it, so a restore that
-pinned the old one (a hard link in its scratch directory) reads what it hashed.
+A new copy replaces the old one by rename, never by writing into it, and a restore
+hashes and reads a hard link of the copy in its own scratch directory: pg_restore reads
+exactly the bytes that were checked, even if a backup replaces the copy meanwhile.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import shutil
 from pathlib import Path
 
 from shipyard.host.postgres import DUMP
-from shipyard.plan import local_dump as plan
 from shipyard.plan.layout import Layout
-
-CHUNK = 1024 * 1024
+from shipyard.plan.local_dump import ABSENT, LocalCopy
 
 
 def keep(layout: Layout, source: str, dump: Path) -> Path:
@@ -36,32 +35,18 @@ def drop(layout: Layout, source: str) -> None:
     shutil.rmtree(layout.backup_local_copy(source), ignore_errors=True)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def pin(
-    layout: Layout, source: str, enabled: bool, tagged: str | None, scratch: Path
-) -> plan.DumpChoice:
-    """Decide which dump a restore reads. When it is the local copy, it is hard-linked
-    into `scratch` (as `scratch/db.pgdump`) before it is hashed: pg_restore reads exactly
-    the bytes that were checked, even if a backup replaces the copy meanwhile."""
+def pin(layout: Layout, source: str, scratch: Path) -> LocalCopy:
+    """Hard-link the local copy into `scratch` (as `scratch/db.pgdump`, what pg_restore
+    then reads) and hash the link."""
     local = layout.backup_local_copy(source) / DUMP
-    early = plan.before_hashing(enabled, tagged, local.is_file())
-    if early is not None or tagged is None:
-        return early or plan.NO_TAG
+    if not local.is_file():
+        return ABSENT
     pinned = scratch / DUMP
     try:
         os.link(local, pinned)
-        digest = sha256(pinned)
+        with pinned.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         pinned.unlink(missing_ok=True)
-        return plan.unusable(exc.strerror or str(exc))
-    choice = plan.compare(tagged, digest)
-    if not choice.local:
-        pinned.unlink(missing_ok=True)
-    return choice
+        return LocalCopy(present=True, error=exc.strerror or str(exc))
+    return LocalCopy(present=True, sha256=digest)

@@ -4,8 +4,8 @@
 The local copy is used only when its sha256 is the one the snapshot was tagged with when
 it was taken: then it holds exactly the bytes restic would give back, and pg_restore reads
 it from local disk (as a plain pg_restore would) instead of out of restic's packs. Any
-doubt (no copy, no tag, another hash) and the restore streams from restic, as it does
-without `local_copy`.
+doubt (no copy, no tag, another hash, a copy that cannot be read) and the restore streams
+from restic, as it does without `local_copy`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,19 @@ TAG = "dump_sha256"  # the snapshot's tag: sha256 of the dump file in it
 
 FROM_LOCAL = "local copy"
 FROM_RESTIC = "restic"
+
+
+@dataclass(frozen=True)
+class LocalCopy:
+    """What the host found of its local copy: there or not, its sha256, or why it could
+    not be read."""
+
+    present: bool
+    sha256: str | None = None
+    error: str | None = None
+
+
+ABSENT = LocalCopy(present=False)
 
 
 @dataclass(frozen=True)
@@ -42,22 +55,15 @@ MISMATCH = DumpChoice(
 )
 
 
-def before_hashing(enabled: bool, tagged: str | None, present: bool) -> DumpChoice | None:
-    """The choice when it needs no hashing; None: hash the local copy and `compare`."""
+def choose(enabled: bool, tagged: str | None, copy: LocalCopy) -> DumpChoice:
+    """The local copy only if local_copy is on and it is byte for byte the snapshot's
+    dump (its sha256 is the snapshot's tag); restic otherwise."""
     if not enabled:
         return OFF
     if not tagged:
         return NO_TAG
-    if not present:
+    if not copy.present:
         return NO_COPY
-    return None
-
-
-def compare(tagged: str, local_sha256: str) -> DumpChoice:
-    """The local copy, only if it is byte for byte the snapshot's dump."""
-    return MATCH if local_sha256.lower() == tagged.lower() else MISMATCH
-
-
-def unusable(reason: str) -> DumpChoice:
-    """The local copy is there but could not be read (`reason`: the system's words)."""
-    return DumpChoice(local=False, why=f"the local copy could not be read: {reason}")
+    if copy.error is not None or copy.sha256 is None:
+        return DumpChoice(local=False, why=f"the local copy could not be read: {copy.error}")
+    return MATCH if copy.sha256.lower() == tagged.lower() else MISMATCH

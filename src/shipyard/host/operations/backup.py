@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from shipyard.host.operations.handler import Handler
 from shipyard.host.postgres import DUMP
 from shipyard.host.restic import Restic, Snapshot
 from shipyard.host.state import State
-from shipyard.plan.local_dump import TAG, DumpChoice
+from shipyard.plan.local_dump import ABSENT, TAG, DumpChoice, choose
 from shipyard.protocol import backup as proto
 
 
@@ -142,23 +143,21 @@ def backup_verify(ctx: Context, request: proto.BackupVerifyRequest) -> proto.Bac
 def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.BackupRestoreReply:
     layout, source = ctx.layout, request.source
     restic = Restic(layout, request.repository, request.timeout)
-    snapshot = next((s for s in restic.snapshots() if s.snapshot_id == request.snapshot_id), None)
-    if snapshot is None:
-        raise HostOpError(
-            f"no snapshot {request.snapshot_id} of this environment in the repository",
-            hint="see `shipyard backup list ENV`",
-        )
-    if snapshot.tags.get("source") != source.name:
-        raise HostOpError(
-            f"snapshot {request.snapshot_id} is of {snapshot.tags.get('source')}, "
-            f"not of {source.name}"
-        )
     clock = time.monotonic()
-    choice = DumpChoice(local=False, why="")
-    if source.kind == "postgres":
-        choice = _restore_postgres(ctx, restic, request, snapshot)
-    else:
-        with fresh(layout.backup_scratch(request.snapshot_id)) as scratch:
+    with fresh(layout.backup_scratch(f"restore-{request.snapshot_id}")) as scratch:
+        # the local copy is hashed while restic lists the snapshots: one hides the other
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pinning = (
+                pool.submit(local_dump.pin, layout, source.name, scratch)
+                if source.local_copy
+                else None
+            )
+            snapshot = _snapshot_of(restic, request)
+            copy = pinning.result() if pinning is not None else ABSENT
+        choice = choose(source.local_copy, snapshot.tags.get(TAG), copy)
+        if source.kind == "postgres":
+            _restore_postgres(restic, request, scratch, choice)
+        else:
             restic.restore(request.snapshot_id, scratch)
             restored = scratch / entry(source)
             live = layout.shared / str(source.path)  # may not exist yet: a new server
@@ -184,27 +183,38 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
     )
 
 
+def _snapshot_of(restic: Restic, request: proto.BackupRestoreRequest) -> Snapshot:
+    """The snapshot asked for, from the repository, and of the source asked for."""
+    snapshot = next((s for s in restic.snapshots() if s.snapshot_id == request.snapshot_id), None)
+    if snapshot is None:
+        raise HostOpError(
+            f"no snapshot {request.snapshot_id} of this environment in the repository",
+            hint="see `shipyard backup list ENV`",
+        )
+    if snapshot.tags.get("source") != request.source.name:
+        raise HostOpError(
+            f"snapshot {request.snapshot_id} is of {snapshot.tags.get('source')}, "
+            f"not of {request.source.name}"
+        )
+    return snapshot
+
+
 def _restore_postgres(
-    ctx: Context, restic: Restic, request: proto.BackupRestoreRequest, snapshot: Snapshot
-) -> DumpChoice:
-    """pg_restore --clean of the snapshot's dump: the local copy when it is that dump
-    (read as a file, like a plain pg_restore), else streamed `restic dump | pg_restore`
-    (no copy of the dump on disk)."""
+    restic: Restic, request: proto.BackupRestoreRequest, scratch: Path, choice: DumpChoice
+) -> None:
+    """pg_restore --clean of the snapshot's dump: the local copy pinned in `scratch` when
+    it is that dump (read as a file, like a plain pg_restore), else streamed `restic dump
+    | pg_restore` (no copy of the dump on disk)."""
     source = request.source
     pg = postgres(source, request.timeout)
-    with fresh(ctx.layout.backup_scratch(f"restore-{request.snapshot_id}")) as scratch:
-        choice = local_dump.pin(
-            ctx.layout, source.name, source.local_copy, snapshot.tags.get(TAG), scratch
+    if choice.local:
+        pg.restore(scratch, clean=True)
+    else:
+        restic.stream(
+            request.snapshot_id,
+            f"/{source.name}/{DUMP}",
+            lambda dump: pg.restore(None, clean=True, stdin=dump),
         )
-        if choice.local:
-            pg.restore(scratch, clean=True)
-        else:
-            restic.stream(
-                request.snapshot_id,
-                f"/{source.name}/{DUMP}",
-                lambda dump: pg.restore(None, clean=True, stdin=dump),
-            )
-    return choice
 
 
 def backup_prune(ctx: Context, request: proto.BackupPruneRequest) -> proto.BackupPruneReply:
