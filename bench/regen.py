@@ -847,6 +847,8 @@ def backup_rounds(r: Results) -> str:
                 f"**{x['median_local_ratio']:.3f}**"
                 + (" (met)" if x["median_local_ratio"] <= BACKUP_TARGET else " (not met)"),
                 per_round,
+                _fastest_ratio(x["rounds"], "stream"),
+                _fastest_ratio(x["rounds"], "local"),
                 ", ".join(x["local_read_from"]),
                 "yes" if x["restored_all_rows"] else "**no**",
                 f"fill {fmt(x['fill_s'], 0)} s; {fmt(s.data.get('wall_s'), 0)} s in all",
@@ -856,12 +858,19 @@ def backup_rounds(r: Results) -> str:
     headers += ["database", "backup: plain / Shipyard (ratio)", "restore rounds"]
     headers += ["restore: plain (median)", "streamed from restic (median)", "ratio (median)"]
     headers += ["local_copy (median)", "ratio (median)", "local_copy ratio per round"]
+    headers += ["fastest streamed / fastest plain", "fastest local_copy / fastest plain"]
     headers += ["local_copy restores read from", "all rows restored", "run took"]
     intro = (
         f"Ratio = Shipyard / plain of the same round; the target (issue 11) is "
         f"{BACKUP_TARGET:g} or less.\n\n"
     )
     return intro + table(headers, rows) + "\n" if rows else "no stored restore rounds\n"
+
+
+def _fastest_ratio(rounds: list[dict[str, Any]], kind: str) -> str:
+    """The least disturbed time of a path over the rounds against plain's (best of N)."""
+    fastest = min(one[kind]["s"] for one in rounds) / min(one["plain"]["s"] for one in rounds)
+    return f"{fastest:.3f}"
 
 
 def recover_runs(r: Results) -> str:
