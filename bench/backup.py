@@ -2,31 +2,36 @@
 
 A real PostgreSQL 15 server is started for the run (initdb in a temporary directory, its
 own loopback port; tests/support/postgres.py), one database of about `--mb` MiB is filled
-(a table of text rows with an index), and in the same run, one after the other:
+(a table of text rows with an index), and in the same run, against the same database:
 
 - plain_dump_s: `pg_dump -Fc -f FILE` of the database;
 - shipyard_backup_s: `shipyard backup run` through the pipeline's API (execute.backup.run:
   host agent, write counters, pg_dump -Fc, pg_dumpall --globals-only, sha256 of both,
-  restic backup into a new local repository, the record in state.db);
-- plain_restore_s: `pg_restore --clean --if-exists --single-transaction --no-owner -d DB`
-  of the plain dump (the flags Shipyard's restore uses);
-- plain_restore_from_pipe_s: the same pg_restore reading the dump from a pipe (`cat |`);
-- shipyard_restore_s: `shipyard backup restore --yes` (lock, agent, `restic dump` piped
-  into the same pg_restore); shipyard_restore_host_s: the host's part of it;
+  restic backup into a new local repository, the record in state.db), with
+  `backup.local_copy: true` (the dump is also kept on the host);
+- one plain restore, not counted (the first restore after the fill is the slowest);
+- `--runs` rounds of three restores of that database, each round in a rotated order:
+  plain: `pg_restore --clean --if-exists --single-transaction --no-owner -d DB FILE` of
+  the plain dump (the flags Shipyard's restore uses);
+  stream: `shipyard backup restore --yes` with local_copy off (lock, agent, `restic dump`
+  piped into the same pg_restore), the default;
+  local: the same with local_copy on (the kept dump, its sha256 checked against the
+  snapshot's tag, read by the same pg_restore as a file);
 - restic_dump_to_null_s: `restic dump` of the snapshot alone, to /dev/null.
 
-ratio = Shipyard / plain (1.0: no overhead). Writes a NEW file
-bench/results/backup-<commit12>-<UTCstamp>.json and prints Markdown.
+ratio = Shipyard / plain of the same round (1.0: no overhead); the medians over the
+rounds are what the docs quote. Stores bench/results/backup-rounds-<commit12>-<stamp>.json
+(resultfiles.store_result; the machine's CPU model is in `machine.cpu`) and prints Markdown.
 
-    .venv/bin/python bench/backup.py --mb 1024
+    .venv/bin/python bench/backup.py --mb 1024 --runs 7
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import NO_GATES, RecordingReporter, fmt, machine, make_repo, table
-from pin import source_label, source_root
+from pin import source_root
+from resultfiles import store_result
 
 from shipyard.cli.options import TerminalApprover
 from shipyard.config.loader import ConfigFile
@@ -74,7 +80,7 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return round(time.monotonic() - started, 2)
 
 
-def shipyard_config(work: Path, pg: PgServer) -> Path:
+def shipyard_config(work: Path, pg: PgServer, *, local_copy: bool) -> Path:
     config = {
         "app": "reconcile",
         "start": "python3 app.py",
@@ -87,6 +93,7 @@ def shipyard_config(work: Path, pg: PgServer) -> Path:
             "password_secret": "RESTIC_PASSWORD",
             "sources": [{"name": "db", "type": "postgres", "secret": "DATABASE_URL"}],
             "timeout": 3600,
+            "local_copy": local_copy,
         },
         "environments": {"bench": {"hosts": ["local"], "root": str(work / "hosts")}},
     }
@@ -94,8 +101,7 @@ def shipyard_config(work: Path, pg: PgServer) -> Path:
     (work / "restic-pw").write_text(PASSWORD)
     for secret in ("db-url", "restic-pw"):
         (work / secret).chmod(0o600)
-    repo = make_repo(work / "repo", config)
-    return repo
+    return make_repo(work / ("repo-local-copy" if local_copy else "repo"), config)
 
 
 def restic_dump_seconds(work: Path, snapshot_id: str) -> float:
@@ -125,7 +131,10 @@ class Yes(TerminalApprover):
         return True
 
 
-def run(mb: int) -> dict[str, Any]:
+ORDER = ("plain", "stream", "local")
+
+
+def run(mb: int, runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sybk-bench-", dir="/tmp") as tmp:
         work = Path(tmp)
         work.chmod(0o755)
@@ -134,29 +143,56 @@ def run(mb: int) -> dict[str, Any]:
             env = pg.env("bench")
             dump = work / "plain.pgdump"
             plain_dump = timed(["pg_dump", "-Fc", "-f", str(dump)], env)
-            config = ConfigFile.load(shipyard_config(work, pg))
+            streaming = ConfigFile.load(shipyard_config(work, pg, local_copy=False))
+            local = ConfigFile.load(shipyard_config(work, pg, local_copy=True))
             reporter = RecordingReporter()
             started = time.monotonic()
-            (record,) = asyncio.run(backup.run(config, "bench", reporter))
+            (record,) = asyncio.run(backup.run(local, "bench", reporter))
             shipyard_backup = round(time.monotonic() - started, 2)
             restore_argv = [
                 "pg_restore", "--exit-on-error", "--single-transaction", "--no-owner",
                 "--clean", "--if-exists", "-d", "bench", str(dump),
             ]  # fmt: skip
-            plain_restore = timed(restore_argv, env)
-            # $0 is the dump; "$@" pg_restore's arguments without the file
-            piped = ["sh", "-c", 'cat "$0" | "$@"', str(dump), *restore_argv[:-1]]
-            plain_pipe = timed(piped, env)
-            started = time.monotonic()
-            restored = asyncio.run(
-                backup.restore(
-                    config, "bench", reporter, record.snapshot_id, source=None,
-                    approver=Yes(), yes=True,
+
+            def restore(kind: str) -> dict[str, Any]:
+                if kind == "plain":
+                    return {"s": timed(restore_argv, env)}
+                config = local if kind == "local" else streaming
+                started = time.monotonic()
+                done = asyncio.run(
+                    backup.restore(
+                        config, "bench", reporter, record.snapshot_id, source=None,
+                        approver=Yes(), yes=True,
+                    )
+                )  # fmt: skip
+                seconds = round(time.monotonic() - started, 2)
+                return {"s": seconds, "host_s": done.seconds, "read_from": done.read_from}
+
+            # the first restore after the fill ran far slower than the later ones (the
+            # fill's checkpoint and autovacuum): an untimed one first, for every path alike
+            warmup = timed(restore_argv, env)
+            rounds = []
+            for i in range(runs):
+                order = ORDER[i % 3 :] + ORDER[: i % 3]
+                one: dict[str, Any] = {"order": list(order), "loadavg": os.getloadavg()[0]}
+                for kind in order:
+                    one[kind] = restore(kind)
+                    rows = int(pg.psql("bench", "SELECT count(*) FROM orders"))
+                    one[kind]["all_rows"] = rows == data["rows"]
+                one["stream_ratio"] = round(one["stream"]["s"] / one["plain"]["s"], 3)
+                one["local_ratio"] = round(one["local"]["s"] / one["plain"]["s"], 3)
+                rounds.append(one)
+                print(
+                    f"round {i + 1}/{runs}: plain {one['plain']['s']} s, stream "
+                    f"{one['stream']['s']} s ({one['stream_ratio']}), local "
+                    f"{one['local']['s']} s ({one['local_ratio']})",
+                    flush=True,
                 )
-            )  # fmt: skip
-            shipyard_restore = round(time.monotonic() - started, 2)
-            rows_after = int(pg.psql("bench", "SELECT count(*) FROM orders"))
             restic_read = restic_dump_seconds(work, record.snapshot_id)
+
+    def median(key: str, field: str = "s") -> float:
+        return round(statistics.median(r[key][field] for r in rounds), 3)
+
     return {
         **data,
         "dump_bytes": dump.stat().st_size if dump.exists() else record.size_bytes,
@@ -166,38 +202,38 @@ def run(mb: int) -> dict[str, Any]:
         "shipyard_backup_s": shipyard_backup,
         "shipyard_backup_host_s": record.duration,
         "backup_ratio": round(shipyard_backup / plain_dump, 3),
-        "plain_restore_s": plain_restore,
-        "shipyard_restore_s": shipyard_restore,
-        "restore_ratio": round(shipyard_restore / plain_restore, 3),
+        "warmup_plain_restore_s": warmup,
+        "rounds": rounds,
+        "median_plain_restore_s": median("plain"),
+        "median_stream_restore_s": median("stream"),
+        "median_local_restore_s": median("local"),
+        "median_stream_ratio": round(statistics.median(r["stream_ratio"] for r in rounds), 3),
+        "median_local_ratio": round(statistics.median(r["local_ratio"] for r in rounds), 3),
+        "local_read_from": sorted({r["local"]["read_from"] for r in rounds}),
+        "stream_read_from": sorted({r["stream"]["read_from"] for r in rounds}),
         "restic_dump_to_null_s": restic_read,
-        "plain_restore_from_pipe_s": plain_pipe,
-        "shipyard_restore_host_s": restored.seconds,
-        "rows_after_restore": rows_after,
-        "restored_all_rows": rows_after == data["rows"],
+        "restored_all_rows": all(r[k]["all_rows"] for r in rounds for k in ORDER),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=1024, help="database size to aim for (MiB)")
+    parser.add_argument("--runs", type=int, default=7, help="rounds of the three restores")
     args = parser.parse_args()
     started = time.time()
     result = {
-        "benchmark": "backup",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "machine": machine(),
         "target_mb": args.mb,
-        "result": run(args.mb),
+        "runs": args.runs,
+        "result": run(args.mb, args.runs),
         "wall_s": round(time.time() - started, 1),
     }
-    label = source_label().split()[0][:12]
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"backup-{label}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = store_result("backup", result, variant="rounds")
     r = result["result"]
     print(
         f"database {r['database_bytes'] / 2**20:.0f} MiB, {r['rows']} rows; dump "
-        f"{r['dump_bytes'] / 2**20:.0f} MiB"
+        f"{r['dump_bytes'] / 2**20:.0f} MiB; CPU {result['machine']['cpu']}"
     )
     print(
         table(
@@ -205,16 +241,16 @@ def main() -> None:
             [
                 ["backup (s)", fmt(r["plain_dump_s"]), fmt(r["shipyard_backup_s"]),
                  fmt(r["backup_ratio"], 3)],
-                ["restore (s)", fmt(r["plain_restore_s"]), fmt(r["shipyard_restore_s"]),
-                 fmt(r["restore_ratio"], 3)],
+                [f"restore, streamed from restic (median s of {args.runs})",
+                 fmt(r["median_plain_restore_s"]), fmt(r["median_stream_restore_s"]),
+                 fmt(r["median_stream_ratio"], 3)],
+                [f"restore, local_copy (median s of {args.runs})",
+                 fmt(r["median_plain_restore_s"]), fmt(r["median_local_restore_s"]),
+                 fmt(r["median_local_ratio"], 3)],
             ],
         )
     )  # fmt: skip
-    print(
-        f"restic dump alone (to /dev/null): {fmt(r['restic_dump_to_null_s'])} s; plain "
-        f"pg_restore from a pipe: {fmt(r['plain_restore_from_pipe_s'])} s; Shipyard's "
-        f"restore on the host: {fmt(r['shipyard_restore_host_s'])} s"
-    )
+    print(f"restic dump alone (to /dev/null): {fmt(r['restic_dump_to_null_s'])} s")
     print(f"written to {out}")
 
 

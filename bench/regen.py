@@ -819,6 +819,60 @@ def backup_restore_parts(r: Results) -> str:
     return table(headers, rows) + "\n" if rows else "no run timed the pieces of a restore\n"
 
 
+def backup_rounds(r: Results) -> str:
+    """Every stored run of restore rounds: plain, streamed from restic and local_copy,
+    medians of the per-round ratios, and the CPU each ran on."""
+    rows = []
+    for i, s in enumerate(r.all("backup-rounds"), 1):
+        x = s.data["result"]
+        per_round = ", ".join(f"{one['local_ratio']:.3f}" for one in x["rounds"])
+        rows.append(
+            [
+                str(i),
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                str(s.data.get("machine", {}).get("cpu", "-")),
+                _load(s),
+                f"{s.data.get('target_mb', '-')} MiB asked; {x['rows']:,} rows, "
+                f"{x['database_bytes'] / 2**20:.0f} MiB, dump {x['dump_bytes'] / 2**20:.0f} MiB",
+                f"{_secs(x['plain_dump_s'], 1)} / {_secs(x['shipyard_backup_s'], 1)} "
+                f"({_ratio_cell(x['backup_ratio'])})",
+                str(len(x["rounds"])),
+                _secs(x["median_plain_restore_s"], 1),
+                _secs(x["median_stream_restore_s"], 1),
+                f"{x['median_stream_ratio']:.3f}"
+                + (" (met)" if x["median_stream_ratio"] <= BACKUP_TARGET else " (not met)"),
+                _secs(x["median_local_restore_s"], 1),
+                f"**{x['median_local_ratio']:.3f}**"
+                + (" (met)" if x["median_local_ratio"] <= BACKUP_TARGET else " (not met)"),
+                per_round,
+                _fastest_ratio(x["rounds"], "stream"),
+                _fastest_ratio(x["rounds"], "local"),
+                ", ".join(x["local_read_from"]),
+                "yes" if x["restored_all_rows"] else "**no**",
+                f"fill {fmt(x['fill_s'], 0)} s; {fmt(s.data.get('wall_s'), 0)} s in all",
+            ]
+        )
+    headers = ["run", "result file", "commit", "date (UTC)", "CPU", "load average at start"]
+    headers += ["database", "backup: plain / Shipyard (ratio)", "restore rounds"]
+    headers += ["restore: plain (median)", "streamed from restic (median)", "ratio (median)"]
+    headers += ["local_copy (median)", "ratio (median)", "local_copy ratio per round"]
+    headers += ["fastest streamed / fastest plain", "fastest local_copy / fastest plain"]
+    headers += ["local_copy restores read from", "all rows restored", "run took"]
+    intro = (
+        f"Ratio = Shipyard / plain of the same round; the target (issue 11) is "
+        f"{BACKUP_TARGET:g} or less.\n\n"
+    )
+    return intro + table(headers, rows) + "\n" if rows else "no stored restore rounds\n"
+
+
+def _fastest_ratio(rounds: list[dict[str, Any]], kind: str) -> str:
+    """The least disturbed time of a path over the rounds against plain's (best of N)."""
+    fastest = min(one[kind]["s"] for one in rounds) / min(one["plain"]["s"] for one in rounds)
+    return f"{fastest:.3f}"
+
+
 def recover_runs(r: Results) -> str:
     """Every stored `recover` run: RTO from a fresh host to serving, each step's share."""
     rows = []
@@ -1634,6 +1688,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "agent_options": agent_options,
     "backup": backup_runs,
     "backup-restore": backup_restore_parts,
+    "backup-rounds": backup_rounds,
     "recover": recover_runs,
     "unpack": unpack,
     "build_cache-runs": build_cache_runs,

@@ -151,6 +151,13 @@ def test_sources_carry_their_connection_and_an_unknown_name_is_refused() -> None
         plan.sources(backup, SECRETS, ["nope"])
 
 
+def test_local_copy_is_off_by_default_and_applies_to_postgres_sources_only() -> None:
+    db, uploads = plan.sources(Backup.model_validate(BACKUP), SECRETS)
+    assert not db.local_copy and not uploads.local_copy
+    db, uploads = plan.sources(Backup.model_validate(BACKUP | {"local_copy": True}), SECRETS)
+    assert db.local_copy and not uploads.local_copy
+
+
 def test_only_databases_are_backed_up_before_a_migration() -> None:
     assert Backup.model_validate(BACKUP).database_sources() == ["db"]
 

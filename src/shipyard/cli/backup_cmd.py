@@ -198,8 +198,10 @@ def restore_command(
 ) -> None:
     """Replace a source's live data with SNAPSHOT (asks first on a terminal; --yes otherwise).
 
-    PostgreSQL: pg_restore --clean in one transaction; SQLite: the backup API into the
-    live file; a directory: swapped in whole. Holds the environment's lock.
+    PostgreSQL: pg_restore --clean in one transaction (the dump read from the host's
+    local copy when backup.local_copy is on and its sha256 is the snapshot's, else
+    streamed out of restic); SQLite: the backup API into the live file; a directory:
+    swapped in whole. Holds the environment's lock.
     """
     from shipyard.execute import backup
 
@@ -216,8 +218,10 @@ def restore_command(
             lock_wait=lock_wait,
         )
     )
+    why = f" ({done.why})" if done.why else ""
     output.console.print(
-        f"restored {done.source} from snapshot {done.snapshot_id} in {done.seconds:.1f}s",
+        f"restored {done.source} from snapshot {done.snapshot_id} in {done.seconds:.1f}s, "
+        f"read from {done.read_from}{why}",
         markup=False,
     )
 

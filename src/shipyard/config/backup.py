@@ -129,6 +129,9 @@ class Backup(_Strict):
     an `s3:` URL (`s3:https://fra1.digitaloceanspaces.com/bucket/prefix`) with `s3`.
     max_age: seconds; `status` warns (and `status --check` fails) when a source's newest
     backup is older.
+    local_copy: keep the newest dump of each PostgreSQL source on the primary as well
+    (one more dump's worth of disk, unencrypted, 0600), so that restoring that snapshot
+    reads it from local disk instead of out of restic.
     """
 
     sources: list[Source] = Field(min_length=1)
@@ -140,6 +143,7 @@ class Backup(_Strict):
     max_age: float = Field(default=26 * 3600, gt=0, le=90 * 86400)
     timeout: float = Field(default=3600.0, gt=0, le=7 * 86400)
     before_migrations: bool = True
+    local_copy: bool = False
     schedule: BackupSchedule = BackupSchedule()
 
     @field_validator("repository")

@@ -317,7 +317,7 @@ async def rollback(
             result,
             notes=[
                 f"restored {r.source} from pre-migration snapshot {r.snapshot_id} "
-                f"in {r.seconds:.1f}s"
+                f"in {r.seconds:.1f}s, read from {r.read_from}"
                 for r in restored
             ],
         )

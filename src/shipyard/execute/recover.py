@@ -450,6 +450,9 @@ async def _restore(
             timeout=backup.timeout,
         )
         reply = await session.primary.call(BACKUP_RESTORE, request, timeout=backup.timeout + MARGIN)
-        reporter.info(f"{spec.name}: restored snapshot {reply.snapshot_id} in {reply.seconds:.1f}s")
+        reporter.info(
+            f"{spec.name}: restored snapshot {reply.snapshot_id} in {reply.seconds:.1f}s, "
+            f"read from {reply.read_from}"
+        )
         done.append(Restored(spec.name, reply.snapshot_id, reply.seconds))
     return done

@@ -62,6 +62,7 @@ def sources(
             kind=s.type,
             url=secrets[s.secret] if isinstance(s, PostgresSource) else None,
             path=None if isinstance(s, PostgresSource) else s.path,
+            local_copy=backup.local_copy and isinstance(s, PostgresSource),
         )
         for s in chosen
     ]

@@ -73,6 +73,11 @@ class Layout:
         source, so restic sees one series of snapshots per source."""
         return self.backups / "staging" / source
 
+    def backup_local_copy(self, source: str) -> Path:
+        """The newest dump of a PostgreSQL source, kept when `backup.local_copy` is on
+        (a 0700 directory per source, the dump in it 0600)."""
+        return self.backups / "local" / source
+
     def backup_scratch(self, name: str) -> Path:
         return self.backups / "scratch" / name
 

@@ -31,12 +31,14 @@ class RepositorySpec:
 @dataclass(frozen=True)
 class SourceSpec:
     """One source: a PostgreSQL database (`url`, a libpq URL), a SQLite file or a
-    directory (`path`, relative to shared/)."""
+    directory (`path`, relative to shared/). `local_copy` (PostgreSQL only): a backup
+    keeps its dump on the host too, and a restore of that snapshot reads it from there."""
 
     name: str
     kind: SourceKind
     url: str | None
     path: str | None
+    local_copy: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,8 @@ class BackupRestoreReply:
     snapshot_id: str
     source: str
     seconds: float
+    read_from: str = "restic"  # "restic" | "local copy" (`backup.local_copy`)
+    why: str = ""  # why that one, when local_copy is on
 
 
 BACKUP_RESTORE = Op("backup-restore", BackupRestoreRequest, BackupRestoreReply)

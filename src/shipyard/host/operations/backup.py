@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from shipyard.host import backup_records as records
 from shipyard.host import backup_verify as verifying
+from shipyard.host import local_dump
 from shipyard.host.backup_files import checksums, entry, fresh, live_path, sqlite_copy, swap_in
 from shipyard.host.backup_verify import postgres, verify_one
 from shipyard.host.context import Context
@@ -25,6 +27,7 @@ from shipyard.host.operations.handler import Handler
 from shipyard.host.postgres import DUMP
 from shipyard.host.restic import Restic, Snapshot
 from shipyard.host.state import State
+from shipyard.plan.local_dump import ABSENT, TAG, DumpChoice, choose
 from shipyard.protocol import backup as proto
 
 NOT_DEPLOYED = (
@@ -78,8 +81,12 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
             tags = {"source": source.name, "kind": source.kind, "reason": request.reason}
             if request.deployment_id:
                 tags["deployment"] = request.deployment_id
+            if source.kind == "postgres":
+                tags[TAG] = sums[DUMP]  # what a restore checks a local copy against
             tags |= _release_tags(state)
             stored = restic.backup(directory, tags)
+            if source.kind == "postgres":
+                _local_copy(ctx, source, staging / DUMP)
         record = proto.BackupRecord(
             snapshot_id=stored.snapshot_id,
             source=source.name,
@@ -156,28 +163,21 @@ def backup_verify(ctx: Context, request: proto.BackupVerifyRequest) -> proto.Bac
 def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.BackupRestoreReply:
     layout, source = ctx.layout, request.source
     restic = Restic(layout, request.repository, request.timeout)
-    snapshot = next((s for s in restic.snapshots() if s.snapshot_id == request.snapshot_id), None)
-    if snapshot is None:
-        raise HostOpError(
-            f"no snapshot {request.snapshot_id} of this environment in the repository",
-            hint="see `shipyard backup list ENV`",
-        )
-    if snapshot.tags.get("source") != source.name:
-        raise HostOpError(
-            f"snapshot {request.snapshot_id} is of {snapshot.tags.get('source')}, "
-            f"not of {source.name}"
-        )
     clock = time.monotonic()
-    if source.kind == "postgres":
-        # streamed: restic dump | pg_restore, no copy of the dump on disk
-        pg = postgres(source, request.timeout)
-        restic.stream(
-            request.snapshot_id,
-            f"/{source.name}/{DUMP}",
-            lambda dump: pg.restore(None, clean=True, stdin=dump),
-        )
-    else:
-        with fresh(layout.backup_scratch(request.snapshot_id)) as scratch:
+    with fresh(layout.backup_scratch(f"restore-{request.snapshot_id}")) as scratch:
+        # the local copy is hashed while restic lists the snapshots: one hides the other
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pinning = (
+                pool.submit(local_dump.pin, layout, source.name, scratch)
+                if source.local_copy
+                else None
+            )
+            snapshot = _snapshot_of(restic, request)
+            copy = pinning.result() if pinning is not None else ABSENT
+        choice = choose(source.local_copy, snapshot.tags.get(TAG), copy)
+        if source.kind == "postgres":
+            _restore_postgres(restic, request, scratch, choice)
+        else:
             restic.restore(request.snapshot_id, scratch)
             restored = scratch / entry(source)
             live = layout.shared / str(source.path)  # may not exist yet: a new server
@@ -189,8 +189,52 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
                 swap_in(restored, live)
     seconds = round(time.monotonic() - clock, 3)
     state = ctx.open_state()
-    state.event("backup-restored", {"snapshot": request.snapshot_id, "source": source.name})
-    return proto.BackupRestoreReply(request.snapshot_id, source.name, seconds)
+    state.event(
+        "backup-restored",
+        {
+            "snapshot": request.snapshot_id,
+            "source": source.name,
+            "read_from": choice.read_from,
+            "why": choice.why,
+        },
+    )
+    return proto.BackupRestoreReply(
+        request.snapshot_id, source.name, seconds, choice.read_from, choice.why
+    )
+
+
+def _snapshot_of(restic: Restic, request: proto.BackupRestoreRequest) -> Snapshot:
+    """The snapshot asked for, from the repository, and of the source asked for."""
+    snapshot = next((s for s in restic.snapshots() if s.snapshot_id == request.snapshot_id), None)
+    if snapshot is None:
+        raise HostOpError(
+            f"no snapshot {request.snapshot_id} of this environment in the repository",
+            hint="see `shipyard backup list ENV`",
+        )
+    if snapshot.tags.get("source") != request.source.name:
+        raise HostOpError(
+            f"snapshot {request.snapshot_id} is of {snapshot.tags.get('source')}, "
+            f"not of {request.source.name}"
+        )
+    return snapshot
+
+
+def _restore_postgres(
+    restic: Restic, request: proto.BackupRestoreRequest, scratch: Path, choice: DumpChoice
+) -> None:
+    """pg_restore --clean of the snapshot's dump: the local copy pinned in `scratch` when
+    it is that dump (read as a file, like a plain pg_restore), else streamed `restic dump
+    | pg_restore` (no copy of the dump on disk)."""
+    source = request.source
+    pg = postgres(source, request.timeout)
+    if choice.local:
+        pg.restore(scratch, clean=True)
+    else:
+        restic.stream(
+            request.snapshot_id,
+            f"/{source.name}/{DUMP}",
+            lambda dump: pg.restore(None, clean=True, stdin=dump),
+        )
 
 
 def backup_prune(ctx: Context, request: proto.BackupPruneRequest) -> proto.BackupPruneReply:
@@ -216,6 +260,14 @@ def backup_stats(ctx: Context, request: proto.BackupStatsRequest) -> proto.Backu
 
 
 # pieces ------------------------------------------------------------------------
+
+
+def _local_copy(ctx: Context, source: proto.SourceSpec, dump: Path) -> None:
+    """Keep the dump just stored on the host too (local_copy), or drop an old copy."""
+    if source.local_copy:
+        local_dump.keep(ctx.layout, source.name, dump)
+    else:
+        local_dump.drop(ctx.layout, source.name)
 
 
 def _release_tags(state: State) -> dict[str, str]:
