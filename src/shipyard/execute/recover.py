@@ -230,7 +230,7 @@ async def recover(
                 ok=True,
                 detail=summary(result),
             )
-    result.next_step = plan.one_step_left(env, env.listen_for(env.primary))
+    result.next_step = plan.one_step_left(working, env)
     return result
 
 
