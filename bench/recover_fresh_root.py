@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from typing import Any
@@ -96,13 +97,28 @@ def run(mb: int) -> dict[str, Any]:
     }
 
 
+def measured_machine() -> dict[str, Any]:
+    """benchlib.machine(), naming the commit itself when the working tree's src/,
+    examples/ and tests/support/ (the scenario) are that commit's (as bench/setup.py)."""
+    facts = machine()
+    label = str(facts["shipyard"])
+    scenario = subprocess.run(
+        ["git", "-C", str(source_root()), "status", "--porcelain", "--", "tests/support"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    if label.startswith("worktree at ") and "uncommitted" not in label and not scenario:
+        facts["shipyard"] = label.split()[-1]
+        facts["source"] = label + " (src/, examples/ and tests/support/ clean: the commit)"
+    return facts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=64, help="database size to aim for (MiB)")
     args = parser.parse_args()
     started = time.time()
     result = {
-        "machine": machine(),
+        "machine": measured_machine(),
         "target_mb": args.mb,
         "result": run(args.mb),
         "wall_s": round(time.time() - started, 1),
