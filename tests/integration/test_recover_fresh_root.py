@@ -77,10 +77,16 @@ def test_the_recovered_server_takes_its_first_backup_to_the_same_repository(
     assert len([r for r in listing if r["source"] == "db"]) == 2  # the lost server's and this
 
 
-def test_a_second_recover_onto_the_server_now_serving_is_refused(lost: LostServer) -> None:
+def test_a_second_recover_onto_the_server_now_serving_is_refused_before_setup_touches_it(
+    lost: LostServer,
+) -> None:
+    rotate = lost.fresh.root / "etc/logrotate.d/shipyard-reconcile-production"
+    rotate.unlink()  # setup would write it again
     refused = lost.shipyard("recover", ENV, "--to", lost.new_host)
     assert refused.returncode == 7, refused.stdout + refused.stderr
     assert "already serves production" in refused.stderr
+    assert "packages" not in refused.stdout  # no setup step ran
+    assert not rotate.exists()  # nothing changed
     response = httpx.get(f"{lost.url}/healthz", timeout=5)
     assert response.status_code == 200
 

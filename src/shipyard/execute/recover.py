@@ -35,7 +35,7 @@ from shipyard.execute.deploy import Shipment, deploy_locked
 from shipyard.execute.hostclient import HostFactory
 from shipyard.execute.identity import actor, new_deployment_id
 from shipyard.execute.release_runtime import choose_runtime
-from shipyard.execute.reporter import Reporter
+from shipyard.execute.reporter import Reporter, SilentReporter
 from shipyard.execute.session import Session
 from shipyard.plan import backup as backup_plan
 from shipyard.plan import recover as plan
@@ -168,6 +168,10 @@ async def recover(
     def session_of(env: Environment) -> Session:
         return Session(env, reporter, secrets=list(secrets.values()), hosts=hosts)
 
+    if not force:  # before setup changes anything there
+        await _refuse_if_already_serving(
+            Session(target, SilentReporter(), secrets=list(secrets.values()), hosts=hosts)
+        )
     reporter.info(f"recover {env_name} onto {to}: setup")
     await (setup or setup_step(config.path.parent))(session_of(target))
     clock.lap("setup")
@@ -370,6 +374,23 @@ def _artifact(config: ConfigFile, choice: plan.ReleaseChoice) -> Artifact:
             "release this version builds identically",
         )
     return artifact
+
+
+async def _refuse_if_already_serving(session: Session) -> None:
+    """Refuse a host that is a Shipyard host already and serves the environment, before
+    the setup step runs there. A host that does not answer as one (a fresh server, or
+    another version) is left to setup; the check under the lock comes after it."""
+    try:
+        async with asyncio.timeout(OLD_HOST_TIMEOUT):
+            await session.open()
+    except (ShipyardError, OSError, TimeoutError):
+        with contextlib.suppress(Exception):
+            await session.close()
+        return
+    try:
+        await _refuse_if_serving(session, force=False)
+    finally:
+        await session.close()
 
 
 async def _refuse_if_serving(session: Session, force: bool) -> None:
