@@ -7,7 +7,8 @@ The steps, each timed (their shares are the recovery time's make-up):
 
     setup    `shipyard setup` on the new host when the environment is one that setup
              makes (plan/setup_plan.required_settings); then, either way, the host
-             must answer as a Shipyard host of this version
+             must answer as a Shipyard host of this version. A host that already
+             answers and serves the environment is refused before this (no --force)
     release  find the release and its artifact: rebuilt from the commit, checked
              against the recorded sha256
     verify   the newest snapshot of each source restored into scratch and checked there
