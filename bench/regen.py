@@ -905,6 +905,43 @@ def recover_runs(r: Results) -> str:
     return table(headers, rows) + "\n" if rows else "no stored recover result\n"
 
 
+def recover_fresh_root_runs(r: Results) -> str:
+    """Every stored `recover_fresh_root` run: RTO from a fresh root (only sshd) to serving,
+    each step's share, and whether the data and the artifact came back."""
+    rows = []
+    for i, s in enumerate(r.all("recover_fresh_root"), 1):
+        x = s.data["result"]
+        shares = x["recover_step_shares_pct"]
+        steps = ", ".join(
+            f"{step} {_secs(seconds, 1)} ({shares[step]:.0f}%)"
+            for step, seconds in x["recover_steps_s"].items()
+        )
+        intact = (
+            x["restored_all_rows"]
+            and x["restored_all_uploads"]
+            and x["same_release_and_digest"]
+            and x["serving_after"] == 200
+        )
+        rows.append(
+            [
+                str(i),
+                f"`{s.name}`",
+                f"`{s.short}`",
+                s.day,
+                _load(s),
+                f"{x['rows']:,} rows, {x['database_bytes'] / 2**20:.0f} MiB, dump "
+                f"{x['dump_bytes'] / 2**20:.0f} MiB",
+                _secs(x["rto_s"], 1),
+                steps,
+                "yes" if intact else "**no**",
+            ]
+        )
+    headers = ["run", "result file", "commit", "date (UTC)", "load average at start"]
+    headers += ["database", "RTO: recover, fresh root to serving", "steps (share)"]
+    headers += ["rows, uploads, same sha256, serving"]
+    return table(headers, rows) + "\n" if rows else "no stored recover_fresh_root result\n"
+
+
 # -- unpacking (benchmarks.md) --------------------------------------------------------
 def unpack(r: Results) -> str:
     now = r.now("unpack")
@@ -1690,6 +1727,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "backup-restore": backup_restore_parts,
     "backup-rounds": backup_rounds,
     "recover": recover_runs,
+    "recover_fresh_root": recover_fresh_root_runs,
     "unpack": unpack,
     "build_cache-runs": build_cache_runs,
     "build_cache": build_cache,

@@ -72,8 +72,27 @@ def test_each_step_gets_its_share_of_the_recovery_time() -> None:
     assert plan.shares({"setup": 0.0}) == {"setup": 0.0}
 
 
-def test_the_step_left_names_the_new_host_and_its_listen_address() -> None:
-    recovered = plan.target_environment(env(), "deploy@10.0.0.9", listen="10.0.0.9:80")
-    text = plan.one_step_left(recovered, "10.0.0.9:80")
-    assert "point DNS or the load balancer for production at deploy@10.0.0.9" in text
-    assert "10.0.0.9:80" in text
+def test_the_step_left_points_dns_at_the_new_hosts_name_not_its_ssh_address() -> None:
+    working = env()
+    recovered = plan.target_environment(working, "deploy@10.0.0.9:2222", listen="10.0.0.9:80")
+    text = plan.one_step_left(working, recovered)
+    assert "point DNS or the load balancer for production at 10.0.0.9 " in text
+    assert "deploy@10.0.0.9:2222 " not in text.split(";")[0]
+    assert "(nginx listens on 10.0.0.9:80)" in text
+
+
+def test_the_step_left_asks_to_name_the_new_host_in_shipyard_yml_instead_of_the_lost_one() -> None:
+    working = env()
+    recovered = plan.target_environment(working, "deploy@10.0.0.9")
+    text = plan.one_step_left(working, recovered)
+    assert "make shipyard.yml's hosts: name deploy@10.0.0.9 instead of deploy@10.0.0.6" in text
+
+
+def test_the_step_left_asks_nothing_of_shipyard_yml_when_it_already_names_the_new_host() -> None:
+    working = env(hosts=[{"address": "deploy@10.0.0.9", "listen": "10.0.0.9:80"}])
+    recovered = plan.target_environment(working, "deploy@10.0.0.9")
+    text = plan.one_step_left(working, recovered)
+    assert text == (
+        "one step left: point DNS or the load balancer for production at 10.0.0.9 "
+        "(nginx listens on 10.0.0.9:80)"
+    )

@@ -57,6 +57,8 @@ def recover_command(
     """Recover ENV onto a new server: setup, the active release (same sha256, rebuilt from
     its commit), the newest verified backup of every source, health checked.
 
+    For an environment that `shipyard setup` makes, the new server needs only sshd and root's key: recover runs setup there first.
+
     Prints the one step left: point DNS or the load balancer at the new server. Refuses a host that already serves ENV unless --force. Records the recovery time, per step (`shipyard status ENV`). Guide: docs/runbooks/server-gone.md.
     """  # noqa: E501
     from dataclasses import asdict

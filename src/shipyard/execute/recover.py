@@ -7,7 +7,8 @@ The steps, each timed (their shares are the recovery time's make-up):
 
     setup    `shipyard setup` on the new host when the environment is one that setup
              makes (plan/setup_plan.required_settings); then, either way, the host
-             must answer as a Shipyard host of this version
+             must answer as a Shipyard host of this version. A host that already
+             answers and serves the environment is refused before this (no --force)
     release  find the release and its artifact: rebuilt from the commit, checked
              against the recorded sha256
     verify   the newest snapshot of each source restored into scratch and checked there
@@ -35,7 +36,7 @@ from shipyard.execute.deploy import Shipment, deploy_locked
 from shipyard.execute.hostclient import HostFactory
 from shipyard.execute.identity import actor, new_deployment_id
 from shipyard.execute.release_runtime import choose_runtime
-from shipyard.execute.reporter import Reporter
+from shipyard.execute.reporter import Reporter, SilentReporter
 from shipyard.execute.session import Session
 from shipyard.plan import backup as backup_plan
 from shipyard.plan import recover as plan
@@ -168,6 +169,10 @@ async def recover(
     def session_of(env: Environment) -> Session:
         return Session(env, reporter, secrets=list(secrets.values()), hosts=hosts)
 
+    if not force:  # before setup changes anything there
+        await _refuse_if_already_serving(
+            Session(target, SilentReporter(), secrets=list(secrets.values()), hosts=hosts)
+        )
     reporter.info(f"recover {env_name} onto {to}: setup")
     await (setup or setup_step(config.path.parent))(session_of(target))
     clock.lap("setup")
@@ -230,7 +235,7 @@ async def recover(
                 ok=True,
                 detail=summary(result),
             )
-    result.next_step = plan.one_step_left(env, env.listen_for(env.primary))
+    result.next_step = plan.one_step_left(working, env)
     return result
 
 
@@ -370,6 +375,23 @@ def _artifact(config: ConfigFile, choice: plan.ReleaseChoice) -> Artifact:
             "release this version builds identically",
         )
     return artifact
+
+
+async def _refuse_if_already_serving(session: Session) -> None:
+    """Refuse a host that is a Shipyard host already and serves the environment, before
+    the setup step runs there. A host that does not answer as one (a fresh server, or
+    another version) is left to setup; the check under the lock comes after it."""
+    try:
+        async with asyncio.timeout(OLD_HOST_TIMEOUT):
+            await session.open()
+    except (ShipyardError, OSError, TimeoutError):
+        with contextlib.suppress(Exception):
+            await session.close()
+        return
+    try:
+        await _refuse_if_serving(session, force=False)
+    finally:
+        await session.close()
 
 
 async def _refuse_if_serving(session: Session, force: bool) -> None:

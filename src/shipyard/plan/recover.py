@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from shipyard.config.model import Environment, HostEntry
 from shipyard.protocol.backup import BackupRecord
+from shipyard.transport.target import SshTarget
 
 
 def target_environment(
@@ -97,11 +98,22 @@ def describe_steps(steps: Mapping[str, float]) -> str:
     )
 
 
-def one_step_left(env: Environment, listen: str) -> str:
-    """What the person has to do themselves once the new server serves."""
-    host = env.primary.address
-    return (
-        f"one step left: point DNS or the load balancer for {env.name} at {host} "
-        f"(nginx listens on {listen}); make shipyard.yml's hosts: name {host} instead of the "
-        "lost server, so the next deploy goes there"
+def one_step_left(working: Environment, recovered: Environment) -> str:
+    """What the person has to do themselves once the new server serves: point DNS at
+    its name (not the SSH address recover was given) and, unless shipyard.yml already
+    names it (`working`: the environment as configured), name it there instead of the
+    lost server, so the next deploy goes there."""
+    entry = recovered.primary
+    name = "127.0.0.1" if entry.is_local else SshTarget.parse(entry.address).host
+    text = (
+        f"one step left: point DNS or the load balancer for {recovered.name} at {name} "
+        f"(nginx listens on {recovered.listen_for(entry)})"
+    )
+    if any(h.address == entry.address for h in working.hosts):
+        return text  # shipyard.yml names it already (the runbook's step 3)
+    lost = [h.address for h in working.hosts]
+    which = lost[0] if len(lost) == 1 else f"the lost one of {', '.join(lost)}"
+    return text + (
+        f"; make shipyard.yml's hosts: name {entry.address} instead of {which}, "
+        "so the next deploy goes there"
     )
