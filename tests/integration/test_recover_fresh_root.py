@@ -91,17 +91,11 @@ def test_a_second_recover_onto_the_server_now_serving_is_refused_before_setup_to
     assert response.status_code == 200
 
 
-class ScheduleInstallFailed(Exception):
-    """`backup schedule install` exited non-zero: the only failure the xfail expects."""
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=ScheduleInstallFailed,
-    reason="backup schedule install fails on a setup-made host (bsched)",
-)
 def test_the_recovered_server_gets_its_backup_and_verify_timers(lost: LostServer) -> None:
     assert httpx.get(f"{lost.url}/healthz", timeout=5).status_code == 200  # recovered
     installed = lost.shipyard("backup", "schedule", "install", ENV)
-    if installed.returncode != 0:
-        raise ScheduleInstallFailed(installed.stdout + installed.stderr)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    units = lost.fresh.root / "home/deploy/.config/systemd/user"  # the deploy user's own
+    timers = sorted(path.name for path in units.glob("*.timer"))
+    assert any("backup" in name for name in timers), timers
+    assert any("verify" in name for name in timers), timers

@@ -180,6 +180,11 @@ class _Lent:
             self._failed = True
             raise
 
+    def lane(self) -> Host:
+        """The kept host's own lane (serve's reads send no phase events; a lane, if one
+        is ever asked for, is closed with the kept host, not with this read)."""
+        return self._kept.host.lane()
+
     async def close(self) -> None:
         if not self._returned:
             self._returned = True
