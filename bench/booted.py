@@ -169,7 +169,7 @@ def main() -> None:
         result: dict[str, Any] = {
             "machine": machine,
             "image": "debootstrap bookworm --variant=minbase + "
-            + ", ".join(fresh_root.Image.BOOTABLE.value),
+            + ", ".join(fresh_root.Image.BOOTABLE.packages),
             **asyncio.run(scenario(work)),
         }
     finally:

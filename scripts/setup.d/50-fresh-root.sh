@@ -1,9 +1,10 @@
-# `shipyard setup` (docs/setup.md): its tests set up fresh Debian 12 roots made with
+# `shipyard setup` (docs/setup.md): its tests set up fresh Debian 12 and Ubuntu 24.04 roots made with
 # debootstrap, built once and cached outside the repository (/var/cache/shipyard-tests,
 # tests/support/fresh_root.py): minbase + openssh-server + python3 for the chroot tests
 # (about a minute), and the same + systemd, systemd-sysv, dbus for the booted test
 # (tests/support/booted_root.py: systemd-nspawn from systemd-container, `ip netns` from
-# iproute2; about three minutes).
+# iproute2; about three minutes); and an Ubuntu 24.04 root (minbase + openssh-server +
+# python3 from archive.ubuntu.com, about a minute) for tests/integration/test_setup_ubuntu.py.
 fresh_root_packages=()
 command -v debootstrap >/dev/null || fresh_root_packages+=(debootstrap)
 command -v zstd >/dev/null || fresh_root_packages+=(zstd)

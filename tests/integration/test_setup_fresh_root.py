@@ -11,18 +11,14 @@ as PID 1, in test_setup_booted.py (docs/setup.md).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from support.apprepo import AppRepo, free_port, make_repo
 from support.fresh_root import FreshHost
-from support.sshd import keygen
+from support.setup_hosts import Fleet, config, operator_files, start_host
 
 from shipyard import __version__
 
@@ -32,55 +28,10 @@ ADDRESS = "127.0.0.41"
 UNITS = ("nginx.service", "nftables.service", "shipyard-reconcile-production.service")
 
 
-@dataclass
-class Fleet:
-    work: Path
-    client_key: Path
-    public_key: str
-    known_hosts: Path
-    ssh_config: Path
-
-
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
-    work = Path(tempfile.mkdtemp(prefix="setup-", dir="/tmp"))
-    key = work / "client_ed25519"
-    public = keygen(key, "shipyard-setup-tests")
-    (work / "ssh_config").write_text("")
-    (work / "known_hosts").write_text("")
-    yield Fleet(work, key, public, work / "known_hosts", work / "ssh_config")
-    shutil.rmtree(work, ignore_errors=True)
-
-
-def start_host(fleet: Fleet, address: str) -> FreshHost:
-    host = FreshHost(address, free_port(address), fleet.public_key)
-    host.start_sshd()
-    with fleet.known_hosts.open("a") as known:
-        known.write(host.known_hosts_line + "\n")
-    return host
-
-
-def config(fleet: Fleet, host: FreshHost, port: int) -> dict[str, object]:
-    return {
-        "app": "reconcile",
-        "start": "python3 app.py",
-        "health": {"path": "/healthz", "interval": 0.1, "deadline": 15},
-        "drain_timeout": 2,
-        "observe": {"window": 1, "interval": 0.5},
-        "nginx": {
-            "mode": "system",
-            "include_dir": "/etc/nginx/shipyard.d",
-            "binary": "shipyard-nginx",
-            "listen": f"{host.address}:{port}",
-        },
-        "ssh": {
-            "known_hosts": str(fleet.known_hosts),
-            "identity_file": str(fleet.client_key),
-            "config_file": str(fleet.ssh_config),
-        },
-        "setup": {"authorized_keys": [fleet.public_key]},
-        "environments": {"production": {"hosts": [f"deploy@{host.address}:{host.port}"]}},
-    }
+    with operator_files() as files:
+        yield files
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,21 @@
-"""A fresh Debian 12 server for the setup tests: a debootstrap root, an sshd in a chroot.
+"""A fresh Debian 12 or Ubuntu 24.04 server for the setup tests: a debootstrap root, an
+sshd in a chroot.
 
-Two images (`Image`), each built once and cached outside the repository, in
+Three images (`Image`), each built once and cached outside the repository, in
 `$SHIPYARD_FRESH_ROOT_CACHE` (default /var/cache/shipyard-tests):
 
 - MINBASE, bookworm-minbase.tar.zst: `--variant=minbase` plus openssh-server and
   python3, as a fresh droplet has them (about a minute with the mirror);
 - BOOTABLE, bookworm-minbase-systemd.tar.zst: the same plus systemd, systemd-sysv and
-  dbus, so that systemd can boot it as PID 1 (tests/support/booted_root.py).
+  dbus, so that systemd can boot it as PID 1 (tests/support/booted_root.py);
+- NOBLE, noble-minbase.tar.zst: Ubuntu 24.04 from archive.ubuntu.com, minbase plus
+  openssh-server and python3, with `main` and `universe` as an Ubuntu droplet has them
+  (the release pocket only). debootstrap checks it with Ubuntu's archive key, from the
+  ubuntu-keyring package whose sha256 is pinned below (`ubuntu_keyring`).
 
 A machine without them builds them (scripts/setup.d/50-fresh-root.sh does at setup).
-Package downloads of apt inside every copy go to one cache dir beside them, bind-mounted
-into the copy, so repeated runs download nothing.
+Package downloads of apt inside every copy go to one cache dir per distribution beside
+them, bind-mounted into the copy, so repeated runs download nothing.
 
 `FreshHost` unpacks a copy, mounts /proc, /dev and the apt cache, gives it new host
 keys, and starts the copy's own /usr/sbin/sshd inside `chroot` on a loopback alias.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import fcntl
+import hashlib
 import os
 import shlex
 import shutil
@@ -40,20 +46,71 @@ from pathlib import Path
 
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
+UBUNTU_MIRROR = "http://archive.ubuntu.com/ubuntu"
+UBUNTU_SUITE = "noble"
+# ubuntu-keyring from noble's main (its archive key: F6ECB3762474EDA9D21B7022871920D1991BC93C)
+UBUNTU_KEYRING_DEB = "pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb"
+UBUNTU_KEYRING_SHA256 = "36de43b15853ccae0028e9a767613770c704833f82586f28eb262f0311adb8a8"
 CACHE = Path(os.environ.get("SHIPYARD_FRESH_ROOT_CACHE") or "/var/cache/shipyard-tests")
 APT_CACHE = CACHE / "apt-archives"
 
 
 class Image(enum.Enum):
-    """Which root: the packages debootstrap adds to minbase, and the cached file's name."""
+    """Which root: the suite, the packages debootstrap adds to minbase, the cached file."""
 
-    MINBASE = ("openssh-server", "python3")
-    BOOTABLE = ("openssh-server", "python3", "systemd", "systemd-sysv", "dbus")
+    MINBASE = (SUITE, ("openssh-server", "python3"))
+    BOOTABLE = (SUITE, ("openssh-server", "python3", "systemd", "systemd-sysv", "dbus"))
+    NOBLE = (UBUNTU_SUITE, ("openssh-server", "python3"))
+
+    @property
+    def suite(self) -> str:
+        return str(self.value[0])
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(self.value[1])
 
     @property
     def path(self) -> Path:
         suffix = "-systemd" if self is Image.BOOTABLE else ""
-        return CACHE / f"{SUITE}-minbase{suffix}.tar.zst"
+        return CACHE / f"{self.suite}-minbase{suffix}.tar.zst"
+
+    @property
+    def apt_cache(self) -> Path:
+        """apt's downloads for copies of this image (one per distribution: Debian's and
+        Ubuntu's packages may share a file name and differ)."""
+        return APT_CACHE if self.suite == SUITE else CACHE / f"apt-archives-{self.suite}"
+
+    def debootstrap(self, root: Path) -> list[str]:
+        argv = ["debootstrap", "--variant=minbase", f"--include={','.join(self.packages)}"]
+        if self.suite == SUITE:
+            return [*argv, SUITE, str(root), MIRROR]
+        return [
+            *argv, "--components=main,universe", f"--keyring={ubuntu_keyring()}",
+            self.suite, str(root), UBUNTU_MIRROR, "/usr/share/debootstrap/scripts/gutsy",
+        ]  # fmt: skip
+
+
+def ubuntu_keyring() -> Path:
+    """Ubuntu's archive keyring, from its package checked against the pinned sha256."""
+    keyring = CACHE / "ubuntu-archive-keyring.gpg"
+    if keyring.is_file():
+        return keyring
+    with tempfile.TemporaryDirectory(prefix="ubuntu-keyring-", dir=CACHE) as scratch:
+        deb = Path(scratch) / "ubuntu-keyring.deb"
+        subprocess.run(
+            ["curl", "-fsS", "--retry", "3", "-o", str(deb),
+             f"{UBUNTU_MIRROR}/{UBUNTU_KEYRING_DEB}"],
+            check=True,
+        )  # fmt: skip
+        digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+        if digest != UBUNTU_KEYRING_SHA256:
+            raise RuntimeError(f"{UBUNTU_KEYRING_DEB} has sha256 {digest}, not the pinned one")
+        subprocess.run(["dpkg-deb", "-x", str(deb), scratch], check=True)
+        partial = keyring.with_suffix(".partial")
+        shutil.copy(Path(scratch) / "usr/share/keyrings/ubuntu-archive-keyring.gpg", partial)
+        partial.rename(keyring)
+    return keyring
 
 
 def ensure_image(image: Image = Image.MINBASE) -> Path:
@@ -71,17 +128,13 @@ def ensure_image(image: Image = Image.MINBASE) -> Path:
 def _build(image: Image) -> None:
     started = time.monotonic()
     target = image.path
-    print(f"fresh-root: building {target} with debootstrap from {MIRROR}", file=sys.stderr)
+    print(f"fresh-root: building {target} with debootstrap ({image.suite})", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="fresh-root-", dir=CACHE) as scratch:
         root = Path(scratch) / "root"
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(image.value)}",
-             SUITE, str(root), MIRROR],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        APT_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(image.debootstrap(root), check=True, stdout=subprocess.DEVNULL)
+        image.apt_cache.mkdir(parents=True, exist_ok=True)
         for deb in (root / "var/cache/apt/archives").glob("*.deb"):
-            shutil.move(str(deb), APT_CACHE / deb.name)  # later copies install from here
+            shutil.move(str(deb), image.apt_cache / deb.name)  # later copies install from here
         for key in (root / "etc/ssh").glob("ssh_host_*"):
             key.unlink()  # every copy gets its own
         if image is Image.BOOTABLE:
@@ -101,10 +154,16 @@ class FreshHost:
     """A copy of the image with its own sshd on ADDRESS:PORT, reachable as root."""
 
     def __init__(
-        self, address: str, port: int, client_public_key: str, apt_cache: Path = APT_CACHE
+        self,
+        address: str,
+        port: int,
+        client_public_key: str,
+        apt_cache: Path | None = None,
+        image: Image = Image.MINBASE,
     ) -> None:
         self.address = address
-        self.apt_cache = apt_cache
+        self.image = image
+        self.apt_cache = apt_cache or image.apt_cache
         self.port = port
         self.dir = Path(tempfile.mkdtemp(prefix="fresh-", dir="/var/tmp"))
         self.root = self.dir / "root"
@@ -116,7 +175,7 @@ class FreshHost:
     def _unpack(self, client_public_key: str) -> None:
         self.root.mkdir()
         subprocess.run(
-            f"zstd -dc {ensure_image()} | tar --numeric-owner -C {self.root} -xf -",
+            f"zstd -dc {ensure_image(self.image)} | tar --numeric-owner -C {self.root} -xf -",
             shell=True, check=True,
         )  # fmt: skip
         policy = self.root / "usr/sbin/policy-rc.d"
