@@ -1601,11 +1601,12 @@ def serve_compare(r: Results) -> str:
     return head + "\n" + table(["", "main", "kept host sessions, one delivery worker"], rows) + "\n"
 
 
-def setup_runs(r: Results) -> str:
+def setup_runs(r: Results, key: str = "setup") -> str:
     """`shipyard setup` from a fresh root, cold and warm caches, then the no-change run."""
-    s = r.now("setup")
+    s = r.now(key)
     if s is None:
-        return "No stored result yet: run `.venv/bin/python bench/setup.py`.\n"
+        option = " --image ubuntu" if key == "setup-ubuntu" else ""
+        return f"No stored result yet: run `.venv/bin/python bench/setup.py{option}`.\n"
     d = s.data
     cold, warm = d["cold"], d["warm"]
 
@@ -1734,6 +1735,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "build_cache-prepare": build_cache_prepare,
     "build_cache-notes": build_cache_notes,
     "setup": setup_runs,
+    "setup-ubuntu": lambda r: setup_runs(r, "setup-ubuntu"),
     "setup-serve": setup_serve,
     "booted": booted_runs,
     "dashboard": dashboard,

@@ -1,4 +1,5 @@
-"""`shipyard setup`: a fresh Debian 12 root to deployable, and a second (no-change) run.
+"""`shipyard setup`: a fresh Debian 12 (or Ubuntu 24.04) root to deployable, and a second
+(no-change) run.
 
 Two fresh debootstrap copies (tests/support/fresh_root.py: an sshd in a chroot on a
 loopback alias), each set up from nothing through the pipeline-level
@@ -16,7 +17,8 @@ Shipyard's own wheel again. After the cold setup: a real deploy of the example a
 (through the pipeline), then setup again (it must change nothing).
 Per step: seconds from the step's start to its end, from the reporter's events.
 
-    .venv/bin/python bench/setup.py
+    .venv/bin/python bench/setup.py                   # Debian 12 (result: setup-*)
+    .venv/bin/python bench/setup.py --image ubuntu    # Ubuntu 24.04 (result: setup-ubuntu-*)
 """
 
 from __future__ import annotations
@@ -161,11 +163,14 @@ async def scenario(
     apt_cache: Path,
     deploy: bool,
     fresh_root: Any,
+    image: Any,
     measure_downloads: bool = False,
 ) -> dict[str, Any]:
     key = work / "client_ed25519"
     public = key.with_name(key.name + ".pub").read_text().strip()
-    host = fresh_root.FreshHost(address, _free_port(address), public, apt_cache=apt_cache)
+    host = fresh_root.FreshHost(
+        address, _free_port(address), public, apt_cache=apt_cache, image=image
+    )
     try:
         host.start_sshd()
         with (work / "known_hosts").open("a") as known:
@@ -192,6 +197,22 @@ async def scenario(
         host.stop()
 
 
+# --image: the fresh_root.Image, what the result says of it, the result's kind
+IMAGES = {
+    "debian": (
+        "MINBASE",
+        "debootstrap bookworm --variant=minbase + openssh-server, python3",
+        "setup",
+    ),
+    "ubuntu": (
+        "NOBLE",
+        "debootstrap noble (Ubuntu 24.04) --variant=minbase, main and universe + "
+        "openssh-server, python3",
+        "setup-ubuntu",
+    ),
+}
+
+
 def _free_port(address: str) -> int:
     import socket
 
@@ -202,8 +223,10 @@ def _free_port(address: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.parse_args()
+    parser.add_argument("--image", choices=sorted(IMAGES), default="debian")
+    args = parser.parse_args()
     fresh_root = _support("fresh_root")
+    image = getattr(fresh_root.Image, IMAGES[args.image][0])
     sshd = _support("sshd")
     work = Path(tempfile.mkdtemp(prefix="bench-setup-", dir="/tmp"))
     cold_apt = work / "apt-cold"
@@ -218,13 +241,15 @@ def main() -> None:
         machine["shipyard"] = label.split()[-1]  # a clean src/: exactly that commit
         machine["source"] = label + " (src/ and examples/ clean: the commit itself)"
     try:
-        cold = asyncio.run(scenario(work, "cold", "127.0.0.51", cold_apt, True, fresh_root))
-        warm = asyncio.run(scenario(work, "warm", "127.0.0.52", cold_apt, False, fresh_root, True))
+        cold = asyncio.run(scenario(work, "cold", "127.0.0.51", cold_apt, True, fresh_root, image))
+        warm = asyncio.run(
+            scenario(work, "warm", "127.0.0.52", cold_apt, False, fresh_root, image, True)
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {
         "machine": machine,
-        "image": "debootstrap bookworm --variant=minbase + openssh-server, python3",
+        "image": IMAGES[args.image][1],
         "cold": cold,
         "warm": warm,
         "downloads": {
@@ -234,7 +259,7 @@ def main() -> None:
             ),
         },
     }
-    path = benchlib.store_result("setup", result)
+    path = benchlib.store_result(IMAGES[args.image][2], result)
     print(yaml.safe_dump(result, sort_keys=False))
     print(f"stored {path}")
 
