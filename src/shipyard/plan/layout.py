@@ -160,6 +160,18 @@ class Layout:
         return self.tls_dir / f"key-{key_id}"
 
     @property
+    def tls_live(self) -> Path:
+        """A symlink to the served key's directory (`key-<id>`), the one path nginx's site
+        names: a new key is a new directory and this link renamed over, with no reload."""
+        return self.tls_dir / "live"
+
+    @property
+    def tls_redirect(self) -> Path:
+        """Present once a real certificate serves: plain HTTP redirects to HTTPS only then
+        (nginx tests for it per request; a placeholder certificate serves before)."""
+        return self.tls_dir / "redirect"
+
+    @property
     def tls_cert(self) -> Path:
         """Before key directories: the certificate nginx loaded at start (legacy)."""
         return self.tls_dir / "fullchain.pem"

@@ -40,6 +40,9 @@ class HttpsServer:
     # variable, so a certificate renamed over the old one is served with no reload;
     # False: nginx reads them when it starts or reloads (hosts installed before that)
     per_handshake: bool = False
+    # plain HTTP redirects only while this file exists (a real certificate serves; not
+    # the placeholder); None: always
+    redirect_flag: Path | None = None
 
     @property
     def files_variable(self) -> str:
@@ -71,16 +74,28 @@ def challenge_location(challenges: Path) -> str:
 """
 
 
-def redirect_location(listen: str) -> str:
-    return f"""    location / {{
-        return 301 {redirect_target(listen)};
+def redirect_location(server: HttpsServer, proxy: str) -> str:
+    """Everything else on plain HTTP: redirected to HTTPS, or, with `redirect_flag`, only
+    once that file exists and proxied to the app before (a placeholder certificate would
+    greet the visitor with a warning). nginx tests the file per request, so installing
+    the first certificate needs no reload; an `if` holding only `return` is safe."""
+    if server.redirect_flag is None:
+        return f"""    location / {{
+        return 301 {redirect_target(server.listen)};
     }}
+"""
+    return f"""    location / {{
+        if (-f {server.redirect_flag}) {{
+            return 301 {redirect_target(server.listen)};
+        }}
+{proxy}    }}
 """
 
 
 def certificate_map(server: HttpsServer) -> str:
-    """http level: the variable naming the key's directory (a map, as nginx evaluates it
-    in the handshake, where a `set` would not run); "" when loaded at start."""
+    """http level: the variable naming the key's directory, `tls/live` (a map, as nginx
+    evaluates it in the handshake, where a `set` would not run; its value has no key id,
+    so a new key changes no configuration); "" when loaded at start."""
     if not server.per_handshake:
         return ""
     if server.cert.parent != server.key.parent:
