@@ -232,7 +232,7 @@ def test_a_renewal_under_load_keeps_the_key_and_serves_the_new_certificate_witho
     assert site.nginx_processes() == nginx_before  # the same master and workers: no reload
 
 
-def test_a_renewal_with_a_new_key_swaps_the_live_link_under_load_without_a_reload(
+def test_a_renewal_with_a_new_key_swaps_the_live_links_under_load_without_a_reload(
     site: Site,
 ) -> None:
     before = site.served_certificate()
@@ -250,7 +250,8 @@ def test_a_renewal_with_a_new_key_swaps_the_live_link_under_load_without_a_reloa
     after = site.served_certificate()
     assert _public_key(after) != _public_key(before)
     assert site.key_dir() != old_dir and old_dir.is_dir()  # the previous key, kept once
-    assert (site.tls_dir() / "live").readlink() == Path(site.key_dir().name)
+    for link in ("live-a", "live-b"):  # both links name the new key's directory
+        assert (site.tls_dir() / link).readlink() == Path(site.key_dir().name)
     key = site.key_dir() / "privkey.pem"
     assert key.stat().st_mode & 0o777 == 0o600 and key.stat().st_uid != 0
     assert site.nginx_processes() == nginx_before  # the same master and workers: no reload

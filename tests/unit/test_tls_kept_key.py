@@ -59,6 +59,11 @@ def layout(tmp_path: Path) -> Layout:
     return Layout(tmp_path, "shop", "production")
 
 
+def links(where: Layout) -> set[Path]:
+    """Where the two live links point (both the same once an install is over)."""
+    return {link.readlink() for link in where.tls_links if link.is_symlink()}
+
+
 def test_a_certificate_and_its_key_go_in_the_keys_own_directory_the_key_0600(
     tmp_path: Path,
 ) -> None:
@@ -73,8 +78,8 @@ def test_a_certificate_and_its_key_go_in_the_keys_own_directory_the_key_0600(
     assert json.loads(where.tls_meta.read_text())["key_id"] == key_id
     served = tls_files.served(where)
     assert served is not None and served.per_handshake and not served.placeholder
-    assert served.key == where.tls_live / "privkey.pem"  # nginx is given the link
-    assert where.tls_live.readlink() == Path(f"key-{key_id}")  # which names the key's dir
+    assert served.key == where.tls_links[0] / "privkey.pem"  # nginx is given the links
+    assert links(where) == {Path(f"key-{key_id}")}  # which name the key's directory
     assert where.tls_redirect.exists()  # a real certificate: plain HTTP redirects
     info = tls_files.certificate_info(where)
     assert info is not None and info.key_id == key_id and info.key_mode == "0600"
@@ -107,10 +112,10 @@ def test_a_new_key_that_nginx_refused_is_removed_and_the_old_one_served_again(
     saved = tls_files.save(where, new_id)
     tls_files.write_certificate(where, new_id, new.cert_pem, new.key_pem, META)
     assert tls_files.installed_key_id(where) == new_id
-    assert where.tls_live.readlink() == Path(f"key-{new_id}")
+    assert links(where) == {Path(f"key-{new_id}")}
     tls_files.restore(where, saved)
     assert tls_files.installed_key_id(where) == old_id
-    assert where.tls_live.readlink() == Path(f"key-{old_id}")  # the link was put back
+    assert links(where) == {Path(f"key-{old_id}")}  # the links were put back
     assert not where.tls_key_dir(new_id).exists()
 
 
@@ -146,24 +151,25 @@ def test_the_key_is_given_to_nginxs_workers_before_the_link_names_it(tmp_path: P
         material.cert_pem,
         material.key_pem,
         META,
-        lambda key: seen.append(key.exists() and not where.tls_live.exists()),
+        lambda key: seen.append(key.exists() and not links(where)),
     )
     assert seen == [True]
 
 
-def test_a_host_installed_before_the_live_link_gets_one_naming_the_same_key(
+def test_a_host_installed_before_the_live_links_gets_them_naming_the_same_key(
     tmp_path: Path,
 ) -> None:
     where = layout(tmp_path)
     material = self_signed([NAME])
     key_id = id_of_certificate(material.cert_pem)
     tls_files.write_certificate(where, key_id, material.cert_pem, material.key_pem, META)
-    where.tls_live.unlink()  # as the previous version left it: installed.json names the key
+    for link in where.tls_links:  # as the previous version left it: installed.json names it
+        link.unlink()
     where.tls_redirect.unlink()
     assert tls_files.served_key_id(where) == key_id
-    tls_files.link_live(where)
+    tls_files.settle_links(where)
     tls_files.ensure_redirect(where)
-    assert where.tls_live.readlink() == Path(f"key-{key_id}") and where.tls_redirect.exists()
+    assert links(where) == {Path(f"key-{key_id}")} and where.tls_redirect.exists()
 
 
 def test_pruning_keeps_the_served_key_and_the_one_before_it(tmp_path: Path) -> None:
@@ -213,12 +219,13 @@ def test_a_key_that_is_not_the_certificates_is_refused() -> None:
 
 HTTPS = HttpsServer(
     listen="127.0.0.1:2",
-    cert=Path("/srv/tls/live/fullchain.pem"),
-    key=Path("/srv/tls/live/privkey.pem"),
+    cert=Path("/srv/tls/live-a/fullchain.pem"),
+    key=Path("/srv/tls/live-a/privkey.pem"),
     hsts=None,
     zone="shipyard_shop_production_tls",
     per_handshake=True,
     redirect_flag=Path("/srv/tls/redirect"),
+    links=(Path("/srv/tls/live-a"), Path("/srv/tls/live-b")),
 )
 
 
@@ -241,19 +248,21 @@ def block(tmp_path: Path, https: HttpsServer) -> ServerBlock:
     )
 
 
-def test_nginx_is_told_to_load_the_live_link_at_each_handshake_with_no_key_id(
+def test_nginx_is_told_to_load_one_live_link_by_its_clock_at_each_handshake_no_key_id(
     tmp_path: Path,
 ) -> None:
     text = render_server(block(tmp_path, HTTPS))
     assert (
-        "map $ssl_server_name $shipyard_shop_production_tls_files {\n    default /srv/tls/live;\n}"
+        "map $msec $shipyard_shop_production_tls_files {\n"
+        "    ~[.][0-4] /srv/tls/live-a;\n"
+        "    default /srv/tls/live-b;\n}"
     ) in text
     assert "ssl_certificate $shipyard_shop_production_tls_files/fullchain.pem;" in text
     assert "ssl_certificate_key $shipyard_shop_production_tls_files/privkey.pem;" in text
     assert "key-" not in text  # a new key changes no configuration
     static = render_server(block(tmp_path, dataclasses.replace(HTTPS, per_handshake=False)))
-    assert "map $ssl_server_name" not in static
-    assert "ssl_certificate /srv/tls/live/fullchain.pem;" in static
+    assert "map $" not in static
+    assert "ssl_certificate /srv/tls/live-a/fullchain.pem;" in static
 
 
 def test_plain_http_redirects_only_while_the_redirect_flag_exists_and_proxies_before(
@@ -282,7 +291,7 @@ def test_nginx_accepts_the_per_handshake_https_server(tmp_path: Path) -> None:
     tls_files.write_certificate(where, key_id, material.cert_pem, material.key_pem, META)
     served = tls_files.served(where)
     assert served is not None
-    https = dataclasses.replace(HTTPS, cert=served.cert, key=served.key)
+    https = dataclasses.replace(HTTPS, cert=served.cert, key=served.key, links=where.tls_links)
     (tmp_path / "ch").mkdir()
     (tmp_path / "server.conf").write_text(render_server(block(tmp_path, https)))
     (tmp_path / "nginx.conf").write_text(
@@ -317,14 +326,14 @@ def test_the_site_names_the_same_live_link_for_the_placeholder_and_the_certifica
         tls=TlsSpec(listen="127.0.0.1:2", hsts=None, plain_paths=[]),
     )
     first = https_parts(where, spec)["https"]  # nothing installed yet: the placeholder
-    assert first.per_handshake and first.key == where.tls_live / "privkey.pem"
+    assert first.per_handshake and first.links == where.tls_links
     assert first.redirect_flag == where.tls_redirect and not where.tls_redirect.exists()
     assert tls_files.serves_placeholder(where)
     material = self_signed([NAME])
     key_id = id_of_certificate(material.cert_pem)
     tls_files.write_certificate(where, key_id, material.cert_pem, material.key_pem, META)
     assert https_parts(where, spec)["https"] == first  # the same site: no reload
-    assert where.tls_live.readlink() == Path(f"key-{key_id}") and where.tls_redirect.exists()
+    assert links(where) == {Path(f"key-{key_id}")} and where.tls_redirect.exists()
 
 
 def _issue_for(material: object, names: list[str]) -> str:

@@ -2,14 +2,15 @@
 
 Under the environment's `tls/`: one directory per private key, `key-<id>/` (id:
 host/tls_keys.py) with `privkey.pem` (0600, owned by nginx's worker user:
-host/tls_key_owner.py) and `fullchain.pem`, the certificate issued for that key; `live`,
-a symlink to the served key's directory, the only path nginx's site names (it loads
-`live/fullchain.pem` and `live/privkey.pem` at each handshake); `installed.json` (which
-key is served, where its certificate came from, when it was obtained; `placeholder`: a
-self-signed certificate made on the host until a real one is obtained,
-host/tls_placeholder.py); and `redirect`, present once a real certificate serves, which
-turns on plain HTTP's redirect to HTTPS. A renewal that keeps the key renames a new
-`fullchain.pem` over the old one; a new key is a new directory and `live` renamed over:
+host/tls_key_owner.py) and `fullchain.pem`, the certificate issued for that key;
+`live-a` and `live-b`, symlinks to the served key's directory, the only paths nginx's
+site names (it loads `fullchain.pem` and `privkey.pem` through one of them at each
+handshake, by turns: plan/tls_links.py); `installed.json` (which key is served, where
+its certificate came from, when it was obtained; `placeholder`: a self-signed
+certificate made on the host until a real one is obtained, host/tls_placeholder.py); and
+`redirect`, present once a real certificate serves, which turns on plain HTTP's redirect
+to HTTPS. A renewal that keeps the key renames a new `fullchain.pem` over the old one; a
+new key is a new directory and each link renamed over while nginx does not read it:
 neither changes nginx's configuration. Hosts installed before key directories have
 `tls/fullchain.pem` and `tls/privkey.pem`, which nginx loads at start, until their next
 install. The key is read only to check that it fits the certificate and to sign a
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.core.files import atomic_symlink, atomic_write, read_text_or_none
+from shipyard.core.files import atomic_write, read_text_or_none
+from shipyard.host import tls_links
 from shipyard.host.errors import HostOpError
 from shipyard.host.tls_keys import id_of_certificate, id_of_key, is_key_id
 from shipyard.plan.layout import Layout
@@ -43,7 +45,7 @@ PLACEHOLDER = "placeholder"  # installed.json's source for the placeholder certi
 
 @dataclass(frozen=True)
 class Served:
-    """The certificate and key nginx is given; `per_handshake`: through `live`."""
+    """The certificate and key nginx is given; `per_handshake`: through the links."""
 
     cert: Path
     key: Path
@@ -56,7 +58,7 @@ def served(layout: Layout) -> Served | None:
     """What nginx serves (None: no certificate installed, not even the placeholder)."""
     key_id = served_key_id(layout)
     if key_id is not None:
-        live = layout.tls_live
+        live = layout.tls_links[0]
         meta = _meta(read_text_or_none(layout.tls_meta))
         placeholder = meta.get("source") == PLACEHOLDER and meta.get("key_id") == key_id
         return Served(live / CERT_NAME, live / KEY_NAME, key_id, True, placeholder)
@@ -66,21 +68,28 @@ def served(layout: Layout) -> Served | None:
 
 
 def served_key_id(layout: Layout) -> str | None:
-    """The key whose directory `live` points at (hosts installed before `live`: the one
-    installed.json names), if that directory holds both files."""
-    try:
-        name = Path(os.readlink(layout.tls_live)).name
-        key_id: object = name.removeprefix("key-") if name.startswith("key-") else None
-    except FileNotFoundError:
-        key_id = _meta(read_text_or_none(layout.tls_meta)).get("key_id")
-    except OSError:
-        return None
+    """The key whose directory the links point at (when they differ, an install between
+    its two renames: the one installed.json names; hosts installed before the links: the
+    one installed.json names), if that directory holds both files."""
+    meta_id = _meta(read_text_or_none(layout.tls_meta)).get("key_id")
+    ids = [_key_id_of(target) for target in tls_links.targets(layout) if target is not None]
+    if not ids:
+        key_id = meta_id
+    elif len(set(ids)) == 1 or meta_id not in ids:
+        key_id = ids[0]
+    else:
+        key_id = meta_id
     if not isinstance(key_id, str) or not is_key_id(key_id):
         return None
     directory = layout.tls_key_dir(key_id)
     if (directory / CERT_NAME).exists() and (directory / KEY_NAME).exists():
         return key_id
     return None
+
+
+def _key_id_of(target: str) -> str | None:
+    name = Path(target).name
+    return name.removeprefix("key-") if name.startswith("key-") else None
 
 
 def installed_key_id(layout: Layout) -> str | None:
@@ -97,14 +106,13 @@ def _meta(text: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def link_live(layout: Layout) -> None:
-    """Hosts installed before `live` (installed.json names the key): make the link, so
-    that the site, which names only `live`, serves the same key."""
-    if layout.tls_live.is_symlink():
-        return
+def settle_links(layout: Layout) -> None:
+    """Both links at the served key: made on hosts installed before them (installed.json
+    names the key; the site named its directory until now), and finished when an
+    install stopped between its two renames."""
     key_id = served_key_id(layout)
     if key_id is not None:
-        atomic_symlink(Path(f"key-{key_id}"), layout.tls_live)
+        tls_links.point_links(layout, Path(f"key-{key_id}"))
 
 
 def ensure_redirect(layout: Layout) -> None:
@@ -158,22 +166,18 @@ class Saved:
     key_dir: Path
     key_dir_existed: bool
     cert: str | None  # the certificate in `key_dir` before
-    live: str | None  # where `live` pointed (None: no link)
+    links: tuple[str | None, str | None]  # where the links pointed (None: no link)
     redirect: bool  # the redirect flag was there
 
 
 def save(layout: Layout, key_id: str) -> Saved:
     directory = layout.tls_key_dir(key_id)
-    try:
-        live: str | None = os.readlink(layout.tls_live)
-    except OSError:
-        live = None
     return Saved(
         meta=read_text_or_none(layout.tls_meta),
         key_dir=directory,
         key_dir_existed=directory.is_dir(),
         cert=read_text_or_none(directory / CERT_NAME),
-        live=live,
+        links=tls_links.targets(layout),
         redirect=layout.tls_redirect.exists(),
     )
 
@@ -202,8 +206,8 @@ def write_certificate(
     prepare_key: Callable[[Path], None] | None = None,
 ) -> Path:
     """Into `key-<key_id>/`: the key (when new; 0600) before the certificate, each by a
-    rename; `prepare_key` (give the key to nginx's workers) before `live` is renamed to
-    point at the directory; then installed.json naming it, and the redirect flag unless
+    rename; `prepare_key` (give the key to nginx's workers) before the links are renamed
+    to point at the directory; then installed.json naming it, and the redirect flag unless
     it is the placeholder. nginx reads the new files at the next handshake; its
     configuration does not change. Returns the key's path."""
     ensure_dirs(layout)
@@ -216,9 +220,9 @@ def write_certificate(
     atomic_write(directory / CERT_NAME, cert_pem, mode=0o644)
     if prepare_key is not None:
         prepare_key(key)
-    target = Path(directory.name)  # relative: the tree may be moved or mounted elsewhere
-    if not layout.tls_live.is_symlink() or Path(os.readlink(layout.tls_live)) != target:
-        atomic_symlink(target, layout.tls_live)
+    # relative: the tree may be moved or mounted elsewhere; each link renamed while
+    # nginx does not read it (host/tls_links.py): unchanged for a kept key
+    tls_links.point_links(layout, Path(directory.name))
     text = json.dumps({**meta, "key_id": key_id}, sort_keys=True) + "\n"
     atomic_write(layout.tls_meta, text, mode=0o644)
     if meta.get("source") != PLACEHOLDER and not layout.tls_redirect.exists():
@@ -227,12 +231,10 @@ def write_certificate(
 
 
 def restore(layout: Layout, saved: Saved) -> None:
-    """Put back what `save` recorded: the link first (so nginx's next handshake reads the
+    """Put back what `save` recorded: the links first (so nginx's next handshakes read the
     previous key's directory), then the files, the metadata and the redirect flag."""
-    if saved.live is None:
-        layout.tls_live.unlink(missing_ok=True)
-    else:
-        atomic_symlink(Path(saved.live), layout.tls_live)
+    previous = saved.links[0] or saved.links[1]
+    tls_links.point_links(layout, Path(previous) if previous else None)
     if not saved.key_dir_existed:
         shutil.rmtree(saved.key_dir, ignore_errors=True)
     elif saved.cert is not None:

@@ -2,7 +2,7 @@
 
 An environment with `tls:` on gets nginx's HTTPS server with the first site that names
 TLS (a deploy's PREPARE, or `tls renew`'s challenge step), before any certificate is
-obtained: so obtaining the real one is a new key directory and the `live` link renamed
+obtained: so obtaining the real one is a new key directory and the `live` links renamed
 over, with no reload (docs/tls.md). Its key is made here and never leaves the host
 (0600, owned by nginx's worker user like any key). Plain HTTP does not redirect to
 HTTPS while it serves (no `tls/redirect` flag), and `tls status` says it is pending.

@@ -1,7 +1,8 @@
 """What nginx's site is given for HTTPS on this host (ServerBlock's HTTPS fields).
 
 With `tls:` on, the site always has the ACME path and the HTTPS server: it names only
-`tls/live` (the served key's directory, a symlink) and the `tls/redirect` flag, so
+`tls/live-a` and `tls/live-b` (symlinks to the served key's directory, read by turns:
+plan/tls_links.py) and the `tls/redirect` flag, so
 installing a certificate, with a kept key or a new one, never changes it. Before the
 first certificate the placeholder serves (host/tls_placeholder.py).
 """
@@ -21,8 +22,8 @@ from shipyard.protocol.common import ProxySpec
 
 def https_parts(layout: Layout, spec: ProxySpec) -> dict[str, Any]:
     """ServerBlock's HTTPS fields ({} when TLS is off). Makes what the site names: the
-    placeholder when nothing is served yet, `live` on hosts installed before it, and the
-    redirect flag whenever a real certificate serves."""
+    placeholder when nothing is served yet, the links on hosts installed before them,
+    and the redirect flag whenever a real certificate serves."""
     if spec.tls is None:
         return {}
     tls_files.ensure_dirs(layout)
@@ -32,7 +33,7 @@ def https_parts(layout: Layout, spec: ProxySpec) -> dict[str, Any]:
         list(spec.server_names),
         lambda key: give_to_workers(key, pid_file, spec.worker_user),
     )
-    tls_files.link_live(layout)
+    tls_files.settle_links(layout)
     tls_files.ensure_redirect(layout)
     now = tls_files.served(layout)
     assert now is not None  # the placeholder at least
@@ -45,6 +46,7 @@ def https_parts(layout: Layout, spec: ProxySpec) -> dict[str, Any]:
         zone=zone,
         per_handshake=now.per_handshake,
         redirect_flag=layout.tls_redirect,
+        links=layout.tls_links if now.per_handshake else None,
     )
     return {
         "https": https,

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.plan.tls_links import msec_map_entries
+
 # https://ssl-config.mozilla.org/ "intermediate" (guideline 5.7): TLS 1.2 and 1.3, forward
 # secret AEAD suites only; the server does not impose its order (every suite is strong).
 MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
@@ -43,6 +45,10 @@ class HttpsServer:
     # plain HTTP redirects only while this file exists (a real certificate serves; not
     # the placeholder); None: always
     redirect_flag: Path | None = None
+    # per handshake through two links to the key's directory, picked by nginx's clock
+    # (plan/tls_links.py), so that a new key never meets a handshake mid-way; None: the
+    # directory of `cert` itself
+    links: tuple[Path, Path] | None = None
 
     @property
     def files_variable(self) -> str:
@@ -93,13 +99,17 @@ def redirect_location(server: HttpsServer, proxy: str) -> str:
 
 
 def certificate_map(server: HttpsServer) -> str:
-    """http level: the variable naming the key's directory, `tls/live` (a map, as nginx
-    evaluates it in the handshake, where a `set` would not run; its value has no key id,
-    so a new key changes no configuration); "" when loaded at start."""
+    """http level: the variable naming the key's directory (a map, as nginx evaluates it
+    in the handshake, where a `set` would not run): with `links`, one of the two `live`
+    links by nginx's clock, no key id, so a new key changes no configuration; "" when
+    loaded at start."""
     if not server.per_handshake:
         return ""
     if server.cert.parent != server.key.parent:
         raise ValueError("a certificate loaded per handshake must be next to its key")
+    if server.links is not None:
+        first, second = (str(link) for link in server.links)
+        return f"\nmap $msec {server.files_variable} {{\n{msec_map_entries((first, second))}}}\n"
     return (
         f"\nmap $ssl_server_name {server.files_variable} {{\n"
         f"    default {server.cert.parent};\n}}\n"

@@ -1,13 +1,14 @@
 """TLS-CHALLENGE, TLS-INSTALL, TLS-INSPECT, TLS-CSR. Requests and replies:
 `shipyard.protocol.tls`.
 
-An install is one host operation, with no reload: nginx's site names only `tls/live`
-(a symlink to the served key's directory) and loads the certificate and key from it at
-each handshake. A renewal that keeps the key renames the new certificate over the old
-one; a new key (the first certificate too: a placeholder served until then) is written
-into its own directory, given to nginx's workers, and `live` renamed over. If nginx does
-not present the new certificate, the previous link, files and flag are put back and
-nothing served changes.
+An install is one host operation, with no reload: nginx's site names only the links
+`tls/live-a` and `tls/live-b` (to the served key's directory; plan/tls_links.py) and
+loads the certificate and key through one of them at each handshake. A renewal that
+keeps the key renames the new certificate over the old one; a new key (the first
+certificate too: a placeholder served until then) is written into its own directory,
+given to nginx's workers, and each link renamed over while nginx does not read it. If
+nginx does not present the new certificate, the previous link, files and flag are put
+back and nothing served changes.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def tls_install(ctx: Context, request: proto.InstallRequest) -> proto.InstallRep
         try:
             # nginx reads the new files at the next handshake; the site changes only if
             # it was not brought up to date before (TLS new here and no PREPARE or
-            # challenge step since, a host from before `live`, new HSTS): then it is
+            # challenge step since, a host from before the links, new HSTS): then it is
             # tested and reloaded
             reloaded = nginx.apply(request.ports)
             info = tls_files.certificate_info(layout)
