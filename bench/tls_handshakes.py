@@ -9,7 +9,8 @@ One private nginx (one worker process, as Shipyard's managed nginx), two HTTPS s
 with Shipyard's own TLS text (`plan/tls_conf.py`: Mozilla intermediate) and the same
 self-signed ECDSA P-256 certificate, installed as Shipyard installs it
 (`host/tls_files.py`, the key owned by nginx's worker user): "at start" (the static
-paths, as before key directories) and "per handshake" (`tls/key-<id>/` through a map).
+paths, as before key directories) and "per handshake" (through the `tls/live-a` and
+`tls/live-b` links, picked by a map on `$msec`: plan/tls_links.py).
 CLIENTS client processes each open a TCP connection, do a full TLS handshake (no session
 resumption), and close, one after another, for SECONDS per round; rounds alternate the
 two servers (ROUNDS each, the order flipped every round), so a change in the machine's
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 hsts=None,
                 zone=f"bench_{kind}",
                 per_handshake=kind == "per_handshake",
+                links=layout.tls_links if kind == "per_handshake" else None,
             ),
         )
         for kind in KINDS
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "clients": args.clients,
         "key": "ECDSA P-256, self-signed (what Shipyard makes)",
+        "per_handshake_through": "the live links, picked by a map on $msec",
     }
     nginx = subprocess.Popen(["nginx", "-p", f"{work}/", "-c", str(conf), "-g", "daemon off;"])
     try:
