@@ -1280,6 +1280,7 @@ def tls_runs(r: Results) -> str:
 
 TLS_HANDSHAKE_KINDS = [
     ("at_start", "at start (static paths; renewals needed a reload)"),
+    ("per_handshake_dir", "per handshake, the key's directory in the map (before the links)"),
     ("per_handshake", "per handshake (`tls/key-<id>/` through a map; renewals need none)"),
 ]
 
@@ -1294,6 +1295,7 @@ def tls_handshakes(r: Results) -> str:
         if kind == "per_handshake" and d.get("per_handshake_through")
         else (kind, what)
         for kind, what in TLS_HANDSHAKE_KINDS
+        if kind in d
     ]
     rows = [
         [
