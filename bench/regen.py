@@ -1329,6 +1329,47 @@ def tls_handshakes(r: Results) -> str:
     return text
 
 
+# -- TLS: the two-open race of a new key (bench/tls_live_swap.py) -----------------------
+TLS_SWAP_PHASES = [
+    ("control", "no renames (control)"),
+    ("one_link", "one link, renamed at any moment (the first design)"),
+    ("two_links", "two links by nginx's clock, each renamed only while the other is read"),
+]
+
+
+def tls_live_swap(r: Results) -> str:
+    now = r.now("tls_live_swap")
+    if now is None:
+        return "no stored tls_live_swap result: run `bench/tls_live_swap.py`\n"
+    d = now.data
+    rows = [
+        [
+            what,
+            f"{d[phase]['handshakes']:,}",
+            str(d[phase]["failed"]),
+            f"{d[phase]['renames']:,}",
+            str(d[phase]["mismatch_log_lines"]),
+        ]
+        for phase, what in TLS_SWAP_PHASES
+        if phase in d
+    ]
+    text = now_before(r, "tls_live_swap") + "\n"
+    text += (
+        f"{d['clients']} client processes, full handshakes back to back, {d['seconds']:g} s "
+        f"per phase; a rename every {d['interval'] * 1000:g} ms when one may be made; "
+        f"{d['key']}.\n\n"
+    )
+    headers = ["links", "handshakes", "failed", "renames", "nginx: key values mismatch"]
+    text += table(headers, rows) + "\n"
+    one = d.get("one_link", {})
+    if one.get("renames"):
+        text += (
+            f"\nOne link: {one['failed'] / one['renames']:.1%} of the renames met a handshake "
+            "between its two opens.\n"
+        )
+    return text
+
+
 # -- many SSH hosts (bench/fleet.py) ------------------------------------------------------
 FLEET_TARGET = 1.5  # issue 12 item 5: 20 hosts within 1.5 x one host's time
 
@@ -1759,6 +1800,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "live_events": live_events,
     "tls": tls_runs,
     "tls_handshakes": tls_handshakes,
+    "tls_live_swap": tls_live_swap,
     "fleet-runs": fleet_runs,
     "fleet": fleet,
     "fleet-phases": fleet_phases,
