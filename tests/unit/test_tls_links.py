@@ -52,3 +52,28 @@ def test_both_links_end_at_the_new_directory_each_renamed_inside_its_window(
         assert read_at(fraction) != i  # renamed while nginx read the other one
     point_links(where, None)
     assert targets(where) == (None, None)
+
+
+def test_an_install_stopped_between_its_two_renames_is_settled_on_the_recorded_key(
+    tmp_path: Path,
+) -> None:
+    from shipyard.execute.tls_material import self_signed
+    from shipyard.host import tls_files
+    from shipyard.host.tls_keys import id_of_certificate
+
+    where = Layout(tmp_path, "shop", "production")
+    old, new = self_signed(["shop.example.com"]), self_signed(["shop.example.com"])
+    old_id, new_id = id_of_certificate(old.cert_pem), id_of_certificate(new.cert_pem)
+    meta: dict[str, object] = {"source": "acme", "renewed_at": 1.0}
+    tls_files.write_certificate(where, old_id, old.cert_pem, old.key_pem, meta)
+    # as if an install had stopped after its new directory and one rename, before
+    # installed.json: the links disagree, installed.json names the old key
+    new_dir = where.tls_key_dir(new_id)
+    new_dir.mkdir()
+    (new_dir / tls_files.CERT_NAME).write_text(new.cert_pem)
+    (new_dir / tls_files.KEY_NAME).write_text(new.key_pem or "")
+    where.tls_links[0].unlink()
+    where.tls_links[0].symlink_to(new_dir.name)
+    assert tls_files.served_key_id(where) == old_id
+    tls_files.settle_links(where)
+    assert targets(where) == (f"key-{old_id}", f"key-{old_id}")

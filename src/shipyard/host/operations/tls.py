@@ -7,7 +7,7 @@ loads the certificate and key through one of them at each handshake. A renewal t
 keeps the key renames the new certificate over the old one; a new key (the first
 certificate too: a placeholder served until then) is written into its own directory,
 given to nginx's workers, and each link renamed over while nginx does not read it. If
-nginx does not present the new certificate, the previous link, files and flag are put
+nginx does not present the new certificate, the previous links, files and flag are put
 back and nothing served changes.
 """
 
@@ -72,7 +72,8 @@ def tls_install(ctx: Context, request: proto.InstallRequest) -> proto.InstallRep
         )
     layout.run.mkdir(parents=True, exist_ok=True)
     with slot_guard(layout):
-        previous = tls_files.installed_key_id(layout)
+        # the key served until now, the placeholder's too: kept until the next install
+        previous = tls_files.served_key_id(layout)
         saved = tls_files.save(layout, key_id)
         meta: dict[str, object] = {"source": request.source, "renewed_at": request.renewed_at}
         nginx = ctx.nginx(spec)
