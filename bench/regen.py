@@ -1209,6 +1209,15 @@ TLS_STAGES = [
 ]
 
 
+# results measured with the live link and the placeholder (bench/tls.py's "flow")
+TLS_STAGES_NOW = {
+    ("install", "placeholder"): (
+        "first certificate (`tls renew` after a deploy with acme left the placeholder), "
+        "load on plain HTTP"
+    ),
+}
+
+
 def tls_runs(r: Results) -> str:
     now = r.now("tls")
     if now is None:
@@ -1218,6 +1227,7 @@ def tls_runs(r: Results) -> str:
     for stage, what in TLS_STAGES:
         if stage not in d:
             continue
+        what = TLS_STAGES_NOW.get((stage, d[stage].get("flow")), what)
         reloads = d[stage].get("nginx_reloads")
         for mode, s in d[stage]["load"].items():
             failed = int(s["non2xx"]) + int(s["conn_errors"])
@@ -1260,8 +1270,9 @@ def tls_runs(r: Results) -> str:
     )
     if "new_key" in d:
         fresh = d["new_key"]["seconds"]
+        how = "" if d["install"].get("flow") == "placeholder" else " (and a reload)"
         text += (
-            f" With a new key (and a reload): median {median(fresh):.2f} s, "
+            f" With a new key{how}: median {median(fresh):.2f} s, "
             f"{min(fresh):.2f} to {max(fresh):.2f} s."
         )
     return text + "\n"
@@ -1269,6 +1280,7 @@ def tls_runs(r: Results) -> str:
 
 TLS_HANDSHAKE_KINDS = [
     ("at_start", "at start (static paths; renewals needed a reload)"),
+    ("per_handshake_dir", "per handshake, the key's directory in the map (before the links)"),
     ("per_handshake", "per handshake (`tls/key-<id>/` through a map; renewals need none)"),
 ]
 
@@ -1278,6 +1290,13 @@ def tls_handshakes(r: Results) -> str:
     if now is None:
         return "no stored tls_handshakes result: run `bench/tls_handshakes.py`\n"
     d = now.data
+    kinds = [
+        (kind, "per handshake (the `tls/live-a`, `tls/live-b` links by a map on `$msec`)")
+        if kind == "per_handshake" and d.get("per_handshake_through")
+        else (kind, what)
+        for kind, what in TLS_HANDSHAKE_KINDS
+        if kind in d
+    ]
     rows = [
         [
             what,
@@ -1288,7 +1307,7 @@ def tls_handshakes(r: Results) -> str:
             fmt(d[kind]["p99_ms"]),
             str(d[kind]["errors"]),
         ]
-        for kind, what in TLS_HANDSHAKE_KINDS
+        for kind, what in kinds
     ]
     text = now_before(r, "tls_handshakes") + "\n"
     text += (
@@ -1307,6 +1326,47 @@ def tls_handshakes(r: Results) -> str:
     text += table(headers, rows) + "\n\n"
     ratio = d["per_handshake"]["handshakes_per_s"] / d["at_start"]["handshakes_per_s"]
     text += f"Per handshake: {ratio:.0%} of the handshakes per second loaded at start.\n"
+    return text
+
+
+# -- TLS: the two-open race of a new key (bench/tls_live_swap.py) -----------------------
+TLS_SWAP_PHASES = [
+    ("control", "no renames (control)"),
+    ("one_link", "one link, renamed at any moment (the first design)"),
+    ("two_links", "two links by nginx's clock, each renamed only while the other is read"),
+]
+
+
+def tls_live_swap(r: Results) -> str:
+    now = r.now("tls_live_swap")
+    if now is None:
+        return "no stored tls_live_swap result: run `bench/tls_live_swap.py`\n"
+    d = now.data
+    rows = [
+        [
+            what,
+            f"{d[phase]['handshakes']:,}",
+            str(d[phase]["failed"]),
+            f"{d[phase]['renames']:,}",
+            str(d[phase]["mismatch_log_lines"]),
+        ]
+        for phase, what in TLS_SWAP_PHASES
+        if phase in d
+    ]
+    text = now_before(r, "tls_live_swap") + "\n"
+    text += (
+        f"{d['clients']} client processes, full handshakes back to back, {d['seconds']:g} s "
+        f"per phase; a rename every {d['interval'] * 1000:g} ms when one may be made; "
+        f"{d['key']}.\n\n"
+    )
+    headers = ["links", "handshakes", "failed", "renames", "nginx: key values mismatch"]
+    text += table(headers, rows) + "\n"
+    one = d.get("one_link", {})
+    if one.get("renames"):
+        text += (
+            f"\nOne link: {one['failed'] / one['renames']:.1%} of the renames met a handshake "
+            "between its two opens.\n"
+        )
     return text
 
 
@@ -1742,6 +1802,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "live_events": live_events,
     "tls": tls_runs,
     "tls_handshakes": tls_handshakes,
+    "tls_live_swap": tls_live_swap,
     "fleet-runs": fleet_runs,
     "fleet": fleet,
     "fleet-phases": fleet_phases,

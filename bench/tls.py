@@ -5,16 +5,19 @@ Pebble on loopback (tests/support/pebble.py: Pebble and pebble-challtestsrv, HTT
 validated through the environment's nginx). Three stages, each with load generators
 (bench/loadgen.py, one child process per mode, RATE requests/s each):
 
-1. install: the environment is deployed with TLS off; then `tls.mode: acme` and one
-   `tls renew` (Python API) obtains the first certificate and installs it (nginx gains
-   the ACME path, then its HTTPS server: config rewritten, tested, gracefully reloaded),
+1. install: the environment is deployed with TLS off (the app serves), then deployed
+   with `tls.mode: acme` while one of its names does not resolve to the host yet: that
+   deploy's PREPARE gives nginx the ACME path and the HTTPS server with the host's
+   placeholder certificate (a reload, before the load starts), and its tls step fails
+   validation. With the names fixed, one `tls renew` (Python API) obtains the first
+   certificate and installs it (a new key directory, `tls/live` renamed over: no reload),
    under load on the plain-HTTP health path, which is never redirected.
 2. renew: load over HTTPS (verified against Pebble's root) while RENEWALS forced renewals
    run back to back through Shipyard's Python API (`execute.tls.renew`): each an ACME
    order for the key the host keeps (`tls-csr`), the certificate renamed over the old
    one, which nginx loads at the next handshake: no reload.
 3. new-key: NEW_KEYS renewals with `new_key=True` (`tls renew --new-key`): a new key
-   directory, `nginx -t`, a graceful reload.
+   directory and `tls/live` renamed over it, no reload.
 
 Every request is counted; failed = non-2xx + connection errors. nginx reloads are
 counted from its processes: a renewal after which nginx's workers are other processes
@@ -55,7 +58,10 @@ from benchlib import (
 )
 from loadgen import Sample, summarize
 
+from shipyard.errors import ShipyardError
+
 NAME = "shop.example.com"
+UNRESOLVED = "not-yet.example.com"  # a name whose DNS does not point at the host yet
 
 
 def pebble_support() -> Any:
@@ -170,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         "new_keys": args.new_keys,
         "idle_seconds": args.idle,
     }
-    pebble = pebble_mod.Pebble(work / "pebble", http_port=http_port, dns={NAME: "127.0.0.1"})
+    pebble = pebble_mod.Pebble(
+        work / "pebble",
+        http_port=http_port,
+        dns={NAME: "127.0.0.1", UNRESOLVED: "127.0.0.9"},  # nothing listens on .9
+    )
     try:
         with pebble:
             config = base_config(root, http_port)
@@ -184,15 +194,28 @@ def main(argv: list[str] | None = None) -> int:
             reporter = RecordingReporter()
             plain = f"http://127.0.0.1:{http_port}/healthz"
 
-            # stage 1: deployed with TLS off, then TLS turned on: `tls renew` obtains the
-            # first certificate and installs it (nginx gains the ACME path and the HTTPS
-            # server), under load on the plain health path (never redirected)
-            config["environments"]["bench"]["tls"]["mode"] = "off"
+            # stage 1: deployed with TLS off, then with acme while a name does not resolve
+            # to the host yet (the placeholder serves, validation fails); then `tls renew`
+            # obtains the first certificate and installs it, under load on the plain
+            # health path (never redirected)
+            tls = config["environments"]["bench"]["tls"]
+            tls["mode"] = "off"
             config_path.write_text(yaml.safe_dump(config, sort_keys=False))
             git(config_path.parent, "commit", "-qam", "tls off")
             asyncio.run(deploy(config_path, "bench: plain HTTP first", reporter))
-            config["environments"]["bench"]["tls"]["mode"] = "acme"
+            tls["mode"] = "acme"
+            tls["acme"]["names"] = [NAME, UNRESOLVED]
             config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            git(config_path.parent, "commit", "-qam", "tls acme, DNS not ready")
+            try:
+                asyncio.run(deploy(config_path, "bench: TLS on, a name not ready", reporter))
+            except ShipyardError as exc:
+                result["placeholder_deploy"] = exc.message[:300]
+            else:
+                raise SystemExit("the deploy with an unresolved name was expected to fail")
+            del tls["acme"]["names"]
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            git(config_path.parent, "commit", "-qam", "tls acme")
             pid_file = root / APP / "bench" / "run" / "nginx.pid"
             loads = start_load(plain, modes, args.rate, work, None)
             time.sleep(args.idle)
@@ -201,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             result["install"] = installed | {
                 "seconds": installed["seconds"][0],
                 "load": stop_load(loads),
+                "flow": "placeholder",  # after a deploy with acme left the placeholder
             }
 
             # stage 2: renewals keeping the key, under HTTPS load; stage 3: new keys

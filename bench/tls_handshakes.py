@@ -5,11 +5,14 @@ without a reload because it loads the certificate and key at each handshake (a v
 in `ssl_certificate`, docs/tls.md). That costs every full handshake two file reads and
 the parsing of a certificate chain and a key. This measures it.
 
-One private nginx (one worker process, as Shipyard's managed nginx), two HTTPS servers
+One private nginx (one worker process, as Shipyard's managed nginx), three HTTPS servers
 with Shipyard's own TLS text (`plan/tls_conf.py`: Mozilla intermediate) and the same
 self-signed ECDSA P-256 certificate, installed as Shipyard installs it
 (`host/tls_files.py`, the key owned by nginx's worker user): "at start" (the static
-paths, as before key directories) and "per handshake" (`tls/key-<id>/` through a map).
+paths, as before key directories), "per handshake" (through the `tls/live-a` and
+`tls/live-b` links, picked by a map on `$msec`: plan/tls_links.py), and, for the cost of
+the links alone, "per handshake, the key's directory" (`tls/key-<id>/` named in the map,
+as before the links).
 CLIENTS client processes each open a TCP connection, do a full TLS handshake (no session
 resumption), and close, one after another, for SECONDS per round; rounds alternate the
 two servers (ROUNDS each, the order flipped every round), so a change in the machine's
@@ -45,7 +48,7 @@ from shipyard.plan.layout import Layout
 from shipyard.plan.tls_conf import HttpsServer, certificate_map, tls_directives
 
 NAME = "shop.example.com"
-KINDS = ("at_start", "per_handshake")
+KINDS = ("at_start", "per_handshake_dir", "per_handshake")
 
 
 def free_port() -> int:
@@ -148,17 +151,20 @@ def main(argv: list[str] | None = None) -> int:
         path.chmod(0o755)
     served = tls_files.served(layout)
     assert served is not None and served.per_handshake
+    direct = layout.tls_key_dir(key_id)
     ports = {kind: free_port() for kind in KINDS}
     servers = {
         kind: (
             ports[kind],
             HttpsServer(
                 listen=f"127.0.0.1:{ports[kind]}",
-                cert=served.cert,
-                key=served.key,
+                cert=served.cert if kind != "per_handshake_dir" else direct / tls_files.CERT_NAME,
+                key=served.key if kind != "per_handshake_dir" else direct / tls_files.KEY_NAME,
                 hsts=None,
                 zone=f"bench_{kind}",
-                per_handshake=kind == "per_handshake",
+                per_handshake=kind != "at_start",
+                # per_handshake_dir: the key's directory itself, no links (before them)
+                links=layout.tls_links if kind == "per_handshake" else None,
             ),
         )
         for kind in KINDS
@@ -171,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "clients": args.clients,
         "key": "ECDSA P-256, self-signed (what Shipyard makes)",
+        "per_handshake_through": "the live links, picked by a map on $msec",
     }
     nginx = subprocess.Popen(["nginx", "-p", f"{work}/", "-c", str(conf), "-g", "daemon off;"])
     try:

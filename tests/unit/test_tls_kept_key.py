@@ -18,6 +18,8 @@ from shipyard.host import tls_files
 from shipyard.host.errors import HostOpError
 from shipyard.host.tls_key_owner import key_owner
 from shipyard.host.tls_keys import csr_pem, id_of_certificate, id_of_key
+from shipyard.host.tls_placeholder import ensure_placeholder
+from shipyard.host.tls_site import https_parts
 from shipyard.plan.layout import Layout
 from shipyard.plan.nginx_conf import ServerBlock, render_server
 from shipyard.plan.tls_conf import HttpsServer
@@ -57,6 +59,11 @@ def layout(tmp_path: Path) -> Layout:
     return Layout(tmp_path, "shop", "production")
 
 
+def links(where: Layout) -> set[Path]:
+    """Where the two live links point (both the same once an install is over)."""
+    return {link.readlink() for link in where.tls_links if link.is_symlink()}
+
+
 def test_a_certificate_and_its_key_go_in_the_keys_own_directory_the_key_0600(
     tmp_path: Path,
 ) -> None:
@@ -70,7 +77,10 @@ def test_a_certificate_and_its_key_go_in_the_keys_own_directory_the_key_0600(
     assert key.stat().st_mode & 0o777 == 0o600
     assert json.loads(where.tls_meta.read_text())["key_id"] == key_id
     served = tls_files.served(where)
-    assert served is not None and served.per_handshake and served.key == key
+    assert served is not None and served.per_handshake and not served.placeholder
+    assert served.key == where.tls_links[0] / "privkey.pem"  # nginx is given the links
+    assert links(where) == {Path(f"key-{key_id}")}  # which name the key's directory
+    assert where.tls_redirect.exists()  # a real certificate: plain HTTP redirects
     info = tls_files.certificate_info(where)
     assert info is not None and info.key_id == key_id and info.key_mode == "0600"
 
@@ -102,9 +112,64 @@ def test_a_new_key_that_nginx_refused_is_removed_and_the_old_one_served_again(
     saved = tls_files.save(where, new_id)
     tls_files.write_certificate(where, new_id, new.cert_pem, new.key_pem, META)
     assert tls_files.installed_key_id(where) == new_id
+    assert links(where) == {Path(f"key-{new_id}")}
     tls_files.restore(where, saved)
     assert tls_files.installed_key_id(where) == old_id
+    assert links(where) == {Path(f"key-{old_id}")}  # the links were put back
     assert not where.tls_key_dir(new_id).exists()
+
+
+def test_a_first_certificate_that_nginx_refused_leaves_the_placeholder_and_no_redirect(
+    tmp_path: Path,
+) -> None:
+    where = layout(tmp_path)
+    assert ensure_placeholder(where, [NAME], lambda key: None)
+    placeholder = tls_files.served_key_id(where)
+    assert placeholder is not None and tls_files.serves_placeholder(where)
+    assert tls_files.installed_key_id(where) is None  # no real certificate: a new key
+    assert tls_files.certificate_info(where) is None and not where.tls_redirect.exists()
+    assert (where.tls_key_dir(placeholder) / "privkey.pem").stat().st_mode & 0o777 == 0o600
+    real = self_signed([NAME])
+    real_id = id_of_certificate(real.cert_pem)
+    saved = tls_files.save(where, real_id)
+    tls_files.write_certificate(where, real_id, real.cert_pem, real.key_pem, META)
+    assert where.tls_redirect.exists() and tls_files.installed_key_id(where) == real_id
+    tls_files.restore(where, saved)
+    assert tls_files.serves_placeholder(where) and tls_files.served_key_id(where) == placeholder
+    assert not where.tls_redirect.exists() and not where.tls_key_dir(real_id).exists()
+    assert not ensure_placeholder(where, [NAME], lambda key: None)  # one is enough
+
+
+def test_the_key_is_given_to_nginxs_workers_before_the_link_names_it(tmp_path: Path) -> None:
+    where = layout(tmp_path)
+    material = self_signed([NAME])
+    key_id = id_of_certificate(material.cert_pem)
+    seen: list[bool] = []
+    tls_files.write_certificate(
+        where,
+        key_id,
+        material.cert_pem,
+        material.key_pem,
+        META,
+        lambda key: seen.append(key.exists() and not links(where)),
+    )
+    assert seen == [True]
+
+
+def test_a_host_installed_before_the_live_links_gets_them_naming_the_same_key(
+    tmp_path: Path,
+) -> None:
+    where = layout(tmp_path)
+    material = self_signed([NAME])
+    key_id = id_of_certificate(material.cert_pem)
+    tls_files.write_certificate(where, key_id, material.cert_pem, material.key_pem, META)
+    for link in where.tls_links:  # as the previous version left it: installed.json names it
+        link.unlink()
+    where.tls_redirect.unlink()
+    assert tls_files.served_key_id(where) == key_id
+    tls_files.settle_links(where)
+    tls_files.ensure_redirect(where)
+    assert links(where) == {Path(f"key-{key_id}")} and where.tls_redirect.exists()
 
 
 def test_pruning_keeps_the_served_key_and_the_one_before_it(tmp_path: Path) -> None:
@@ -154,11 +219,13 @@ def test_a_key_that_is_not_the_certificates_is_refused() -> None:
 
 HTTPS = HttpsServer(
     listen="127.0.0.1:2",
-    cert=Path("/srv/tls/key-0123456789abcdef/fullchain.pem"),
-    key=Path("/srv/tls/key-0123456789abcdef/privkey.pem"),
+    cert=Path("/srv/tls/live-a/fullchain.pem"),
+    key=Path("/srv/tls/live-a/privkey.pem"),
     hsts=None,
     zone="shipyard_shop_production_tls",
     per_handshake=True,
+    redirect_flag=Path("/srv/tls/redirect"),
+    links=(Path("/srv/tls/live-a"), Path("/srv/tls/live-b")),
 )
 
 
@@ -181,17 +248,39 @@ def block(tmp_path: Path, https: HttpsServer) -> ServerBlock:
     )
 
 
-def test_nginx_is_told_to_load_the_keys_directory_at_each_handshake(tmp_path: Path) -> None:
+def test_nginx_is_told_to_load_one_live_link_by_its_clock_at_each_handshake_no_key_id(
+    tmp_path: Path,
+) -> None:
     text = render_server(block(tmp_path, HTTPS))
     assert (
-        "map $ssl_server_name $shipyard_shop_production_tls_files {\n"
-        "    default /srv/tls/key-0123456789abcdef;\n}"
+        "map $msec $shipyard_shop_production_tls_files {\n"
+        "    ~[.][0-4] /srv/tls/live-a;\n"
+        "    default /srv/tls/live-b;\n}"
     ) in text
     assert "ssl_certificate $shipyard_shop_production_tls_files/fullchain.pem;" in text
     assert "ssl_certificate_key $shipyard_shop_production_tls_files/privkey.pem;" in text
+    assert "key-" not in text  # a new key changes no configuration
     static = render_server(block(tmp_path, dataclasses.replace(HTTPS, per_handshake=False)))
-    assert "map $ssl_server_name" not in static
-    assert "ssl_certificate /srv/tls/key-0123456789abcdef/fullchain.pem;" in static
+    assert "map $" not in static
+    assert "ssl_certificate /srv/tls/live-a/fullchain.pem;" in static
+
+
+def test_plain_http_redirects_only_while_the_redirect_flag_exists_and_proxies_before(
+    tmp_path: Path,
+) -> None:
+    text = render_server(block(tmp_path, HTTPS))
+    plain = text.split("server {", 2)[1]  # the port-80 server
+    location = plain.split("    location / {\n", 1)[1]
+    assert location.startswith(
+        "        if (-f /srv/tls/redirect) {\n"
+        "            return 301 https://$host:2$request_uri;\n"
+        "        }\n"
+        "        proxy_pass http://shipyard_shop_production;\n"
+    )
+    acme = plain.split("location ^~ /.well-known/acme-challenge/ {", 1)[1].split("}", 1)[0]
+    assert "return" not in acme  # never redirected
+    always = render_server(block(tmp_path, dataclasses.replace(HTTPS, redirect_flag=None)))
+    assert "    location / {\n        return 301 https://$host:2$request_uri;\n    }" in always
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
@@ -202,7 +291,7 @@ def test_nginx_accepts_the_per_handshake_https_server(tmp_path: Path) -> None:
     tls_files.write_certificate(where, key_id, material.cert_pem, material.key_pem, META)
     served = tls_files.served(where)
     assert served is not None
-    https = dataclasses.replace(HTTPS, cert=served.cert, key=served.key)
+    https = dataclasses.replace(HTTPS, cert=served.cert, key=served.key, links=where.tls_links)
     (tmp_path / "ch").mkdir()
     (tmp_path / "server.conf").write_text(render_server(block(tmp_path, https)))
     (tmp_path / "nginx.conf").write_text(
@@ -218,7 +307,9 @@ def test_nginx_accepts_the_per_handshake_https_server(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_https_parts_name_the_served_keys_directory(tmp_path: Path) -> None:
+def test_the_site_names_the_same_live_link_for_the_placeholder_and_the_certificate(
+    tmp_path: Path,
+) -> None:
     where = layout(tmp_path)
     spec = ProxySpec(
         mode="managed",
@@ -234,12 +325,15 @@ def test_https_parts_name_the_served_keys_directory(tmp_path: Path) -> None:
         local_host=True,
         tls=TlsSpec(listen="127.0.0.1:2", hsts=None, plain_paths=[]),
     )
-    assert tls_files.https_parts(where, spec)["https"] is None  # nothing installed yet
+    first = https_parts(where, spec)["https"]  # nothing installed yet: the placeholder
+    assert first.per_handshake and first.links == where.tls_links
+    assert first.redirect_flag == where.tls_redirect and not where.tls_redirect.exists()
+    assert tls_files.serves_placeholder(where)
     material = self_signed([NAME])
     key_id = id_of_certificate(material.cert_pem)
     tls_files.write_certificate(where, key_id, material.cert_pem, material.key_pem, META)
-    https = tls_files.https_parts(where, spec)["https"]
-    assert https.per_handshake and https.key == where.tls_key_dir(key_id) / "privkey.pem"
+    assert https_parts(where, spec)["https"] == first  # the same site: no reload
+    assert links(where) == {Path(f"key-{key_id}")} and where.tls_redirect.exists()
 
 
 def _issue_for(material: object, names: list[str]) -> str:
@@ -333,3 +427,16 @@ def test_installing_for_a_kept_key_the_host_does_not_hold_changes_nothing(
     )
     assert not refused["ok"] and "does not hold the private key" in str(refused["error"])
     assert not where.tls_dir.exists()
+
+
+def test_a_host_serving_the_placeholder_is_shown_pending_and_due() -> None:
+    from shipyard.execute.tls import PENDING, _views
+    from shipyard.plan.tls import Wanted
+    from shipyard.protocol.tls import InspectReply
+
+    want = Wanted(names=[NAME], source="acme", renew_before_days=30)
+    (view,) = _views({"web1": InspectReply(certificate=None, placeholder=True)}, want, 0.0)
+    assert (
+        view.problem == PENDING == "pending: placeholder self-signed, no certificate obtained yet"
+    )
+    assert view.due == "no certificate installed"  # so the deploy's tls step obtains one

@@ -100,7 +100,7 @@ def tls_renew(
         typer.Option(
             "--new-key",
             help="Renew now with a new private key (acme keeps the key otherwise); "
-            "nginx reloads to load it.",
+            "nginx serves it from the next handshake, without a reload.",
         ),
     ] = False,
     lock_wait: LockWaitOption = 0.0,
@@ -108,12 +108,15 @@ def tls_renew(
 ) -> None:
     """Renew what is due (30 days or fewer left), missing, or not covering the names.
 
-    Installs the new certificate on every host, under the environment's lock. An acme
-    renewal keeps the hosts' private key: only the certificate file is replaced, and
-    nginx serves it from the next handshake without a reload. A failure
-    exits 1 naming the name, the hosts and the ACME server's error; what nginx serves is
-    left as it was. With `alerts:` configured, a failure also sends a TLS RENEWAL FAILED
-    alert to its channels.
+    Installs the new certificate on every host, under the environment's lock, without
+    reloading nginx: an acme renewal keeps the hosts' private key and replaces only the
+    certificate file; a new key (the first certificate, --new-key) is a new key directory
+    nginx's links are renamed to. Turning TLS on here (no deploy since) first gives
+    nginx's site the ACME path and the HTTPS server with a placeholder certificate: that
+    is one reload, before the order; plain HTTP redirects once a real certificate
+    serves. A failure exits 1 naming the name, the hosts and the ACME server's error;
+    what nginx serves is left as it was. With `alerts:` configured, a failure also sends
+    a TLS RENEWAL FAILED alert to its channels.
     """
     from shipyard.cli.failure_alerts import listen_for_tls_failures
     from shipyard.config.loader import ConfigFile, resolve_secrets

@@ -107,13 +107,16 @@ async def inspect(session: Session) -> dict[str, InspectReply]:
     return await session.each("tls-inspect", lambda h: h.call(TLS_INSPECT, Empty()), quiet=True)
 
 
+PENDING = "pending: placeholder self-signed, no certificate obtained yet"
+
+
 def _views(replies: dict[str, InspectReply], want: Wanted, now: float) -> list[HostCertificate]:
     return [
         HostCertificate(
             host,
             reply.certificate,
             renewal_reason(reply.certificate, want, now),
-            reply.problem,
+            reply.problem or (PENDING if reply.placeholder else None),
         )
         for host, reply in replies.items()
     ]

@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 from shipyard.core.files import atomic_symlink, atomic_write, read_text_or_none
+from shipyard.host import nginx_workers
 from shipyard.host.errors import HostOpError
 from shipyard.host.routes import legacy_route, read_route, set_route
 from shipyard.host.slots import read_spec
 from shipyard.host.supervisor import Supervisor
-from shipyard.host.tls_files import https_parts
+from shipyard.host.tls_site import https_parts
 from shipyard.plan.layout import SLOTS, Layout
 from shipyard.plan.nginx_conf import (
     MainConfig,
@@ -21,6 +22,8 @@ from shipyard.plan.nginx_conf import (
     render_server,
 )
 from shipyard.protocol.common import ProxySpec
+
+RELOAD_DEADLINE = 10.0  # seconds for a reload's new workers to take over
 
 
 class Nginx:
@@ -211,6 +214,11 @@ class Nginx:
         return HostOpError(message, hint=hint, log_tail=lines[-20:])
 
     def reload(self) -> None:
+        """Reload gracefully and return once new connections meet only the new
+        configuration: the previous workers stopped accepting (host/nginx_workers.py)."""
+        pid_file = self.layout.nginx_pid if self.managed else Path(self.settings.pid_file)
+        master = nginx_workers.master_pid(pid_file)
+        before = nginx_workers.accepting(nginx_workers.workers(master)) if master else set()
         result = subprocess.run(
             self._nginx_argv("-s", "reload"),
             capture_output=True,
@@ -220,6 +228,19 @@ class Nginx:
         )
         if result.returncode != 0:
             raise HostOpError("nginx reload failed: " + result.stderr.strip()[-500:])
+        if master is None or not before:
+            return  # no workers seen (no pid file readable): nothing to wait for
+        if not nginx_workers.wait_for_new_generation(master, before, RELOAD_DEADLINE):
+            where = (
+                f"{self.layout.logs}/nginx-error.log"
+                if self.managed
+                else "the system nginx's error log (journalctl -u nginx, /var/log/nginx/)"
+            )
+            raise HostOpError(
+                f"nginx did not replace its workers within {RELOAD_DEADLINE:g} s of a "
+                "reload: the previous configuration may still serve",
+                hint=f"see {where}; then run `shipyard repair`",
+            )
 
     def point_at(self, slot_socket: Path, backup_socket: Path) -> None:
         """Socket mode switch: one rename each; no reload, no dropped connection."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.plan.tls_links import LINKS
+
 SLOTS = ("blue", "green")
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL
 MAX_SOCKET_PATH = 107
@@ -158,6 +160,19 @@ class Layout:
         """One private key (privkey.pem, 0600) and its certificate (fullchain.pem), which
         nginx loads at each handshake; a renewal that keeps the key replaces the latter."""
         return self.tls_dir / f"key-{key_id}"
+
+    @property
+    def tls_links(self) -> tuple[Path, Path]:
+        """Two symlinks to the served key's directory (`key-<id>`), the only paths nginx's
+        site names (read by turns, plan/tls_links.py): a new key is a new directory and
+        each link renamed over while it is not read, with no reload."""
+        return (self.tls_dir / LINKS[0], self.tls_dir / LINKS[1])
+
+    @property
+    def tls_redirect(self) -> Path:
+        """Present once a real certificate serves: plain HTTP redirects to HTTPS only then
+        (nginx tests for it per request; a placeholder certificate serves before)."""
+        return self.tls_dir / "redirect"
 
     @property
     def tls_cert(self) -> Path:

@@ -110,7 +110,7 @@ def render_server(block: ServerBlock) -> str:
     location = {path} {{
 {proxy}    }}
 """
-        plain += "\n" + redirect_location(block.https.listen)
+        plain += "\n" + redirect_location(block.https, proxy)
         upstreams += certificate_map(block.https)
         tls_server = f"""
 server {{

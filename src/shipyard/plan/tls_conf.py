@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.plan.tls_links import msec_map_entries
+
 # https://ssl-config.mozilla.org/ "intermediate" (guideline 5.7): TLS 1.2 and 1.3, forward
 # secret AEAD suites only; the server does not impose its order (every suite is strong).
 MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
@@ -40,6 +42,13 @@ class HttpsServer:
     # variable, so a certificate renamed over the old one is served with no reload;
     # False: nginx reads them when it starts or reloads (hosts installed before that)
     per_handshake: bool = False
+    # plain HTTP redirects only while this file exists (a real certificate serves; not
+    # the placeholder); None: always
+    redirect_flag: Path | None = None
+    # per handshake through two links to the key's directory, picked by nginx's clock
+    # (plan/tls_links.py), so that a new key never meets a handshake mid-way; None: the
+    # directory of `cert` itself
+    links: tuple[Path, Path] | None = None
 
     @property
     def files_variable(self) -> str:
@@ -71,20 +80,36 @@ def challenge_location(challenges: Path) -> str:
 """
 
 
-def redirect_location(listen: str) -> str:
-    return f"""    location / {{
-        return 301 {redirect_target(listen)};
+def redirect_location(server: HttpsServer, proxy: str) -> str:
+    """Everything else on plain HTTP: redirected to HTTPS, or, with `redirect_flag`, only
+    once that file exists and proxied to the app before (a placeholder certificate would
+    greet the visitor with a warning). nginx tests the file per request, so installing
+    the first certificate needs no reload; an `if` holding only `return` is safe."""
+    if server.redirect_flag is None:
+        return f"""    location / {{
+        return 301 {redirect_target(server.listen)};
     }}
+"""
+    return f"""    location / {{
+        if (-f {server.redirect_flag}) {{
+            return 301 {redirect_target(server.listen)};
+        }}
+{proxy}    }}
 """
 
 
 def certificate_map(server: HttpsServer) -> str:
     """http level: the variable naming the key's directory (a map, as nginx evaluates it
-    in the handshake, where a `set` would not run); "" when loaded at start."""
+    in the handshake, where a `set` would not run): with `links`, one of the two `live`
+    links by nginx's clock, no key id, so a new key changes no configuration; "" when
+    loaded at start."""
     if not server.per_handshake:
         return ""
     if server.cert.parent != server.key.parent:
         raise ValueError("a certificate loaded per handshake must be next to its key")
+    if server.links is not None:
+        first, second = (str(link) for link in server.links)
+        return f"\nmap $msec {server.files_variable} {{\n{msec_map_entries((first, second))}}}\n"
     return (
         f"\nmap $ssl_server_name {server.files_variable} {{\n"
         f"    default {server.cert.parent};\n}}\n"

@@ -47,13 +47,13 @@ class CsrReply:
 class InstallRequest:
     """A certificate (PEM full chain) and its key, for nginx's HTTPS server.
 
-    nginx loads the certificate and key at each TLS handshake from `tls/key-<key id>/`.
-    With `key_pem` None the host's own key for the certificate is kept: the certificate
-    file is replaced atomically, and nginx serves it from the next handshake, with no
-    reload. A new key gets a new `key-<id>/` directory (the key 0600, owned by nginx's
-    worker user), then nginx's site names it, `nginx -t`, a graceful reload. If nginx
-    refuses, or does not present the new certificate, the previous files and
-    configuration are put back and nothing served changes.
+    nginx loads the certificate and key at each TLS handshake through `tls/live-a` or
+    `tls/live-b`, symlinks to `tls/key-<key id>/`. With `key_pem` None the host's own
+    key for the certificate is kept: the certificate file is replaced atomically. A new
+    key gets a new `key-<id>/` directory (the key 0600, owned by nginx's worker user),
+    then each link is renamed to point at it while nginx does not read it
+    (plan/tls_links.py). Neither reloads nginx. If nginx does not present the new
+    certificate, the previous link and files are put back and nothing served changes.
     """
 
     proxy: ProxySpec
@@ -87,11 +87,13 @@ class InstallReply:
 
 @dataclass(frozen=True)
 class InspectReply:
-    """None: no certificate installed yet (or unreadable: `problem`)."""
+    """None: no certificate installed yet (or unreadable: `problem`); `placeholder`:
+    none obtained yet, and nginx serves the host's self-signed placeholder."""
 
     certificate: CertificateInfo | None
     problem: str | None = None
     challenge_files: list[str] = field(default_factory=list)
+    placeholder: bool = False
 
 
 TLS_CHALLENGE = Op("tls-challenge", ChallengeRequest, Empty)

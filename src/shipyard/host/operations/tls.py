@@ -1,12 +1,14 @@
 """TLS-CHALLENGE, TLS-INSTALL, TLS-INSPECT, TLS-CSR. Requests and replies:
 `shipyard.protocol.tls`.
 
-An install is one host operation. nginx loads the certificate and key at each handshake
-from the key's directory: a renewal that keeps the key renames the new certificate over
-the old one and nginx serves it from the next handshake, with no reload. A new key gets
-its own directory, then nginx's site names it, is tested and reloaded gracefully (old
-workers finish what they serve). If nginx refuses, or does not present the new
-certificate, the previous files and configuration are put back and nothing served changes.
+An install is one host operation, with no reload: nginx's site names only the links
+`tls/live-a` and `tls/live-b` (to the served key's directory; plan/tls_links.py) and
+loads the certificate and key through one of them at each handshake. A renewal that
+keeps the key renames the new certificate over the old one; a new key (the first
+certificate too: a placeholder served until then) is written into its own directory,
+given to nginx's workers, and each link renamed over while nginx does not read it. If
+nginx does not present the new certificate, the previous links, files and flag are put
+back and nothing served changes.
 """
 
 from __future__ import annotations
@@ -70,17 +72,25 @@ def tls_install(ctx: Context, request: proto.InstallRequest) -> proto.InstallRep
         )
     layout.run.mkdir(parents=True, exist_ok=True)
     with slot_guard(layout):
-        previous = tls_files.installed_key_id(layout)
+        # the key served until now, the placeholder's too: kept until the next install
+        previous = tls_files.served_key_id(layout)
         saved = tls_files.save(layout, key_id)
         meta: dict[str, object] = {"source": request.source, "renewed_at": request.renewed_at}
-        key = tls_files.write_certificate(layout, key_id, request.cert_pem, request.key_pem, meta)
         nginx = ctx.nginx(spec)
         pid_file = layout.nginx_pid if spec.mode == "managed" else Path(spec.pid_file)
-        give_to_workers(key, pid_file, nginx.settings.worker_user)
+        tls_files.write_certificate(
+            layout,
+            key_id,
+            request.cert_pem,
+            request.key_pem,
+            meta,
+            lambda key: give_to_workers(key, pid_file, nginx.settings.worker_user),
+        )
         try:
-            # the site changes only with a new key (or the first HTTPS server, or new
-            # HSTS): then it is tested and reloaded; a kept key's new certificate is
-            # read by nginx at the next handshake
+            # nginx reads the new files at the next handshake; the site changes only if
+            # it was not brought up to date before (TLS new here and no PREPARE or
+            # challenge step since, a host from before the links, new HSTS): then it is
+            # tested and reloaded
             reloaded = nginx.apply(request.ports)
             info = tls_files.certificate_info(layout)
             assert info is not None
@@ -100,6 +110,7 @@ def tls_install(ctx: Context, request: proto.InstallRequest) -> proto.InstallRep
 
 def tls_csr(ctx: Context, request: proto.CsrRequest) -> proto.CsrReply:
     if not is_key_id(request.key_id) or tls_files.installed_key_id(ctx.layout) != request.key_id:
+        # (never the placeholder's key: a real certificate is ordered for a new key)
         raise HostOpError(
             f"this host does not serve the private key {request.key_id}",
             hint="renew with a new key: `shipyard tls renew ENV --new-key`",
@@ -114,7 +125,9 @@ def tls_inspect(ctx: Context, _request: Empty) -> proto.InspectReply:
     except ValueError as exc:
         return proto.InspectReply(certificate=None, problem=f"unreadable certificate: {exc}")
     return proto.InspectReply(
-        certificate=info, challenge_files=tls_files.challenge_files(ctx.layout)
+        certificate=info,
+        challenge_files=tls_files.challenge_files(ctx.layout),
+        placeholder=info is None and tls_files.serves_placeholder(ctx.layout),
     )
 
 
