@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.apprepo import AppRepo, free_port, make_repo
-from support.fresh_root import APT_CACHE, FreshHost
+from support.fresh_root import FreshHost
 from support.sshd import keygen
 
 from shipyard.serve.web.auth import hash_secret
@@ -50,24 +50,13 @@ class World:
     env: dict[str, str]
 
 
-def private_apt_cache() -> Path:
-    """This test's own apt download cache, seeded with hard links from the shared one:
-    apt locks the cache directory, and other fresh-root tests may run at the same time."""
-    cache = APT_CACHE.with_name("apt-archives-setup-serve")
-    cache.mkdir(parents=True, exist_ok=True)
-    for deb in APT_CACHE.glob("*.deb"):
-        with contextlib.suppress(FileExistsError):
-            os.link(deb, cache / deb.name)
-    return cache
-
-
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     work = Path(tempfile.mkdtemp(prefix="setup-serve-", dir="/tmp"))
     key = work / "client_ed25519"
     public = keygen(key, "shipyard-setup-serve-tests")
     (work / "ssh_config").write_text("")
-    host = FreshHost(ADDRESS, free_port(ADDRESS), public, apt_cache=private_apt_cache())
+    host = FreshHost(ADDRESS, free_port(ADDRESS), public)  # its own apt cache
     try:
         host.add_sudo_user("admin", public)
         host.start_sshd()

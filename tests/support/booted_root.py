@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from support.fresh_root import APT_CACHE, Image, ensure_image
+from support.fresh_root import APT_CACHE, Image, ensure_image, keep_downloads, private_apt_cache
 from support.http_proxy import MirrorProxy, mirror_hosts
 
 BOOT_TIMEOUT = 180  # seconds: a loaded 2-core CI machine
@@ -57,13 +57,15 @@ class BootedHost:
 
     port = 22
 
-    def __init__(self, net: int, client_public_key: str, apt_cache: Path = APT_CACHE) -> None:
+    def __init__(self, net: int, client_public_key: str, apt_cache: Path | None = None) -> None:
         self.net = net
         self.name = f"shipyard-boot{net}"
         self.host_address = f"10.250.{net}.1"
         self.address = f"10.250.{net}.2"
-        self.apt_cache = apt_cache
         self.dir = Path(tempfile.mkdtemp(prefix="booted-", dir="/var/tmp"))
+        # None: a private cache seeded from the shared one, given back at stop()
+        self._shared_apt = APT_CACHE if apt_cache is None else None
+        self.apt_cache = apt_cache or private_apt_cache(self.dir / "apt-archives", APT_CACHE)
         self.root = self.dir / "root"
         self.log_file = self.dir / "console.log"
         self.boots = 0
@@ -250,6 +252,9 @@ class BootedHost:
                            stderr=subprocess.DEVNULL)  # fmt: skip
             subprocess.run(["ip", "netns", "del", self.name], check=False)
             self._netns = False
+        if self._shared_apt is not None:
+            keep_downloads(self.apt_cache, self._shared_apt)
+            self._shared_apt = None
         if os.environ.get("SHIPYARD_TEST_KEEP") == "1":  # 1: keep the copy to look at
             print(f"kept {self.root} (a tmpfs: umount it, then remove {self.dir})")
             return

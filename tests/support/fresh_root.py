@@ -150,6 +150,43 @@ def _build(image: Image) -> None:
     print(f"fresh-root: built {target.name} in {took:.0f} s ({size} MiB)", file=sys.stderr)
 
 
+def private_apt_cache(path: Path, shared: Path) -> Path:
+    """A copy's own apt archive directory, seeded with hard links to the shared cache's
+    packages: nothing is downloaded again, and no apt-get waits on (or fails at) the lock
+    of another test's apt-get, as it did when fresh roots installed at once through one
+    shared directory ("Could not get lock /var/cache/apt/archives/lock")."""
+    path.mkdir(parents=True, exist_ok=True)
+    for deb in shared.glob("*.deb") if shared.is_dir() else ():
+        if (path / deb.name).exists():
+            continue
+        try:
+            os.link(deb, path / deb.name)
+        except OSError:  # another file system
+            with contextlib.suppress(OSError):
+                shutil.copy2(deb, path / deb.name)
+    return path
+
+
+def keep_downloads(path: Path, shared: Path) -> None:
+    """Give the shared cache the packages a copy downloaded (whole files only: apt keeps
+    partial downloads in partial/), each under a temporary name first, then renamed."""
+    shared.mkdir(parents=True, exist_ok=True)
+    for deb in path.glob("*.deb"):
+        target = shared / deb.name
+        if target.exists():
+            continue
+        scratch = shared / f".{deb.name}.{os.getpid()}"
+        try:
+            try:
+                os.link(deb, scratch)
+            except OSError:
+                shutil.copy2(deb, scratch)
+            os.rename(scratch, target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                scratch.unlink()
+
+
 class FreshHost:
     """A copy of the image with its own sshd on ADDRESS:PORT, reachable as root."""
 
@@ -163,9 +200,11 @@ class FreshHost:
     ) -> None:
         self.address = address
         self.image = image
-        self.apt_cache = apt_cache or image.apt_cache
         self.port = port
         self.dir = Path(tempfile.mkdtemp(prefix="fresh-", dir="/var/tmp"))
+        # None: a private cache seeded from the image's shared one, given back at stop()
+        self._shared_apt = image.apt_cache if apt_cache is None else None
+        self.apt_cache = apt_cache or private_apt_cache(self.dir / "apt-archives", image.apt_cache)
         self.root = self.dir / "root"
         self.log_file = self.dir / "sshd.log"
         self._mounts: list[Path] = []
@@ -304,6 +343,8 @@ class FreshHost:
                    if f" {self.root}/" in line]  # fmt: skip
         if mounted:  # never remove through a mount (the bind of /dev above all)
             raise RuntimeError(f"still mounted in {self.root}: {mounted}")
+        if self._shared_apt is not None:
+            keep_downloads(self.apt_cache, self._shared_apt)
         if os.environ.get("SHIPYARD_TEST_KEEP") != "1":  # 1: keep the copy to look at
             shutil.rmtree(self.dir, ignore_errors=True)
         return left

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from typing import Any
 
 from support.apprepo import AppRepo, free_port, make_repo
 from support.backupenv import RESTIC_PASSWORD, moto_server
-from support.fresh_root import APT_CACHE, FreshHost
+from support.fresh_root import FreshHost
 from support.postgres import PgServer, postgres_server
 from support.sshapp import open_to_nginx, ssh_settings
 from support.sshd import SshFleet, TestHost
@@ -185,12 +184,7 @@ def lost_server(
         with contextlib.contextmanager(moto_server)() as s3_url, postgres_server(pg_settings) as pg:
             old.start()
             open_to_nginx([old])
-            fresh = FreshHost(
-                NEW_ADDRESS,
-                free_port(NEW_ADDRESS),
-                fleet.client_public_key,
-                apt_cache=private_apt_cache(work / "apt-archives"),
-            )
+            fresh = FreshHost(NEW_ADDRESS, free_port(NEW_ADDRESS), fleet.client_public_key)
             fresh.start_sshd()
             fleet.write_known_hosts()
             with fleet.known_hosts.open("a") as known:
@@ -239,21 +233,6 @@ def lost_server(
             fresh.stop()  # everything that ran in the chroot: supervisord, nginx, the app
         fleet.cleanup()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def private_apt_cache(path: Path) -> Path:
-    """This root's own apt archive directory, hard links to the shared cache's packages:
-    nothing downloaded again, and no wait on the lock of another test's apt-get (a shared
-    directory's lock made setup fail at `packages` when two fresh roots installed at once)."""
-    path.mkdir(parents=True)
-    if APT_CACHE.is_dir():
-        for deb in APT_CACHE.glob("*.deb"):
-            try:
-                os.link(deb, path / deb.name)
-            except OSError:  # another file system (or another test's apt-get moved it)
-                with contextlib.suppress(OSError):
-                    shutil.copy2(deb, path / deb.name)
-    return path
 
 
 def _lose(host: TestHost) -> None:
