@@ -35,7 +35,7 @@ def _inside(value: str) -> str:
 class CachedProduct(BaseModel):
     """One product of `build` (a directory or file in the release) and its inputs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     path: str
     inputs: list[str] = Field(min_length=1)
@@ -64,7 +64,7 @@ class CachedProduct(BaseModel):
 class BuildCache(BaseModel):
     """The declared products, and how many unused cached products a cleanup keeps."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     products: list[CachedProduct] = Field(default_factory=list)
     keep: int = Field(default=3, ge=0, le=100)  # unused cached products kept, per product
