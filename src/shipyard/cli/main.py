@@ -19,6 +19,7 @@ from typer.models import CommandInfo
 from shipyard import __version__
 from shipyard.cli.backup_cmd import register as register_backup
 from shipyard.cli.config_cmd import register as register_config
+from shipyard.cli.deferred_imports import defer_pydantic_plugin_loader
 from shipyard.cli.demo_cmd import register as register_demo
 from shipyard.cli.deploy_cmd import register as register_deploy
 from shipyard.cli.drill_cmd import register as register_drill
@@ -65,6 +66,16 @@ def _main(
     if version:
         print(__version__)
         raise typer.Exit(0)
+    quiet_asyncio_socket_warnings()
+
+
+def quiet_asyncio_socket_warnings() -> None:
+    """asyncio warns once per write on a dead SSH socket ("socket.send() raised
+    exception."); the failure itself is reported, once, as a host error. Set when a
+    command runs (this callback), so that `shipyard --help` does not load logging."""
+    import logging
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
 register_init(app)
@@ -120,7 +131,10 @@ def run(observers: Sequence[PhaseObserver] = ()) -> None:
     """Run the CLI. `observers` watch every phase of the commands that change an
     environment (the crash tests inject one; nothing else does)."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    selected = command_app(sys.argv[1:])
+    if selected is not app:  # a command runs: typer builds its parameters with pydantic
+        defer_pydantic_plugin_loader()
     try:
-        command_app(sys.argv[1:])(obj=CliState(observers=list(observers)))
+        selected(obj=CliState(observers=list(observers)))
     except BrokenPipeError:
         sys.exit(0)

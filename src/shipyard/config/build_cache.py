@@ -18,11 +18,12 @@ docs/configuration.md ("Build cache") for what a hit does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shipyard.protocol.prepare import CachedProduct as CachedProductSpec
+if TYPE_CHECKING:  # the deploy's protocol types load when a deploy asks for a spec
+    from shipyard.protocol.prepare import CachedProduct as CachedProductSpec
 
 
 def _inside(value: str) -> str:
@@ -53,6 +54,8 @@ class CachedProduct(BaseModel):
         return [_inside(value) for value in values]
 
     def spec(self) -> CachedProductSpec:
+        from shipyard.protocol.prepare import CachedProduct as CachedProductSpec
+
         return CachedProductSpec(
             path=self.path.rstrip("/"),
             inputs=list(self.inputs),

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -21,7 +21,9 @@ from shipyard.config.source import (
     read_config_text,
     read_secret_text,
 )
-from shipyard.config.yaml_reader import KeyPath
+
+if TYPE_CHECKING:
+    from shipyard.config.yaml_reader import KeyPath
 
 _TYPE_TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]\Z", re.S)
 # keys the loader sets itself: written in an environment (or at the top) they would be lost
