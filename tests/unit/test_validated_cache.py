@@ -192,9 +192,15 @@ def test_an_edit_to_shipyards_own_code_is_another_key(
     source.write_text("x = 1\n")
     monkeypatch.setattr(validated_cache, "PACKAGE", package)
     path = write_config(tmp_path / "shipyard.yml")
+    validated_cache._code_fingerprint.cache_clear()
     before = validated_cache.key(path.read_text(), path)
     source.write_text("x = 22\n")
-    assert validated_cache.key(path.read_text(), path) != before
+    validated_cache._code_fingerprint.cache_clear()
+    try:
+        assert validated_cache.key(path.read_text(), path) != before
+    finally:
+        monkeypatch.undo()
+        validated_cache._code_fingerprint.cache_clear()
 
 
 class Planted:
@@ -205,3 +211,29 @@ class Planted:
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_recorded_runtime_spec_is_validated_once_and_then_taken_from_the_cache(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.config import runtime
+
+    env = ConfigFile.load(write_config(tmp_path / "shipyard.yml")).environment("local")
+    recorded = runtime.spec_of(env).to_json()
+    first = runtime.spec_from_json(recorded)
+    assert first is not None
+    real = runtime.RuntimeSpec.model_validate
+    calls: list[object] = []
+
+    def counted(data: object) -> object:
+        calls.append(data)
+        return real(data)
+
+    monkeypatch.setattr(runtime.RuntimeSpec, "model_validate", counted)
+    assert runtime.spec_from_json(recorded) == first
+    assert calls == []
+    assert runtime.spec_from_json({**recorded, "start": "python3 other.py"}) is not None
+    assert len(calls) == 1  # other data: validated
+    assert runtime.spec_from_json({**recorded, "keep": 1}) is None  # unknown key
+    assert runtime.spec_from_json({**recorded, "keep": 1}) is None  # errors are not stored
+    assert len(calls) == 3

@@ -69,7 +69,7 @@ class ConfigFile:
             raise ConfigError(name, exc.problem, line=exc.line, hint=exc.hint) from None
         digest = validated_cache.key(text, path)
         entry = validated_cache.read(digest)
-        if entry is not None:
+        if isinstance(entry, validated_cache.Entry):
             config = cls(path, entry.data, entry.lines, name)
             config._document = entry.document
             config._environments = dict(entry.environments)

@@ -11,6 +11,8 @@ invalidated in place: it is simply not found. Only a successful validation is st
 every error is found again, and reported the same way, by validating.
 
 What an entry holds: the parsed document, the line of each key, and the validated models.
+A host's recorded runtime spec (config/runtime.py) is kept the same way, keyed by its
+JSON text: `status` and `rollback` validate the active or target release's on every run.
 The configuration names its secrets (`from_env`, `from_file`) and holds only hashes of
 passwords; a secret's value is read by `resolve_secrets` at the moment it is used and is
 never part of a model, so no secret value is ever written here.
@@ -26,7 +28,9 @@ else `~/.cache/shipyard/config`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import json
 import os
 import pickle
 import stat
@@ -70,25 +74,30 @@ def directory() -> Path | None:
 
 def key(text: str, path: Path) -> str:
     """The digest of everything validating `text` as the file at `path` depends on."""
+    return _digest("shipyard.yml", str(path.resolve()), os.path.expanduser("~"), text)
+
+
+def value_key(kind: str, data: object) -> str:
+    """The digest for validating JSON `data` as a `kind` (a host's recorded runtime
+    spec): the data and Shipyard itself are all such a validation reads."""
+    return _digest(kind, json.dumps(data, sort_keys=True, separators=(",", ":")))
+
+
+def _digest(*inputs: str) -> str:
     from pydantic.version import VERSION as PYDANTIC_VERSION
 
     digest = hashlib.sha256()
-    for part in (
-        str(FORMAT),
-        __version__,
-        sys.version,
-        PYDANTIC_VERSION,
-        str(path.resolve()),
-        os.path.expanduser("~"),
-        _code_fingerprint(),
-        text,
-    ):
+    for part in (str(FORMAT), __version__, sys.version, PYDANTIC_VERSION, _code_fingerprint()):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    for part in inputs:
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()
 
 
+@functools.cache
 def _code_fingerprint() -> str:
-    """Each of Shipyard's source files with its size and modification time."""
+    """Each of Shipyard's source files with its size and modification time (once per
+    process: the code that runs does not change under it)."""
     found: list[str] = []
 
     def walk(folder: str) -> None:
@@ -118,8 +127,9 @@ def _private_dir(folder: Path) -> bool:
     )
 
 
-def read(digest: str) -> Entry | None:
-    """The entry for `digest`, or None (missing, not safe to load, or unreadable)."""
+def read(digest: str) -> object | None:
+    """The entry for `digest`, or None (missing, not safe to load, or unreadable); the
+    caller checks that it is of the type it stored."""
     folder = directory()
     if folder is None or not _private_dir(folder):
         return None
@@ -136,13 +146,13 @@ def read(digest: str) -> Entry | None:
         ):
             return None
         try:
-            entry = pickle.load(file)  # noqa: S301 - an owner-only file, checked above
+            entry: object = pickle.load(file)  # noqa: S301 - an owner-only file, checked above
         except Exception:  # any unreadable entry is a miss
             return None
-    return entry if isinstance(entry, Entry) else None
+    return entry
 
 
-def write(digest: str, entry: Entry) -> None:
+def write(digest: str, entry: object) -> None:
     """Store `entry` (best effort: a cache that cannot be written is no cache)."""
     folder = directory()
     if folder is None:
