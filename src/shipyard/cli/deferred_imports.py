@@ -1,7 +1,7 @@
 """Stand-ins for modules that load at start-up only to go unused.
 
 Two rich modules that typer's help renderer imports and never uses here, and pydantic's
-plugin loader, which a command needs only to be told that plugins are off.
+plugin loader (a command runs without pydantic plugins).
 
 `typer.rich_utils` imports `rich.markdown` (markdown-it with it) for the `markdown` help
 markup mode, and `rich.traceback` (pygments with it) for pretty exceptions, at import
@@ -14,7 +14,6 @@ called or an attribute of it is read, so nothing changes if typer ever does use 
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import types
 from typing import Any
@@ -54,31 +53,28 @@ def defer_unused_rich_modules() -> None:
 
 
 PLUGIN_LOADER = "pydantic.plugin._loader"
-PLUGINS_OFF = ("__all__", "1", "true")  # what pydantic's loader itself reads as "none"
 
 
 def defer_pydantic_plugin_loader() -> None:
-    """Install a stand-in for pydantic's plugin loader, unless it is already loaded.
+    """Shipyard's commands run without pydantic plugins: a stand-in for pydantic's plugin
+    loader answers "none", unless the real loader is already loaded.
 
-    typer builds a pydantic TypeAdapter for each parameter of the command that runs,
-    with `PYDANTIC_DISABLE_PLUGINS=1` set around it. The first build imports the plugin
-    loader, and the loader imports `importlib.metadata` when it loads, although with
-    plugins off it returns none without reading any metadata. The stand-in answers that
-    case itself, as the loader does (no plugins); asked at any other time (plugins on:
-    a configuration model being built), it loads the real loader in its place and hands
-    the question to it, so plugins are found exactly as before.
+    pydantic asks its loader for plugins each time it builds a validator: typer's, for
+    each parameter of the command that runs (with `PYDANTIC_DISABLE_PLUGINS=1` set around
+    it, so none are loaded), and the configuration models' and the runtime spec's. The
+    real loader imports `importlib.metadata` when it loads and, unless plugins are off,
+    reads the entry points of every installed distribution once; together that was a
+    large part of a warm rollback's CPU (docs/benchmarks-speed.md). A plugin only
+    observes validation (Shipyard documents none, and its models are its own), so the
+    configuration, its errors and every output are the same without.
     """
     if PLUGIN_LOADER in sys.modules:
         return
     stub = types.ModuleType(PLUGIN_LOADER, f"stand-in for {PLUGIN_LOADER} ({__name__})")
     stub.__shipyard_deferred__ = True  # type: ignore[attr-defined]
 
-    def get_plugins() -> Any:
-        if os.getenv("PYDANTIC_DISABLE_PLUGINS") in PLUGINS_OFF:
-            return ()
-        if sys.modules.get(PLUGIN_LOADER) is stub:
-            del sys.modules[PLUGIN_LOADER]
-        return importlib.import_module(PLUGIN_LOADER).get_plugins()
+    def get_plugins() -> tuple[()]:
+        return ()
 
     stub.get_plugins = get_plugins  # type: ignore[attr-defined]
     sys.modules[PLUGIN_LOADER] = stub
