@@ -60,7 +60,7 @@ class ConfigFile:
         validated-configuration cache when none of its inputs changed (validated_cache)."""
         name = str(path)
         try:
-            text = read_config_text(path)
+            text = read_config_text(path, check=False)  # `parse` checks it
         except FileNotFoundError:
             raise ConfigError(
                 name, "file not found", hint="run `shipyard init` or pass --config PATH"
