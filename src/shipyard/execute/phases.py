@@ -8,7 +8,7 @@ and keeps what is needed to undo it: `slots` records the slot each host booted,
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.execute.hostclient import Host
 from shipyard.execute.session import PhaseFailed, Session
@@ -27,7 +27,9 @@ from shipyard.protocol.maintenance import (
 )
 from shipyard.protocol.prepare import PREPARE, PROXY, RELEASE_COMMAND, PrepareReply, ProxyReply
 from shipyard.protocol.switch import SWITCH, VERIFY, SwitchReply
-from shipyard.release.artifact import Artifact
+
+if TYPE_CHECKING:  # only a deploy has one; a rollback imports this module without it
+    from shipyard.release.artifact import Artifact
 
 Slots = dict[str, str]  # host label -> the slot booted there
 Switched = dict[str, SwitchReply]  # host label -> its switch reply
