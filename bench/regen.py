@@ -611,6 +611,8 @@ STARTUP_ROWS = [
     ("help: CPU seconds", "`shipyard --help`, CPU"),
     ("local status", "`status` local, wall"),
     ("local status: CPU seconds", "`status` local, CPU"),
+    ("local status, config cache off", "`status` local, config cache off, wall"),
+    ("local status, config cache off: CPU seconds", "`status` local, config cache off, CPU"),
     ("local rollback, to traffic moved", "warm rollback local, start to traffic moved"),
     ("local rollback, to exit", "warm rollback local, start to exit"),
     ("local rollback: CPU seconds", "warm rollback local, CPU of the command"),
