@@ -284,6 +284,7 @@ def test_a_rollback_loads_neither_the_deploy_pipeline_nor_the_build_or_gates(
         "shipyard.execute.hooks",
         "shipyard.execute.converge",  # a warm rollback does not converge
         "shipyard.execute.premigration",  # nor, without backups, read them
+        "shipyard.protocol.prepare",  # nor prepare a release
         "shipyard.release.artifact",
         "shipyard.gates",
         "yaml",

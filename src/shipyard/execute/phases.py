@@ -25,10 +25,10 @@ from shipyard.protocol.maintenance import (
     RetireRequest,
     StopSlotRequest,
 )
-from shipyard.protocol.prepare import PREPARE, PROXY, RELEASE_COMMAND, PrepareReply, ProxyReply
 from shipyard.protocol.switch import SWITCH, VERIFY, SwitchReply
 
-if TYPE_CHECKING:  # only a deploy has one; a rollback imports this module without it
+if TYPE_CHECKING:  # a deploy's alone: a rollback imports this module without them
+    from shipyard.protocol.prepare import PrepareReply, ProxyReply
     from shipyard.release.artifact import Artifact
 
 Slots = dict[str, str]  # host label -> the slot booted there
@@ -47,6 +47,8 @@ async def prepare(
 ) -> None:
     """PREPARE: upload, verify, unpack, build; then supervisord and nginx configured.
     `runtime` (the spec it runs with) is recorded with the release on every host."""
+    from shipyard.protocol.prepare import PREPARE, PROXY
+
     env = session.env
 
     async def one(host: Host) -> tuple[PrepareReply, ProxyReply]:
@@ -85,6 +87,8 @@ def _cleanup_detail(reply: CleanupReply) -> str:
 
 async def release_command(session: Session, release_id: str, env_values: dict[str, str]) -> None:
     """The release command (migrations), once, on the primary."""
+    from shipyard.protocol.prepare import RELEASE_COMMAND
+
     env = session.env
     await session.each(
         "release-command",
