@@ -237,3 +237,18 @@ def test_a_recorded_runtime_spec_is_validated_once_and_then_taken_from_the_cache
     assert runtime.spec_from_json({**recorded, "keep": 1}) is None  # unknown key
     assert runtime.spec_from_json({**recorded, "keep": 1}) is None  # errors are not stored
     assert len(calls) == 3
+
+
+def test_an_entry_in_use_outlives_newer_ones_when_old_entries_are_pruned(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = write_config(tmp_path / "kept.yml")
+    ConfigFile.load(kept).environment("local")
+    other = tmp_path / "other.yml"
+    for keep in range(validated_cache.KEEP_ENTRIES + 5):
+        write_config(other, keep_releases=2 + keep)
+        ConfigFile.load(other).environment("local")
+        ConfigFile.load(kept)  # used all along
+    validations = Validations(monkeypatch)
+    ConfigFile.load(kept).environment("local")
+    assert validations.count == 0

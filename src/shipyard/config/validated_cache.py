@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from shipyard.config.yaml_reader import KeyPath
 
 FORMAT = 1  # of an entry; part of the key
-KEEP_ENTRIES = 32  # the newest entries kept; older ones are removed when one is written
+KEEP_ENTRIES = 32  # the entries used last are kept; others go when one is written
 OFF = ("off", "0", "false", "no")
 PACKAGE = Path(__file__).resolve().parent.parent  # .../shipyard
 
@@ -149,6 +149,8 @@ def read(digest: str) -> object | None:
             entry: object = pickle.load(file)  # noqa: S301 - an owner-only file, checked above
         except Exception:  # any unreadable entry is a miss
             return None
+        with contextlib.suppress(OSError):
+            os.utime(file.fileno())  # used now: pruning keeps the entries in use
     return entry
 
 
@@ -175,7 +177,7 @@ def write(digest: str, entry: object) -> None:
 
 
 def _prune(folder: Path) -> None:
-    """Keep the newest KEEP_ENTRIES entries."""
+    """Keep the KEEP_ENTRIES entries used last (a hit marks its entry used)."""
     with contextlib.suppress(OSError):
         entries = sorted(
             (item.stat().st_mtime_ns, item.path)
