@@ -611,6 +611,8 @@ STARTUP_ROWS = [
     ("help: CPU seconds", "`shipyard --help`, CPU"),
     ("local status", "`status` local, wall"),
     ("local status: CPU seconds", "`status` local, CPU"),
+    ("local status, config cache off", "`status` local, config cache off, wall"),
+    ("local status, config cache off: CPU seconds", "`status` local, config cache off, CPU"),
     ("local rollback, to traffic moved", "warm rollback local, start to traffic moved"),
     ("local rollback, to exit", "warm rollback local, start to exit"),
     ("local rollback: CPU seconds", "warm rollback local, CPU of the command"),
@@ -666,6 +668,22 @@ def startup_targets(r: Results) -> str:
         rows.append([what, f"< {target:g} s", _secs(new.get(cpu)), _secs(new.get(wall)), met])
     headers = ["target (issue 12)", "target", "CPU, median", "wall, median", "met on CPU?"]
     return f"{label(now)}, the after side\n\n" + table(headers, rows) + "\n"
+
+
+def startup_imports(r: Results) -> str:
+    """What each layer of start-up costs to import, both sides of the newest result."""
+    now = r.now("startup_imports")
+    if now is None:
+        return "no stored startup_imports result\n"
+    sides = now.data["sides"]
+    before, after = sides["before"]["median"], sides["after"]["median"]
+    rows = [
+        [layer["what"], _secs(before.get(layer["what"]), 3), _secs(after.get(layer["what"]), 3)]
+        for layer in now.data["layers"]
+    ]
+    headers = [f"CPU seconds, median of {now.data['runs']}", "before", "after"]
+    commits = f"before `{sides['before']['commit'][:12]}`, after `{now.short}`"
+    return f"{label(now)}; {commits}\n\n" + table(headers, rows) + "\n"
 
 
 TIMING = re.compile(r"\[timing\s+(?P<t>[\d.]+)s\] (?P<what>.*?)(?: (?P<d>[\d.]+)s)?$")
@@ -1783,6 +1801,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "startup": startup,
     "startup-targets": startup_targets,
     "startup-timeline": startup_timeline,
+    "startup-imports": startup_imports,
     "agent_options": agent_options,
     "backup": backup_runs,
     "backup-restore": backup_restore_parts,

@@ -6,7 +6,8 @@ until traffic moved, as a client sees it: a thread polls nginx's health path ove
 HTTP/1.1 keep-alive every few milliseconds and notes when the `X-Release` header first
 names the rollback's target.
 
-- `--help`, and `status ENV` of a local environment;
+- `--help`, and `status ENV` of a local environment, also with the validated-configuration
+  cache off (`SHIPYARD_CONFIG_CACHE=off`: the file validated every time, as on a miss);
 - warm rollback (`shipyard rollback ENV`, the default target), back and forth between
   two deployed releases inside the rollback window: one switch; on one local host and
   on one SSH test host (tests/support/sshd.py, sshd on 127.0.0.11).
@@ -76,9 +77,9 @@ class Side:
     src: Path
     results: dict[str, Any] = field(default_factory=dict)
 
-    def env(self) -> dict[str, str]:
+    def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_BENCH_")}
-        env |= {"PYTHONPATH": str(self.src), "SHIPYARD_TIMING": "1", "CI": "true"}
+        env |= {"PYTHONPATH": str(self.src), "SHIPYARD_TIMING": "1", "CI": "true", **extra}
         return env
 
     def shipyard_command(self) -> str:
@@ -88,14 +89,14 @@ class Side:
         self.results.setdefault(key, []).append(value)
 
 
-def run_cli(side: Side, args: list[str], cwd: Path) -> tuple[float, float, str, str]:
+def run_cli(side: Side, args: list[str], cwd: Path, **env: str) -> tuple[float, float, str, str]:
     """Run `shipyard ARGS` on the side's source: wall seconds, CPU seconds, out, err."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "shipyard", *args],
         cwd=cwd,
-        env=side.env(),
+        env=side.env(**env),
         capture_output=True,
         text=True,
         check=False,
@@ -266,6 +267,13 @@ def measure(sides: list[Side], args: argparse.Namespace) -> None:
                     seconds, cpu, _, _ = run_cli(env.side, ["status", "bench"], env.repo)
                     env.side.record("local status", seconds)
                     env.side.record("local status: CPU seconds", cpu)
+                    # validated every time: the validated-configuration cache's miss (a
+                    # side without the cache ignores the variable)
+                    seconds, cpu, _, _ = run_cli(
+                        env.side, ["status", "bench"], env.repo, SHIPYARD_CONFIG_CACHE="off"
+                    )
+                    env.side.record("local status, config cache off", seconds)
+                    env.side.record("local status, config cache off: CPU seconds", cpu)
                 time_rollback(env)
                 time.sleep(0.3)
         for env in envs:

@@ -196,3 +196,132 @@ def test_the_deferred_rich_classes_load_the_real_ones_when_used(tmp_path: Path) 
     """
     modules = modules_after(code, tmp_path / "m.json")
     assert loaded(modules, "markdown_it") and loaded(modules, "pygments")
+
+
+NOT_FOR_STATUS = (
+    "yaml",  # the configuration comes from the validated cache
+    "importlib.metadata",  # pydantic's plugin loader
+    "asyncssh",
+    "shipyard.transport.ssh",
+    "shipyard.protocol.boot",  # operations `status` does not use
+    "shipyard.protocol.switch",
+    "shipyard.protocol.prepare",
+    "shipyard.protocol.maintenance",
+    "shipyard.protocol.observe",
+    "shipyard.protocol.backup",  # no backups configured
+    "shipyard.protocol.tls",  # no TLS
+    "shipyard.execute.backup",
+    "shipyard.execute.tls",
+    "shipyard.execute.pipeline",
+    "shipyard.release.artifact",
+    "shipyard.gates",
+    "httpx",
+)
+
+
+def test_status_of_a_local_environment_on_a_cache_hit_builds_no_model_and_loads_no_unused_op(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "shipyard.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "app": "demo",
+                "start": "python3 app.py",
+                "nginx": {"listen": "127.0.0.1:18999"},
+                "environments": {"local": {"hosts": ["local"], "root": str(tmp_path)}},
+            }
+        )
+    )
+    code = f"""
+        import os
+        os.environ["SHIPYARD_CONFIG_CACHE"] = {str(tmp_path / "cache")!r}
+        from pathlib import Path
+        from shipyard.cli.deferred_imports import defer_pydantic_plugin_loader
+        defer_pydantic_plugin_loader()  # as the CLI does for a command
+        from shipyard.cli import inspect_cmd, views
+        from shipyard.cli.options import load_env
+        from shipyard.config.runtime import spec_from_json, spec_of
+        from shipyard.execute import queries
+        from shipyard.execute.hostclient import transport_for
+        env = load_env(Path({str(config)!r}), "local")
+        recorded = {{"start": "python3 app.py", "build": None, "build_timeout": 900.0,
+            "release_command": None, "release_command_timeout": 600.0,
+            "listen_mode": "socket", "workers": {{}}, "health": {{"path": "/up"}},
+            "pre_switch": {{}}, "smoke_tests": {{}}, "observe": {{}}, "env": {{}},
+            "secrets": {{}}, "shared": {{}}, "hooks": {{}}}}
+        assert spec_from_json(recorded).health.path == "/up"  # as a host recorded it
+        transport_for(env, env.hosts[0])
+        from pydantic._internal._mock_val_ser import MockValSer
+        from shipyard.config import model, runtime
+        built = [c.__name__ for c in (model.Environment, model.Document, runtime.RuntimeSpec)
+                 if not isinstance(c.__pydantic_validator__, MockValSer)]
+        print("built:", built)
+    """
+    modules_after(code, tmp_path / "miss.json")  # validates and stores
+    hit = code.rstrip(" ") + "        assert not built, built\n"
+    modules = modules_after(hit, tmp_path / "hit.json")
+    assert loaded(modules, "shipyard.config.model")
+    for name in NOT_FOR_STATUS:
+        assert not loaded(modules, name), name
+
+
+def test_a_rollback_loads_neither_the_deploy_pipeline_nor_the_build_or_gates(
+    tmp_path: Path,
+) -> None:
+    modules = modules_after(
+        """
+        from shipyard.cli import rollback_cmd
+        from shipyard.execute import rollback_flow, runner
+        """,
+        tmp_path / "m.json",
+    )
+    assert loaded(modules, "shipyard.execute.rollback")
+    for name in (
+        "shipyard.execute.pipeline",
+        "shipyard.execute.deploy",
+        "shipyard.execute.gating",
+        "shipyard.execute.hooks",
+        "shipyard.execute.converge",  # a warm rollback does not converge
+        "shipyard.execute.premigration",  # nor, without backups, read them
+        "shipyard.protocol.prepare",  # nor prepare a release
+        "shipyard.release.artifact",
+        "shipyard.gates",
+        "yaml",
+        "asyncssh",
+    ):
+        assert not loaded(modules, name), name
+
+
+def test_a_command_runs_in_an_app_that_holds_only_that_command() -> None:
+    import typer.main
+
+    from shipyard.cli.main import app, command_app
+
+    for args, name in ((["status", "demo"], "status"), (["lock", "status", "x"], "lock")):
+        group = typer.main.get_command(command_app(args))
+        assert list(group.commands) == [name]  # type: ignore[attr-defined]
+    for args in ([], ["--help"], ["--version"], ["statsu"], ["-c", "x.yml", "status"]):
+        assert command_app(args) is app
+
+
+def test_a_command_says_the_same_in_its_own_app_as_in_the_whole_app() -> None:
+    from typer.testing import CliRunner
+
+    from shipyard.cli.main import app, command_app
+
+    runner = CliRunner()
+    env = {"COLUMNS": "120", "TERM": "dumb", "NO_COLOR": "1"}
+    for args in (
+        ["status", "--help"],
+        ["status"],  # missing ENV
+        ["rollback", "--help"],
+        ["rollback", "demo", "--lock-wait", "soon"],  # not a number
+        ["lock", "--help"],
+        ["lock", "nosuch"],
+        ["backup", "schedule", "--help"],
+    ):
+        whole = runner.invoke(app, args, env=env)
+        alone = runner.invoke(command_app(args), args, env=env)
+        assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+        assert whole.output.strip()

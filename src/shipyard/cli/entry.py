@@ -23,8 +23,6 @@ def run() -> None:
 
         print(__version__)
         sys.exit(0)
-    import logging
-
     from shipyard.core import timing
 
     if timing.enabled:
@@ -33,9 +31,6 @@ def run() -> None:
         timing.mark("entry point")
         atexit.register(timing.mark, "exit")
 
-    # asyncio warns once per write on a dead SSH socket ("socket.send() raised
-    # exception."); the failure itself is reported, once, as a host error
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     from shipyard.cli.deferred_imports import defer_unused_rich_modules
 
     defer_unused_rich_modules()  # before typer: see the module

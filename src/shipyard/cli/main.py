@@ -13,10 +13,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.main import get_command_name
+from typer.models import CommandInfo
 
 from shipyard import __version__
 from shipyard.cli.backup_cmd import register as register_backup
 from shipyard.cli.config_cmd import register as register_config
+from shipyard.cli.deferred_imports import defer_pydantic_plugin_loader
 from shipyard.cli.demo_cmd import register as register_demo
 from shipyard.cli.deploy_cmd import register as register_deploy
 from shipyard.cli.drill_cmd import register as register_drill
@@ -46,9 +49,14 @@ Exit codes: 0 ok; 1 deploy or rollback failed (the previous release still serves
 restore was not confirmed.
 """
 
-app = typer.Typer(
-    help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
-)
+
+def _new_app() -> typer.Typer:
+    return typer.Typer(
+        help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+    )
+
+
+app = _new_app()
 
 
 @app.callback(invoke_without_command=True)
@@ -58,6 +66,16 @@ def _main(
     if version:
         print(__version__)
         raise typer.Exit(0)
+    quiet_asyncio_socket_warnings()
+
+
+def quiet_asyncio_socket_warnings() -> None:
+    """asyncio warns once per write on a dead SSH socket ("socket.send() raised
+    exception."); the failure itself is reported, once, as a host error. Set when a
+    command runs (this callback), so that `shipyard --help` does not load logging."""
+    import logging
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
 register_init(app)
@@ -79,11 +97,44 @@ register_recover(app)
 register_drill(app)
 
 
+def command_app(args: Sequence[str]) -> typer.Typer:
+    """The app to run `shipyard ARGS` with: when ARGS start with the name of a command
+    (or group of commands), an app that holds only that one, else the whole app.
+
+    typer turns every registered command into a click command (signatures, type hints,
+    parameter types) before it parses anything, which cost more than most commands'
+    own work; the command named is the only one that can run. Its parsing, help and
+    errors are the same (it is the same command under the same name); `shipyard`,
+    `shipyard --help`, options before the command and unknown names (which typer
+    answers with the commands like it) get the whole app."""
+    if not args or args[0].startswith("-"):
+        return app
+    name = args[0]
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if len(commands) + len(groups) != 1:
+        return app
+    one = _new_app()
+    one.registered_callback = app.registered_callback
+    one.registered_commands = commands
+    one.registered_groups = groups
+    return one
+
+
+def _command_name(command: CommandInfo) -> str | None:
+    if command.name:
+        return command.name
+    return get_command_name(command.callback.__name__) if command.callback else None
+
+
 def run(observers: Sequence[PhaseObserver] = ()) -> None:
     """Run the CLI. `observers` watch every phase of the commands that change an
     environment (the crash tests inject one; nothing else does)."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    selected = command_app(sys.argv[1:])
+    if selected is not app:  # a command runs: typer builds its parameters with pydantic
+        defer_pydantic_plugin_loader()
     try:
-        app(obj=CliState(observers=list(observers)))
+        selected(obj=CliState(observers=list(observers)))
     except BrokenPipeError:
         sys.exit(0)

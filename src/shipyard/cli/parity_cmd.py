@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,8 @@ def parity(
     reporter = PlainReporter(stream=sys.stderr)
 
     async def gather() -> list[Any]:
+        import asyncio
+
         return list(await asyncio.gather(*(describe.facts(env, reporter) for env in envs)))
 
     facts = failures.run(gather())

@@ -51,18 +51,19 @@ def rollback_command(
     """  # noqa: E501
     from shipyard.cli.serve_cmd import deploy_alert_observers
     from shipyard.config.loader import ConfigFile
-    from shipyard.execute import pipeline
     from shipyard.execute.reporter import make_reporter
+    from shipyard.execute.rollback_flow import rollback  # the pipeline's, without deploy's
+    from shipyard.execute.runner import Runtime
 
     loaded = failures.guard(lambda: ConfigFile.load(config))
-    runtime = pipeline.Runtime(
+    runtime = Runtime(
         reporter=make_reporter(),
         approver=TerminalApprover(),
         observers=[*state_of(ctx).observers, *deploy_alert_observers(loaded)],
     )
     try:
         result = failures.run(
-            pipeline.rollback(
+            rollback(
                 loaded,
                 env_name,
                 runtime,

@@ -157,6 +157,8 @@ def _start(spec: object) -> str:
 
 def certificate_lines(data: EnvironmentStatus) -> list[str]:
     """`certificate on HOST: NAMES, expires DATE (N days left)`, and a warning when due."""
+    if not data.certificates:
+        return []
     import time
 
     from shipyard.plan.tls import days_left

@@ -19,7 +19,7 @@ SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _under_shared(value: str) -> str:
@@ -138,13 +138,13 @@ class Backup(_Strict):
     repository: str | None = None
     s3: S3Credentials | None = None
     password_secret: str
-    retention: Retention = Retention()
+    retention: Retention = Retention.model_construct()
     checks: list[SqlCheck | FileCountCheck] = Field(default_factory=list)
     max_age: float = Field(default=26 * 3600, gt=0, le=90 * 86400)
     timeout: float = Field(default=3600.0, gt=0, le=7 * 86400)
     before_migrations: bool = True
     local_copy: bool = False
-    schedule: BackupSchedule = BackupSchedule()
+    schedule: BackupSchedule = BackupSchedule.model_construct()
 
     @field_validator("repository")
     @classmethod

@@ -19,7 +19,7 @@ class BackupSchedule(BaseModel):
     unset, the host decides (`plan.schedule.unit_target`): /etc/systemd/system when
     Shipyard runs there as root, else the deploy user's ~/.config/systemd/user."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     enabled: bool = True
     every: float = Field(default=86400.0, ge=300, le=31 * 86400)

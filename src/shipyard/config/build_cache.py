@@ -18,11 +18,12 @@ docs/configuration.md ("Build cache") for what a hit does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shipyard.protocol.prepare import CachedProduct as CachedProductSpec
+if TYPE_CHECKING:  # the deploy's protocol types load when a deploy asks for a spec
+    from shipyard.protocol.prepare import CachedProduct as CachedProductSpec
 
 
 def _inside(value: str) -> str:
@@ -35,7 +36,7 @@ def _inside(value: str) -> str:
 class CachedProduct(BaseModel):
     """One product of `build` (a directory or file in the release) and its inputs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     path: str
     inputs: list[str] = Field(min_length=1)
@@ -53,6 +54,8 @@ class CachedProduct(BaseModel):
         return [_inside(value) for value in values]
 
     def spec(self) -> CachedProductSpec:
+        from shipyard.protocol.prepare import CachedProduct as CachedProductSpec
+
         return CachedProductSpec(
             path=self.path.rstrip("/"),
             inputs=list(self.inputs),
@@ -64,7 +67,7 @@ class CachedProduct(BaseModel):
 class BuildCache(BaseModel):
     """The declared products, and how many unused cached products a cleanup keeps."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     products: list[CachedProduct] = Field(default_factory=list)
     keep: int = Field(default=3, ge=0, le=100)  # unused cached products kept, per product

@@ -22,7 +22,7 @@ class DashboardAuth(BaseModel):
     confidence rating from the delivery page (the dashboard's only write; false keeps it
     strictly read-only)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     password_hash: str | None = None
     token_hash: str | None = None

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Fleet(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     max_connecting: int = Field(default=8, ge=1, le=1000)
     connect_attempts: int = Field(default=4, ge=1, le=20)

@@ -20,7 +20,7 @@ BANDIT_TEST_ID = re.compile(r"^B\d{3}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _relative(values: list[str]) -> list[str]:
@@ -154,8 +154,8 @@ class BanditGate(_Strict):
 
 class GatesConfig(_Strict):
     commands: list[GateCommand] = Field(default_factory=list)
-    pip_audit: PipAuditGate = PipAuditGate()
-    bandit: BanditGate = BanditGate()
+    pip_audit: PipAuditGate = PipAuditGate.model_construct()
+    bandit: BanditGate = BanditGate.model_construct()
 
     @field_validator("commands")
     @classmethod

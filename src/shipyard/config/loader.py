@@ -6,11 +6,11 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import ValidationError
 
+from shipyard.config import validated_cache
 from shipyard.config.errors import ConfigError
 from shipyard.config.model import Document, Environment, SecretRef
 from shipyard.config.safe_values import PATH_CHARACTERS, check_path
@@ -21,7 +21,9 @@ from shipyard.config.source import (
     read_config_text,
     read_secret_text,
 )
-from shipyard.config.yaml_reader import BoundedLoader, KeyPath
+
+if TYPE_CHECKING:
+    from shipyard.config.yaml_reader import KeyPath
 
 _TYPE_TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]\Z", re.S)
 # keys the loader sets itself: written in an environment (or at the top) they would be lost
@@ -48,25 +50,51 @@ class ConfigFile:
         self.data = data
         self.lines = lines
         self.name = name or str(path)  # how errors name the file
+        self._document: Document | None = None  # validated once, on first use
+        self._environments: dict[str, Environment] = {}
+        self._cache_key: str | None = None  # set by `load`: results are stored under it
 
     @classmethod
     def load(cls, path: Path) -> ConfigFile:
+        """Read and validate the file, or take what it validated to last time from the
+        validated-configuration cache when none of its inputs changed (validated_cache)."""
         name = str(path)
         try:
-            text = read_config_text(path)
+            text = read_config_text(path, check=False)  # `parse` checks it
         except FileNotFoundError:
             raise ConfigError(
                 name, "file not found", hint="run `shipyard init` or pass --config PATH"
             ) from None
         except SourceError as exc:
             raise ConfigError(name, exc.problem, line=exc.line, hint=exc.hint) from None
-        return cls.parse(text, path)
+        digest = validated_cache.key(text, path)
+        entry = validated_cache.read(digest)
+        if isinstance(entry, validated_cache.Entry):
+            config = cls(path, entry.data, entry.lines, name)
+            config._document = entry.document
+            config._environments = dict(entry.environments)
+            config._cache_key = digest
+        else:
+            config = cls.parse(text, path)
+            config._cache_key = digest
+            config._store()
+        return config
+
+    def _store(self) -> None:
+        if self._cache_key is None or self._document is None:
+            return
+        entry = validated_cache.Entry(self.data, self.lines, self._document, self._environments)
+        validated_cache.write(self._cache_key, entry)
 
     @classmethod
     def parse(cls, text: str, path: Path, name: str | None = None) -> ConfigFile:
         """Parse `text` as the file at `path` (relative roots are anchored there); errors
         call it `name` (e.g. `shipyard.yml at 3f2a9c1b7d0e` for a release's own file).
         Text not read by `load` (a release's own file) gets the same bounds and checks."""
+        import yaml
+
+        from shipyard.config.yaml_reader import BoundedLoader
+
         name = name or str(path)
         try:
             if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
@@ -98,16 +126,20 @@ class ConfigFile:
         return config
 
     def document(self) -> Document:
-        try:
-            return Document.model_validate(self.data)
-        except ValidationError as exc:
-            raise self._error(exc, lambda loc: loc) from None
+        if self._document is None:
+            try:
+                self._document = Document.model_validate(self.data)
+            except ValidationError as exc:
+                raise self._error(exc, lambda loc: loc) from None
+        return self._document
 
     @property
     def environment_names(self) -> list[str]:
         return list(self.document().environments)
 
     def environment(self, name: str) -> Environment:
+        if name in self._environments:
+            return self._environments[name]
         document = self.document()
         if name not in document.environments:
             known = ", ".join(document.environments) or "none"
@@ -134,7 +166,10 @@ class ConfigFile:
         except ValidationError as exc:
             raise self._error(exc, lambda loc: self._locate(name, loc)) from None
         self._check_promotion(env, list(document.environments))
-        return self._anchor_paths(env)
+        env = self._anchor_paths(env)
+        self._environments[name] = env
+        self._store()
+        return env
 
     def _refuse_loader_keys(
         self, env: str, base: Mapping[str, Any], override: Mapping[str, Any]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class DeliveryTargets(BaseModel):
     """The team's own targets (issue 10's defaults)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     no_rollback_share: float = Field(default=0.95, ge=0, le=1)
     staged_share: float = Field(default=1.0, ge=0, le=1)
@@ -33,7 +33,7 @@ class DeliveryTargets(BaseModel):
 class ResourceAlerts(BaseModel):
     """When `shipyard serve` alerts on a host's resources (plan/forecast.py)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     disk_full_within_days: float = Field(default=7.0, gt=0, le=365)
     memory_over: float = Field(default=0.9, gt=0, le=1)  # share of the host's memory
@@ -44,10 +44,10 @@ class ResourceAlerts(BaseModel):
 class Metrics(BaseModel):
     """Delivery metrics settings (`shipyard metrics`, the dashboard)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    targets: DeliveryTargets = DeliveryTargets()
+    targets: DeliveryTargets = DeliveryTargets.model_construct()
     hands_on_baseline_minutes: float | None = Field(default=None, gt=0)
     host_prices: dict[str, float] = Field(default_factory=dict)  # host address -> per month
     currency: str = Field(default="USD", min_length=1, max_length=8)
-    resource_alerts: ResourceAlerts = ResourceAlerts()
+    resource_alerts: ResourceAlerts = ResourceAlerts.model_construct()

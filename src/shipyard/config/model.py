@@ -49,7 +49,17 @@ PositiveSeconds = Annotated[float, Field(gt=0, le=86400)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every configuration model: unknown keys refused, frozen, and built lazily.
+
+    `defer_build`: a model's validator is built the first time it validates, not when
+    the module is imported, so a command that takes its configuration from the
+    validated-configuration cache (config/validated_cache.py) builds none. For the same
+    reason a section's default is `Section.model_construct()`, which builds nothing,
+    rather than `Section()`, which would validate (and build) at import; the two are
+    equal (tests/unit/test_config_defaults.py).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class HealthCheck(Strict):
@@ -271,14 +281,14 @@ class Settings(Strict):
     """Everything an environment can set; the file's top level sets the shared base."""
 
     build: str | None = None
-    build_cache: BuildCache = BuildCache()
+    build_cache: BuildCache = BuildCache.model_construct()
     release_command: str | None = None
     start: str
     listen_mode: Literal["socket", "tcp"] = "socket"
     ports: tuple[int, int] = (9001, 9002)
-    health: HealthCheck = HealthCheck()
-    nginx: Nginx = Nginx()
-    shared: Shared = Shared()
+    health: HealthCheck = HealthCheck.model_construct()
+    nginx: Nginx = Nginx.model_construct()
+    shared: Shared = Shared.model_construct()
     env: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     keep_releases: int = Field(default=5, ge=2, le=100)
@@ -286,31 +296,33 @@ class Settings(Strict):
     drain_timeout: PositiveSeconds = 10.0
     release_command_timeout: PositiveSeconds = 600.0
     build_timeout: PositiveSeconds = 900.0
-    hooks: Hooks = Hooks()
-    observe: Observe = Observe()
+    hooks: Hooks = Hooks.model_construct()
+    observe: Observe = Observe.model_construct()
     auto_rollback: bool = True
     workers: dict[str, Worker] = Field(default_factory=dict)
-    gates: GatesConfig = GatesConfig()
-    smoke_tests: SmokeTests = SmokeTests()
-    promotion: Promotion = Promotion()
-    hotfix: Hotfix = Hotfix()
+    gates: GatesConfig = GatesConfig.model_construct()
+    smoke_tests: SmokeTests = SmokeTests.model_construct()
+    promotion: Promotion = Promotion.model_construct()
+    hotfix: Hotfix = Hotfix.model_construct()
     url: str | None = None
-    pre_switch: PreSwitch = PreSwitch()
-    resources: Resources = Resources()
+    pre_switch: PreSwitch = PreSwitch.model_construct()
+    resources: Resources = Resources.model_construct()
     root: SafePath = "/srv/shipyard"
     shipyard_command: str = "shipyard"
-    ssh: Ssh = Ssh()
+    ssh: Ssh = Ssh.model_construct()
     hosts: list[HostEntry] = Field(default_factory=list, max_length=MAX_HOSTS)
     rollout: Rollout | None = None  # batch by batch (config/rollout.py); None: all at once
-    fleet: Fleet = Fleet()  # pacing of SSH handshakes and agent start-ups (config/fleet.py)
+    # pacing of SSH handshakes and agent start-ups (config/fleet.py)
+    fleet: Fleet = Fleet.model_construct()
     backup: Backup | None = None  # after `secrets`: it may only name secrets listed there
-    metrics: Metrics = Metrics()
+    metrics: Metrics = Metrics.model_construct()
     # `shipyard serve` (config/observe.py); None: the health path through nginx
     checks: list[Check] | None = None
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
-    slo: Slo = Slo()
-    setup: Setup = Setup()  # `shipyard setup`: how a fresh server becomes a Shipyard host
-    tls: Tls = Tls()  # after `nginx` and `secrets` (docs/tls.md)
+    slo: Slo = Slo.model_construct()
+    # `shipyard setup`: how a fresh server becomes a Shipyard host
+    setup: Setup = Setup.model_construct()
+    tls: Tls = Tls.model_construct()  # after `nginx` and `secrets` (docs/tls.md)
 
     @field_validator("tls")
     @classmethod
@@ -435,12 +447,12 @@ class Environment(Settings):
 class Document(BaseModel):
     """The file as written: app name, base settings, environment overrides."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     app: str
     environments: dict[str, dict[str, object]]
-    alerts: Alerts = Alerts()  # top level only (config/observe.py)
-    serve: Serve = Serve()
+    alerts: Alerts = Alerts.model_construct()  # top level only (config/observe.py)
+    serve: Serve = Serve.model_construct()
 
     @field_validator("app")
     @classmethod

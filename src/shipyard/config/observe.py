@@ -33,7 +33,7 @@ Seconds = Annotated[float, Field(gt=0, le=86400)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class _Check(_Strict):
@@ -247,7 +247,8 @@ class Serve(_Strict):
     store_secret: str | None = None
     url: str | None = None
     poll_interval: Seconds = 30.0  # how often deploy records are read from the hosts
-    auth: DashboardAuth = DashboardAuth()  # who may see the dashboard (config/dashboard.py)
+    # who may see the dashboard (config/dashboard.py)
+    auth: DashboardAuth = DashboardAuth.model_construct()
 
     @field_validator("listen")
     @classmethod

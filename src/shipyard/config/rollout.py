@@ -22,7 +22,7 @@ _PERCENT = re.compile(r"([0-9]{1,3})%", re.ASCII)
 class Rollout(BaseModel):
     """How many hosts switch at a time: a count (`2`) or a share of the fleet (`"25%"`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     batch: int | str
 

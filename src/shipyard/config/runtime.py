@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from shipyard.config import validated_cache
 from shipyard.config.build_cache import BuildCache
 from shipyard.config.model import (
     Environment,
@@ -135,10 +136,16 @@ def spec_from_json(data: object) -> RuntimeSpec | None:
     """A spec as a host recorded it; None if there is none (or it cannot be read)."""
     if not isinstance(data, dict):
         return None
+    digest = validated_cache.value_key("runtime-spec", data)
+    cached = validated_cache.read(digest)
+    if isinstance(cached, RuntimeSpec):
+        return cached
     try:
-        return RuntimeSpec.model_validate(data)
+        spec = RuntimeSpec.model_validate(data)
     except ValidationError:
         return None
+    validated_cache.write(digest, spec)
+    return spec
 
 
 def with_spec(where: Environment, spec: RuntimeSpec) -> Environment:

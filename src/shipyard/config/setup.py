@@ -27,7 +27,7 @@ class Setup(BaseModel):
     as 0600 files and an SSH key of its own (docs/setup.md#the-serve-step).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     user: str = "root"
     deploy_user: str = "deploy"

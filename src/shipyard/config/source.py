@@ -6,6 +6,7 @@ A config or secret path may name anything: a FIFO (opening it would wait for a w
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -15,9 +16,7 @@ MAX_CONFIG_BYTES = 64 * 1024  # pure-Python YAML reads about 100-500 KiB a secon
 MAX_SECRET_BYTES = 64 * 1024
 
 # what YAML itself accepts (its "printable" set): anything else is refused with its line
-_NOT_PRINTABLE = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+_NOT_PRINTABLE = "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -84,7 +83,7 @@ def decode(data: bytes) -> str:
 
 def check_printable(text: str) -> str:
     """Refuse NUL and other control characters (tab, newline and CR are fine)."""
-    found = _NOT_PRINTABLE.search(text)
+    found = _not_printable().search(text)
     if found:
         line = text.count("\n", 0, found.start()) + 1
         column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
@@ -96,8 +95,18 @@ def check_printable(text: str) -> str:
     return text
 
 
-def read_config_text(path: Path) -> str:
-    return check_printable(decode(read_bytes(path, MAX_CONFIG_BYTES)))
+@functools.cache
+def _not_printable() -> re.Pattern[str]:
+    """Compiled when first needed: a few milliseconds, which a command whose configuration
+    comes from the validated cache (its text checked when it was stored) never spends."""
+    return re.compile(_NOT_PRINTABLE)
+
+
+def read_config_text(path: Path, *, check: bool = True) -> str:
+    """shipyard.yml's text; `check=False` leaves `check_printable` to the caller (the
+    loader checks text it parses, and none it takes from the validated cache)."""
+    text = decode(read_bytes(path, MAX_CONFIG_BYTES))
+    return check_printable(text) if check else text
 
 
 def read_secret_text(path: Path) -> str:

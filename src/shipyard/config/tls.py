@@ -19,7 +19,7 @@ LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Acme(_Strict):
@@ -87,7 +87,7 @@ class Tls(_Strict):
     mode: Literal["acme", "files", "self-signed", "off"] = "off"
     # HTTPS listens on the address HTTP does (a host's `listen`, else nginx.listen), here
     port: int = Field(default=443, ge=1, le=65535)
-    acme: Acme = Acme()
+    acme: Acme = Acme.model_construct()
     files: TlsFiles | None = None
     hsts: Hsts | None = None  # `true` for the defaults; `false` or absent: no header
 

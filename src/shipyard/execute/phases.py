@@ -8,7 +8,7 @@ and keeps what is needed to undo it: `slots` records the slot each host booted,
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.execute.hostclient import Host
 from shipyard.execute.session import PhaseFailed, Session
@@ -25,9 +25,11 @@ from shipyard.protocol.maintenance import (
     RetireRequest,
     StopSlotRequest,
 )
-from shipyard.protocol.prepare import PREPARE, PROXY, RELEASE_COMMAND, PrepareReply, ProxyReply
 from shipyard.protocol.switch import SWITCH, VERIFY, SwitchReply
-from shipyard.release.artifact import Artifact
+
+if TYPE_CHECKING:  # a deploy's alone: a rollback imports this module without them
+    from shipyard.protocol.prepare import PrepareReply, ProxyReply
+    from shipyard.release.artifact import Artifact
 
 Slots = dict[str, str]  # host label -> the slot booted there
 Switched = dict[str, SwitchReply]  # host label -> its switch reply
@@ -45,6 +47,8 @@ async def prepare(
 ) -> None:
     """PREPARE: upload, verify, unpack, build; then supervisord and nginx configured.
     `runtime` (the spec it runs with) is recorded with the release on every host."""
+    from shipyard.protocol.prepare import PREPARE, PROXY
+
     env = session.env
 
     async def one(host: Host) -> tuple[PrepareReply, ProxyReply]:
@@ -83,6 +87,8 @@ def _cleanup_detail(reply: CleanupReply) -> str:
 
 async def release_command(session: Session, release_id: str, env_values: dict[str, str]) -> None:
     """The release command (migrations), once, on the primary."""
+    from shipyard.protocol.prepare import RELEASE_COMMAND
+
     env = session.env
     await session.each(
         "release-command",

@@ -17,61 +17,28 @@ health check, the lock, the digest or the automatic rollback.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import Any
 
 from shipyard.config.loader import ConfigFile, resolve_secrets
 from shipyard.config.model import Environment
-from shipyard.execute import locking, premigration
+from shipyard.execute import locking
 from shipyard.execute import recover as recover_steps
-from shipyard.execute.approval import Approver, Nobody, approval_for
+from shipyard.execute.approval import approval_for
 from shipyard.execute.converge import converge
 from shipyard.execute.deploy import Shipment, deploy_locked
 from shipyard.execute.gating import gate_release
 from shipyard.execute.hooks import run_hooks
-from shipyard.execute.hostclient import HostFactory, connect_host
 from shipyard.execute.identity import new_deployment_id, trigger
-from shipyard.execute.observers import PhaseObserver
-from shipyard.execute.outcomes import DeployResult, RollbackFailed, RollbackResult
+from shipyard.execute.outcomes import DeployResult
 from shipyard.execute.progress import ProgressRecorder
 from shipyard.execute.promotion import PromotionRefused, primary_view, verdict_on
 from shipyard.execute.recover import RecoverResult
 from shipyard.execute.release_runtime import choose_runtime
-from shipyard.execute.reporter import Reporter
-from shipyard.execute.rollback import rollback_locked, warm_rollback_locked
-from shipyard.execute.session import Session
-from shipyard.protocol.op import Empty
-from shipyard.protocol.records import RELEASES
+from shipyard.execute.rollback_flow import rollback as rollback
+from shipyard.execute.runner import Runtime as Runtime
+from shipyard.execute.runner import primary_session as primary_session
 from shipyard.release.artifact import Artifact, artifact_cache, build_artifact
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """How a command runs: who sees progress, who approves, how hosts are reached, and
-    who else observes the phases (live views; the tests' fault injection)."""
-
-    reporter: Reporter
-    approver: Approver = field(default_factory=Nobody)
-    hosts: HostFactory = connect_host
-    observers: Sequence[PhaseObserver] = ()
-
-    def session(self, env: Environment, secrets: Sequence[str] = ()) -> Session:
-        return Session(
-            env, self.reporter, secrets=secrets, hosts=self.hosts, observers=self.observers
-        )
-
-
-@asynccontextmanager
-async def primary_session(runtime: Runtime, env: Environment) -> AsyncIterator[Session]:
-    """A session open on the environment's primary only (reads, approvals)."""
-    session = runtime.session(env)
-    try:
-        await session.open(hosts=[session.primary])
-        yield session
-    finally:
-        await session.close()
 
 
 async def deploy(
@@ -248,85 +215,6 @@ async def promote(
         runtime_record=chosen.record,
     )
     return await _ship(target, runtime, shipment, secrets, lock_wait)
-
-
-async def rollback(
-    config: ConfigFile,
-    env_name: str,
-    runtime: Runtime,
-    *,
-    release: str | None = None,
-    message: str = "",
-    lock_wait: float = 0.0,
-    restore_data: bool = False,
-    yes: bool = False,
-) -> RollbackResult:
-    """Go back to `release` (default: the previous good one): one switch while its slot
-    is warm, else boot, check, switch. A cold one boots the runtime spec recorded with
-    the release, with secret values read here now; `env` and `secrets` are the working
-    tree's, for converging and for a release recorded without a spec.
-
-    A warm rollback whose safety the hosts' status proves moves traffic before anything
-    else (no converge, no history read); otherwise converge first, then decide.
-
-    Data is never restored silently: if the deployment being left took a pre-migration
-    backup, the result's notes say so, with what was written since; `restore_data`
-    (confirmed on a terminal, or `yes`) restores it after the switch."""
-    env = config.environment(env_name)
-    secrets = resolve_secrets(env, config.path)
-    deployment_id = new_deployment_id()
-    reason = message or f"rollback to {release or 'previous good release'}"
-    session = runtime.session(env, list(secrets.values()))
-    async with locking.locked_session(
-        session, command="rollback", reason=reason, deployment_id=deployment_id, lock_wait=lock_wait
-    ):
-        values = env.env | secrets
-        notice = None
-        if env.backup is not None:  # said before anything moves, warm or cold
-            notice = await premigration.pre_migration_notice(
-                session, values, await _active(session)
-            )
-        if restore_data:
-            if notice is None:
-                raise RollbackFailed(
-                    "--restore-data: the deployment being rolled back took no pre-migration "
-                    "backup; nothing was changed",
-                    hint="pick a snapshot from `shipyard backup list ENV` and "
-                    "`shipyard backup restore ENV SNAPSHOT`",
-                )
-            premigration.confirm_restore(notice, env.name, runtime.approver, yes)
-        result = await warm_rollback_locked(session, release, deployment_id, message, "rollback")
-        if result is None:
-            for action in await converge(session, values, deployment_id):
-                runtime.reporter.info(f"repaired: {action}")
-            result = await rollback_locked(
-                session,
-                release,
-                deployment_id,
-                message,
-                "rollback",
-                values,
-                secrets_for=lambda chosen: resolve_secrets(chosen, config.path),
-            )
-        if notice is None:
-            return result
-        if not restore_data:
-            return replace(result, notes=notice.lines(env.name))
-        restored = await premigration.restore_pre_migration(session, values, notice)
-        return replace(
-            result,
-            notes=[
-                f"restored {r.source} from pre-migration snapshot {r.snapshot_id} "
-                f"in {r.seconds:.1f}s, read from {r.read_from}"
-                for r in restored
-            ],
-        )
-
-
-async def _active(session: Session) -> str | None:
-    listing = await session.primary.call(RELEASES, Empty())
-    row = listing.slots.get(listing.active_slot) if listing.active_slot else None
-    return row.release_id if row else None
 
 
 async def repair(

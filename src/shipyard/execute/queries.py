@@ -10,19 +10,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shipyard.config.model import Environment
 from shipyard.config.runtime import spec_from_json
 from shipyard.execute import locking
-from shipyard.execute.backup import freshness as backup_freshness
 from shipyard.execute.hostclient import Host, HostFactory, connect_host
 from shipyard.execute.release_runtime import recorded_env
 from shipyard.execute.reporter import Reporter
 from shipyard.execute.session import Session
-from shipyard.execute.tls import HostCertificate
-from shipyard.execute.tls import certificates as tls_certificates
 from shipyard.plan import requests
-from shipyard.plan.backup import SourceFreshness
 from shipyard.plan.drills import latest as latest_drills
 from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event, LockInfo
@@ -37,6 +34,10 @@ from shipyard.protocol.records import (
     EventsRequest,
     HistoryRequest,
 )
+
+if TYPE_CHECKING:
+    from shipyard.execute.tls import HostCertificate
+    from shipyard.plan.backup import SourceFreshness
 
 RELEASES_HISTORY = 500
 DRILLS_READ = 100  # records read for `status` (the newest of each kind is shown)
@@ -122,8 +123,8 @@ async def status(
             quiet=True,
         )
         history = await session.primary.call(HISTORY, HistoryRequest(limit=1))
-        backups = await backup_freshness(session)
-        certificates = await tls_certificates(session)
+        backups = await _backup_freshness(session)
+        certificates = await _tls_certificates(session)
         drills = await session.primary.call(DRILL_LIST, DrillListRequest(limit=DRILLS_READ))
     primary = replies[session.primary.label]
     return EnvironmentStatus(
@@ -291,4 +292,22 @@ async def backup_status(
     if env.backup is None:
         return []
     async with _opened(env, reporter, hosts, primary_only=True) as session:
-        return await backup_freshness(session)
+        return await _backup_freshness(session)
+
+
+# The backup and TLS modules load only for an environment that has backups or TLS
+# (start-up: docs/benchmarks-speed.md); without, there is nothing to read.
+async def _backup_freshness(session: Session) -> list[SourceFreshness]:
+    if session.env.backup is None:
+        return []
+    from shipyard.execute.backup import freshness
+
+    return await freshness(session)
+
+
+async def _tls_certificates(session: Session) -> list[HostCertificate]:
+    if not session.env.tls.enabled:
+        return []
+    from shipyard.execute.tls import certificates
+
+    return await certificates(session)

@@ -9,7 +9,7 @@ the operator's file still says where (hosts, SSH, paths, nginx) and by which rul
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.config.errors import ConfigError
 from shipyard.config.loader import ConfigFile
@@ -26,7 +26,9 @@ from shipyard.execute.promotion import PromotionRefused
 from shipyard.execute.reporter import Reporter
 from shipyard.plan.runtime_diff import differences
 from shipyard.protocol.records import ReleasesReply
-from shipyard.release.artifact import Artifact, read_member
+
+if TYPE_CHECKING:  # a deploy's: `status` and `rollback` read recorded specs only
+    from shipyard.release.artifact import Artifact
 
 WORKING_TREE_FLAG = "--runtime-from-working-tree"
 
@@ -62,6 +64,8 @@ def release_spec(config: ConfigFile, artifact: Artifact, env_name: str) -> Runti
     """The release's own what-runs for `env_name`; ConfigError (file, line, key) if its
     file is missing, invalid, or has no such environment."""
     label = release_label(config, artifact)
+    from shipyard.release.artifact import read_member
+
     text = read_member(artifact, config.path.name)
     if text is None:
         raise ConfigError(

@@ -10,16 +10,10 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.config.model import Environment, HostEntry, HttpCheck
 from shipyard.plan.layout import Layout
-from shipyard.protocol.boot import (
-    BootRequest,
-    CheckRequest,
-    PreSwitchChecks,
-    WorkerReadiness,
-)
 from shipyard.protocol.common import (
     HealthSpec,
     HttpCheckSpec,
@@ -28,17 +22,17 @@ from shipyard.protocol.common import (
     TlsSpec,
 )
 from shipyard.protocol.inspect import LogsRequest, StatusRequest
-from shipyard.protocol.maintenance import RepairRequest
-from shipyard.protocol.observe import ObserveSampleRequest
 from shipyard.protocol.op import Scope
-from shipyard.protocol.prepare import (
-    PrepareRequest,
-    ProxyRequest,
-    ReleaseCommandRequest,
-    SharedPaths,
-)
 from shipyard.protocol.records import HelloRequest
-from shipyard.protocol.switch import SwitchRequest, VerifyRequest
+
+if TYPE_CHECKING:
+    # each operation's own types load with the first request built for it (start-up:
+    # `status` never loads the deploy phases'; docs/benchmarks-speed.md)
+    from shipyard.protocol.boot import BootRequest, CheckRequest
+    from shipyard.protocol.maintenance import RepairRequest
+    from shipyard.protocol.observe import ObserveSampleRequest
+    from shipyard.protocol.prepare import PrepareRequest, ProxyRequest, ReleaseCommandRequest
+    from shipyard.protocol.switch import SwitchRequest, VerifyRequest
 
 
 def host_argv(env: Environment, host: HostEntry, op: str) -> list[str]:
@@ -123,6 +117,8 @@ def prepare(
     env_values: dict[str, str],
     runtime: dict[str, Any] | None = None,
 ) -> PrepareRequest:
+    from shipyard.protocol.prepare import PrepareRequest, SharedPaths
+
     return PrepareRequest(
         release_id=manifest.release_id,
         digest=digest,
@@ -141,12 +137,16 @@ def prepare(
 
 def proxy(env: Environment, host: HostEntry) -> ProxyRequest:
     """The `proxy` operation: supervisord with this env's programs, nginx with its config."""
+    from shipyard.protocol.prepare import ProxyRequest
+
     return ProxyRequest(proxy=proxy_spec(env, host), ports=env.ports, workers=sorted(env.workers))
 
 
 def release_command(
     env: Environment, release_id: str, env_values: dict[str, str]
 ) -> ReleaseCommandRequest:
+    from shipyard.protocol.prepare import ReleaseCommandRequest
+
     assert env.release_command is not None
     return ReleaseCommandRequest(
         release_id=release_id,
@@ -157,6 +157,8 @@ def release_command(
 
 
 def boot(env: Environment, release_id: str, env_values: dict[str, str]) -> BootRequest:
+    from shipyard.protocol.boot import BootRequest
+
     return BootRequest(
         release_id=release_id,
         env_values=env_values,
@@ -174,6 +176,8 @@ def check(env: Environment, slot: str, release_id: str, *, warm: bool = False) -
     A warm slot (a rollback inside the window) has passed all of that already: one
     healthy probe is enough.
     """
+    from shipyard.protocol.boot import CheckRequest, PreSwitchChecks, WorkerReadiness
+
     checks = env.pre_switch
     return CheckRequest(
         slot=slot,
@@ -226,6 +230,8 @@ def switch(
     *,
     retreat: bool = False,
 ) -> SwitchRequest:
+    from shipyard.protocol.switch import SwitchRequest
+
     return SwitchRequest(
         slot=slot,
         release_id=release_id,
@@ -243,6 +249,8 @@ def verify_deadline(env: Environment) -> float:
 
 
 def verify(env: Environment, host: HostEntry, release_id: str) -> VerifyRequest:
+    from shipyard.protocol.switch import VerifyRequest
+
     return VerifyRequest(
         listen=env.listen_for(host),
         server_names=list(env.nginx.server_names),
@@ -255,6 +263,8 @@ def verify(env: Environment, host: HostEntry, release_id: str) -> VerifyRequest:
 def observe_sample(
     env: Environment, host: HostEntry, release_id: str, offset: int, since: float
 ) -> ObserveSampleRequest:
+    from shipyard.protocol.observe import ObserveSampleRequest
+
     return ObserveSampleRequest(
         offset=offset,
         since=since,
@@ -268,6 +278,8 @@ def observe_sample(
 
 
 def repair(env: Environment, host: HostEntry) -> RepairRequest:
+    from shipyard.protocol.maintenance import RepairRequest
+
     return RepairRequest(
         proxy=proxy_spec(env, host),
         ports=env.ports,

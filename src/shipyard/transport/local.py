@@ -115,7 +115,7 @@ class LocalTransport:
 
     async def unix_channel(self, path: str) -> Channel:
         try:
-            reader, writer = await asyncio.open_unix_connection(path)
+            reader, writer = await asyncio.open_unix_connection(path, limit=MAX_REPLY_BYTES)
         except OSError as exc:
             raise TransportError(LABEL, f"nothing answers on {path}: {exc}") from None
         return StreamChannel(reader, writer, LABEL, f"the agent on {path}")
