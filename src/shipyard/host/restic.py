@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -162,8 +163,11 @@ class Restic:
                 stderr=errors,
             )
             assert producer.stdout is not None
+            consumer_failed: HostOpError | None = None
             try:
                 consume(producer.stdout)
+            except HostOpError as exc:
+                consumer_failed = exc  # restic's own failure, if any, is the cause
             finally:
                 producer.stdout.close()
                 try:
@@ -171,13 +175,17 @@ class Restic:
                 except subprocess.TimeoutExpired:
                     producer.kill()
                     code = producer.wait()
-            if code != 0:
-                errors.seek(0)
-                text = errors.read().decode(errors="replace")
+            errors.seek(0)
+            text = errors.read().decode(errors="replace")
+            # restic stopped by the consumer's end of the pipe is the consumer's failure
+            cut_off = code == -signal.SIGPIPE or "broken pipe" in text
+            if code != 0 and not (consumer_failed is not None and cut_off):
                 raise self.failed(
                     f"restic dump {snapshot_id} {path}",
                     subprocess.CompletedProcess([], code, "", text),
-                )
+                ) from consumer_failed
+            if consumer_failed is not None:
+                raise consumer_failed
 
     def check(self, read_data_subset: str | None) -> None:
         args = ["check"] + ([f"--read-data-subset={read_data_subset}"] if read_data_subset else [])

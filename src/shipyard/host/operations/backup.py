@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from shipyard.host.operations.handler import Handler
 from shipyard.host.postgres import DUMP
 from shipyard.host.restic import Restic, Snapshot
 from shipyard.host.state import State
-from shipyard.plan.local_dump import ABSENT, TAG, DumpChoice, choose
+from shipyard.plan.local_dump import ABSENT, TAG, DumpChoice, checked, choose, recorded_sha256
 from shipyard.protocol import backup as proto
 
 NOT_DEPLOYED = (
@@ -86,7 +85,7 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
             tags |= _release_tags(state)
             stored = restic.backup(directory, tags)
             if source.kind == "postgres":
-                _local_copy(ctx, source, staging / DUMP)
+                _local_copy(ctx, source, staging / DUMP, sums[DUMP])
         record = proto.BackupRecord(
             snapshot_id=stored.snapshot_id,
             source=source.name,
@@ -161,22 +160,15 @@ def backup_verify(ctx: Context, request: proto.BackupVerifyRequest) -> proto.Bac
 
 
 def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.BackupRestoreReply:
-    layout, source = ctx.layout, request.source
+    layout, source, state = ctx.layout, request.source, ctx.open_state()
     restic = Restic(layout, request.repository, request.timeout)
     clock = time.monotonic()
+    recorded = _recorded_sha256(state, restic, request)
     with fresh(layout.backup_scratch(f"restore-{request.snapshot_id}")) as scratch:
-        # the local copy is hashed while restic lists the snapshots: one hides the other
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pinning = (
-                pool.submit(local_dump.pin, layout, source.name, scratch)
-                if source.local_copy
-                else None
-            )
-            snapshot = _snapshot_of(restic, request)
-            copy = pinning.result() if pinning is not None else ABSENT
-        choice = choose(source.local_copy, snapshot.tags.get(TAG), copy)
+        copy = local_dump.pin(layout, source.name, scratch) if source.local_copy else ABSENT
+        choice = choose(source.local_copy, recorded, copy)
         if source.kind == "postgres":
-            _restore_postgres(restic, request, scratch, choice)
+            choice = _restore_postgres(restic, request, scratch, choice, recorded)
         else:
             restic.restore(request.snapshot_id, scratch)
             restored = scratch / entry(source)
@@ -188,7 +180,6 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
             else:
                 swap_in(restored, live)
     seconds = round(time.monotonic() - clock, 3)
-    state = ctx.open_state()
     state.event(
         "backup-restored",
         {
@@ -201,6 +192,23 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
     return proto.BackupRestoreReply(
         request.snapshot_id, source.name, seconds, choice.read_from, choice.why
     )
+
+
+def _recorded_sha256(
+    state: State, restic: Restic, request: proto.BackupRestoreRequest
+) -> str | None:
+    """The sha256 of the snapshot's dump as recorded when it was taken, and the check
+    that the snapshot is of the source asked for: from this host's record of that backup
+    (no call to restic), else from the repository (a snapshot made elsewhere)."""
+    record = records.get(state, request.snapshot_id)
+    if record is None:
+        snapshot = _snapshot_of(restic, request)
+        return recorded_sha256(None, snapshot.tags, DUMP)
+    if record.source != request.source.name:
+        raise HostOpError(
+            f"snapshot {request.snapshot_id} is of {record.source}, not of {request.source.name}"
+        )
+    return recorded_sha256(record.checksums, None, DUMP)
 
 
 def _snapshot_of(restic: Restic, request: proto.BackupRestoreRequest) -> Snapshot:
@@ -220,21 +228,33 @@ def _snapshot_of(restic: Restic, request: proto.BackupRestoreRequest) -> Snapsho
 
 
 def _restore_postgres(
-    restic: Restic, request: proto.BackupRestoreRequest, scratch: Path, choice: DumpChoice
-) -> None:
-    """pg_restore --clean of the snapshot's dump: the local copy pinned in `scratch` when
-    it is that dump (read as a file, like a plain pg_restore), else streamed `restic dump
-    | pg_restore` (no copy of the dump on disk)."""
+    restic: Restic,
+    request: proto.BackupRestoreRequest,
+    scratch: Path,
+    choice: DumpChoice,
+    recorded: str | None,
+) -> DumpChoice:
+    """pg_restore --clean of the snapshot's dump: the local copy pinned in `scratch`,
+    checked against the recorded sha256 as pg_restore reads it (it commits only if the
+    copy matched), else streamed `restic dump | pg_restore` (no copy of the dump on
+    disk). The choice that was used."""
     source = request.source
     pg = postgres(source, request.timeout)
-    if choice.local:
-        pg.restore(scratch, clean=True)
-    else:
-        restic.stream(
-            request.snapshot_id,
-            f"/{source.name}/{DUMP}",
-            lambda dump: pg.restore(None, clean=True, stdin=dump),
-        )
+    if choice.local and recorded:
+        try:
+            choice = checked(pg.restore_checked(scratch / DUMP, recorded))
+        except OSError as exc:  # reading the copy failed: pg_restore was stopped
+            choice = DumpChoice(
+                local=False, why=f"the local copy could not be read: {exc.strerror or exc}"
+            )
+        if choice.local:
+            return choice
+    restic.stream(
+        request.snapshot_id,
+        f"/{source.name}/{DUMP}",
+        lambda dump: pg.restore(None, clean=True, stdin=dump),
+    )
+    return choice
 
 
 def backup_prune(ctx: Context, request: proto.BackupPruneRequest) -> proto.BackupPruneReply:
@@ -262,10 +282,10 @@ def backup_stats(ctx: Context, request: proto.BackupStatsRequest) -> proto.Backu
 # pieces ------------------------------------------------------------------------
 
 
-def _local_copy(ctx: Context, source: proto.SourceSpec, dump: Path) -> None:
+def _local_copy(ctx: Context, source: proto.SourceSpec, dump: Path, sha256: str) -> None:
     """Keep the dump just stored on the host too (local_copy), or drop an old copy."""
     if source.local_copy:
-        local_dump.keep(ctx.layout, source.name, dump)
+        local_dump.keep(ctx.layout, source.name, dump, sha256)
     else:
         local_dump.drop(ctx.layout, source.name)
 
