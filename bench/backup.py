@@ -21,7 +21,8 @@ own loopback port; tests/support/postgres.py), one database of about `--mb` MiB 
   local: the same with local_copy on (the kept dump, fed to the same pg_restore through
   a pipe and hashed on the way against the backup's recorded sha256);
   each with its wall time and the CPU time of the processes it ran (`cpu_s`: pg_restore;
-  for Shipyard also the host agent and restic; never the PostgreSQL server's);
+  for Shipyard also the host agent and restic; never the PostgreSQL server's), and for
+  Shipyard the host's pieces (`pieces`: lookup, pin, pg_restore...; the backup's too);
 - restic_dump_to_null_s: `restic dump` of the snapshot alone, to /dev/null.
 
 ratio = Shipyard / plain of the same round (1.0: no overhead); the medians over the
@@ -35,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -131,6 +134,20 @@ def restic_dump_seconds(work: Path, snapshot_id: str) -> float:
     return round(time.monotonic() - started, 2)
 
 
+def backup_event_pieces(work: Path) -> dict[str, float]:
+    """The pieces of the backup (pg_dump, sha256, restic backup...), as its event in the
+    host's state.db recorded them."""
+    db = sqlite3.connect(work / "hosts" / "reconcile" / "bench" / "state.db")
+    try:
+        row = db.execute(
+            "SELECT detail FROM events WHERE kind = 'backup' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        db.close()
+    pieces: dict[str, float] = json.loads(row[0]).get("pieces", {}) if row else {}
+    return pieces
+
+
 class Yes(TerminalApprover):
     """The benchmark confirms its own restore (as `--yes` does)."""
 
@@ -162,6 +179,7 @@ def run(mb: int, runs: int) -> dict[str, Any]:
             started = time.monotonic()
             (record,) = asyncio.run(backup.run(local, "bench", reporter))
             shipyard_backup = round(time.monotonic() - started, 2)
+            backup_pieces = backup_event_pieces(work)
             restore_argv = [
                 "pg_restore", "--exit-on-error", "--single-transaction", "--no-owner",
                 "--clean", "--if-exists", "-d", "bench", str(dump),
@@ -184,7 +202,7 @@ def run(mb: int, runs: int) -> dict[str, Any]:
                 seconds = round(time.monotonic() - started, 2)
                 return {
                     "s": seconds, "host_s": done.seconds, "read_from": done.read_from,
-                    "cpu_s": round(children_cpu() - cpu, 2),
+                    "cpu_s": round(children_cpu() - cpu, 2), "pieces": done.pieces,
                 }  # fmt: skip
 
             # the first restore after the fill ran far slower than the later ones (the
@@ -210,14 +228,14 @@ def run(mb: int, runs: int) -> dict[str, Any]:
                     flush=True,
                 )
             restic_read = restic_dump_seconds(work, record.snapshot_id)
-            dump_z0_bytes = dump_z0.stat().st_size
+            dump_bytes, dump_z0_bytes = dump.stat().st_size, dump_z0.stat().st_size
 
     def median(key: str, field: str = "s") -> float:
         return round(statistics.median(r[key][field] for r in rounds), 3)
 
     return {
         **data,
-        "dump_bytes": dump.stat().st_size if dump.exists() else record.size_bytes,
+        "dump_bytes": dump_bytes,  # the plain -Fc dump
         "plain_z0_dump_bytes": dump_z0_bytes,
         "shipyard_dump_bytes": record.size_bytes,
         "restic_added_bytes": record.added_bytes,
@@ -226,6 +244,7 @@ def run(mb: int, runs: int) -> dict[str, Any]:
         "plain_z0_dump_ratio": round(plain_z0_dump / plain_dump, 3),
         "shipyard_backup_s": shipyard_backup,
         "shipyard_backup_host_s": record.duration,
+        "shipyard_backup_pieces": backup_pieces,
         "backup_ratio": round(shipyard_backup / plain_dump, 3),
         "warmup_plain_restore_s": warmup,
         "rounds": rounds,

@@ -217,3 +217,27 @@ def test_a_snapshot_of_a_compressed_dump_from_before_is_still_restored(
     done = repo.shipyard("backup", "restore", "local", old, "--yes", env=env)
     assert done.returncode == 0, done.stderr + done.stdout
     assert pg_server.psql("app", "SELECT count(*) FROM t") == "100"
+
+
+def test_into_a_repository_that_does_not_compress_the_dump_is_compressed_by_pg_dump(
+    pg_server: PgServer, env_dir: Path
+) -> None:
+    repo = backup_repo(env_dir, local_copy=True, **DB_ONLY)
+    env = backup_secrets(pg_server)
+    repo.shipyard("status", "local", env=env)
+    seed(pg_server, env_dir)
+    repository = env_dir / "hosts" / "reconcile" / "local" / "backups" / "restic"
+    repository.parent.mkdir(parents=True, exist_ok=True)
+    restic_env = os.environ | {
+        "RESTIC_REPOSITORY": str(repository),
+        "RESTIC_PASSWORD": env["TEST_RESTIC_PW"],
+    }
+    subprocess.run(
+        ["restic", "init", "--repository-version", "1"], env=restic_env, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    assert repo.shipyard("backup", "run", "local", env=env).returncode == 0
+    listing = subprocess.run(
+        ["pg_restore", "-l", str(_local_copy(env_dir))], capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(r"^;\s+Compression: -1$", listing, re.MULTILINE), listing

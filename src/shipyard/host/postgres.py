@@ -17,11 +17,11 @@ from shipyard.host import checked_feed
 from shipyard.host.errors import HostOpError
 from shipyard.plan.pg_env import libpq_env
 
-DUMP = "db.pgdump"  # pg_dump -Fc -Z0
+DUMP = "db.pgdump"  # pg_dump -Fc -Z0 (or -Fc into a repository that does not compress)
 # Uncompressed: restic compresses (zstd, repository version 2) what it stores, in
 # parallel and far faster than pg_dump's single-threaded zlib, and a restore then has no
 # zlib to undo. Dumps of older backups (compressed) restore the same way.
-DUMP_COMPRESSION = "0"
+UNCOMPRESSED = "-Z0"
 GLOBALS = "globals.sql"  # pg_dumpall --globals-only
 ERROR_LINES = 20
 
@@ -87,9 +87,16 @@ class Postgres:
             log_tail=lines[-ERROR_LINES:],
         )
 
-    def dump(self, directory: Path) -> None:
-        """The database in custom format, and the cluster's roles and tablespaces."""
-        dump = ["pg_dump", "-Fc", f"-Z{DUMP_COMPRESSION}", "-f", str(directory / DUMP)]
+    def dump(self, directory: Path, *, compress: bool = False) -> None:
+        """The database in custom format (uncompressed unless `compress`: pg_dump's
+        default zlib), and the cluster's roles and tablespaces."""
+        dump = [
+            "pg_dump",
+            "-Fc",
+            *([] if compress else [UNCOMPRESSED]),
+            "-f",
+            str(directory / DUMP),
+        ]
         self.run(dump, what="pg_dump")
         globals_file = str(directory / GLOBALS)
         try:

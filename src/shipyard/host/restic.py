@@ -97,14 +97,19 @@ class Restic:
     def display_url(self) -> str:
         return self.url  # URLs carry no credentials: S3 keys travel in the environment
 
-    def ensure_initialised(self) -> bool:
-        """Create the repository if there is none yet; True when it was created."""
-        if self.run("cat", "config", check=False).returncode == 0:
-            return False
-        if not self.url.startswith("s3:"):
-            Path(self.url).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.run("init", what=f"creating the restic repository {self.display_url}")
-        return True
+    def ensure_initialised(self) -> int:
+        """Create the repository if there is none yet; its format version (2 and later
+        compress what they store; restic 0.14 creates version 2)."""
+        found = self.run("cat", "config", check=False)
+        if found.returncode != 0:
+            if not self.url.startswith("s3:"):
+                Path(self.url).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.run("init", what=f"creating the restic repository {self.display_url}")
+            found = self.run("cat", "config", what="restic cat config")
+        try:
+            return int(json.loads(found.stdout).get("version", 1))
+        except (ValueError, AttributeError):
+            return 1
 
     def backup(self, directory: Path, tags: dict[str, str]) -> Stored:
         """Store `directory` (as the snapshot's one top-level entry, so that an empty
