@@ -925,6 +925,38 @@ def backup_uncompressed(r: Results) -> str:
     return intro + table(headers, rows) + "\n" if rows else "no stored run with plain -Z0\n"
 
 
+def backup_pieces(r: Results) -> str:
+    """Where the time of Shipyard's backup and restores went, as the host timed each
+    piece (median over the rounds for the restores), for the runs that recorded them."""
+    rows = []
+    for i, s in enumerate(r.all("backup-rounds"), 1):
+        x = s.data["result"]
+        if "shipyard_backup_pieces" not in x:
+            continue
+        backup = ", ".join(f"{k} {v:.1f} s" for k, v in x["shipyard_backup_pieces"].items())
+        cells = [str(i), f"`{s.name}`", f"`{s.short}`", _load(s)]
+        cells += [f"{backup} (host {x['shipyard_backup_host_s']:.1f} s of "]
+        cells[-1] += f"{x['shipyard_backup_s']:.1f} s)"
+        for kind in ("stream", "local"):
+            names = list(dict.fromkeys(k for one in x["rounds"] for k in one[kind]["pieces"]))
+            parts = [f"{name} {_median_piece(x['rounds'], kind, name):.2f} s" for name in names]
+            host = statistics.median(one[kind]["host_s"] for one in x["rounds"])
+            whole = statistics.median(one[kind]["s"] for one in x["rounds"])
+            cells.append(f"{', '.join(parts)}; host {host:.2f} s of {whole:.2f} s")
+        rows.append(cells)
+    headers = ["run", "result file", "commit", "load average at start", "backup pieces"]
+    headers += ["streamed restore pieces (medians)", "local_copy restore pieces (medians)"]
+    note = (
+        "Host = the host agent's whole operation; the rest of the command (the lock, "
+        "starting the agent, finding the record) is the difference to the whole.\n\n"
+    )
+    return note + table(headers, rows) + "\n" if rows else "no stored run with pieces\n"
+
+
+def _median_piece(rounds: list[dict[str, Any]], kind: str, name: str) -> float:
+    return float(statistics.median(one[kind]["pieces"].get(name, 0.0) for one in rounds))
+
+
 def _fastest_ratio(rounds: list[dict[str, Any]], kind: str) -> str:
     """The least disturbed time of a path over the rounds against plain's (best of N)."""
     fastest = min(one[kind]["s"] for one in rounds) / min(one["plain"]["s"] for one in rounds)
@@ -1785,6 +1817,7 @@ SECTIONS: dict[str, Callable[[Results], str]] = {
     "backup-restore": backup_restore_parts,
     "backup-rounds": backup_rounds,
     "backup-uncompressed": backup_uncompressed,
+    "backup-pieces": backup_pieces,
     "recover": recover_runs,
     "recover_fresh_root": recover_fresh_root_runs,
     "unpack": unpack,
