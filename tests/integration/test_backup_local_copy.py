@@ -241,3 +241,28 @@ def test_into_a_repository_that_does_not_compress_the_dump_is_compressed_by_pg_d
         ["pg_restore", "-l", str(_local_copy(env_dir))], capture_output=True, text=True, check=True
     ).stdout
     assert re.search(r"^;\s+Compression: -1$", listing, re.MULTILINE), listing
+
+
+def test_a_streamed_restore_whose_pg_restore_fails_names_pg_restore_not_restic(
+    pg_server: PgServer, env_dir: Path, tmp_path: Path
+) -> None:
+    repo = backup_repo(env_dir, **DB_ONLY)
+    env = backup_secrets(pg_server)
+    repo.shipyard("status", "local", env=env)
+    seed(pg_server, env_dir)
+    pg_server.psql(  # a dump far larger than a pipe's buffer: restic is cut off mid-way
+        "app", "INSERT INTO t SELECT g, repeat(md5(g::text), 20) FROM generate_series(101, 20100) g"
+    )
+    (taken,) = json_of(repo.shipyard("backup", "run", "local", "--json", env=env))
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    shim = shims / "pg_restore"
+    shim.write_text('#!/bin/sh\necho "pg_restore: error: refused by the test" >&2\nexit 1\n')
+    shim.chmod(0o755)
+    path = {"PATH": f"{shims}:{os.environ['PATH']}"}
+    done = repo.shipyard(
+        "backup", "restore", "local", taken["snapshot_id"], "--yes", env=env | path
+    )
+    assert done.returncode == 1, done.stderr + done.stdout
+    assert "pg_restore of db failed: pg_restore: error: refused by the test" in done.stderr
+    assert pg_server.psql("app", "SELECT count(*) FROM t") == "20100"
