@@ -889,6 +889,7 @@ def backup_uncompressed(r: Results) -> str:
                 str(i),
                 f"`{s.name}`",
                 f"`{s.short}`",
+                s.day,
                 _load(s) + f"; rounds {min(loads):.1f}-{max(loads):.1f}",
                 _dump_sizes(x),
                 f"{_secs(x['plain_dump_s'], 1)} / {_secs(x['plain_z0_dump_s'], 1)} / "
@@ -906,7 +907,7 @@ def backup_uncompressed(r: Results) -> str:
                 _fastest_ratio(rounds, "stream") + " / " + _fastest_ratio(rounds, "local"),
             ]
         )
-    headers = ["run", "result file", "commit", "load average at start; per round"]
+    headers = ["run", "result file", "commit", "date (UTC)", "load average at start; per round"]
     headers += ["dump sizes", "backup: plain -Fc / plain -Z0 / Shipyard", "backup ratio"]
     headers += ["restore medians: plain -Fc / plain -Z0 / streamed / local_copy"]
     headers += ["streamed / plain -Fc", "local_copy / plain -Fc"]
@@ -932,7 +933,7 @@ def backup_pieces(r: Results) -> str:
         if "shipyard_backup_pieces" not in x:
             continue
         backup = ", ".join(f"{k} {v:.1f} s" for k, v in x["shipyard_backup_pieces"].items())
-        cells = [str(i), f"`{s.name}`", f"`{s.short}`", _load(s)]
+        cells = [str(i), f"`{s.name}`", f"`{s.short}`", s.day, _load(s)]
         cells += [f"{backup} (host {x['shipyard_backup_host_s']:.1f} s of "]
         cells[-1] += f"{x['shipyard_backup_s']:.1f} s)"
         for kind in ("stream", "local"):
@@ -945,7 +946,8 @@ def backup_pieces(r: Results) -> str:
             whole = statistics.median(one[kind]["s"] for one in x["rounds"])
             cells.append(f"{', '.join(parts)}; host {host:.2f} s of {whole:.2f} s")
         rows.append(cells)
-    headers = ["run", "result file", "commit", "load average at start", "backup pieces"]
+    headers = ["run", "result file", "commit", "date (UTC)", "load average at start"]
+    headers += ["backup pieces"]
     headers += ["streamed restore pieces (medians)", "local_copy restore pieces (medians)"]
     note = (
         "Host = the host agent's whole operation; the rest of the command (the lock, "
