@@ -4,19 +4,25 @@ A real PostgreSQL 15 server is started for the run (initdb in a temporary direct
 own loopback port; tests/support/postgres.py), one database of about `--mb` MiB is filled
 (a table of text rows with an index), and in the same run, against the same database:
 
-- plain_dump_s: `pg_dump -Fc -f FILE` of the database;
+- plain_dump_s: `pg_dump -Fc -f FILE` of the database (the baseline: zlib, pg_dump's
+  default), and plain_z0_dump_s: `pg_dump -Fc -Z0 -f FILE` (uncompressed, shown side by
+  side: Shipyard dumps with -Z0);
 - shipyard_backup_s: `shipyard backup run` through the pipeline's API (execute.backup.run:
-  host agent, write counters, pg_dump -Fc, pg_dumpall --globals-only, sha256 of both,
+  host agent, write counters, pg_dump -Fc -Z0, pg_dumpall --globals-only, sha256 of both,
   restic backup into a new local repository, the record in state.db), with
   `backup.local_copy: true` (the dump is also kept on the host);
 - one plain restore, not counted (the first restore after the fill is the slowest);
-- `--runs` rounds of three restores of that database, each round in a rotated order:
+- `--runs` rounds of four restores of that database, each round in a rotated order:
   plain: `pg_restore --clean --if-exists --single-transaction --no-owner -d DB FILE` of
   the plain dump (the flags Shipyard's restore uses);
+  plain_z0: the same of the -Z0 dump;
   stream: `shipyard backup restore --yes` with local_copy off (lock, agent, `restic dump`
   piped into the same pg_restore), the default;
-  local: the same with local_copy on (the kept dump, its sha256 checked against the
-  snapshot's tag, read by the same pg_restore as a file);
+  local: the same with local_copy on (the kept dump, fed to the same pg_restore through
+  a pipe and hashed on the way against the backup's recorded sha256);
+  each with its wall time and the CPU time of the processes it ran (`cpu_s`: pg_restore;
+  for Shipyard also the host agent and restic; never the PostgreSQL server's), and for
+  Shipyard the host's pieces (`pieces`: lookup, pin, pg_restore...; the backup's too);
 - restic_dump_to_null_s: `restic dump` of the snapshot alone, to /dev/null.
 
 ratio = Shipyard / plain of the same round (1.0: no overhead); the medians over the
@@ -30,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -80,6 +88,12 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return round(time.monotonic() - started, 2)
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def shipyard_config(work: Path, pg: PgServer, *, local_copy: bool) -> Path:
     config = {
         "app": "reconcile",
@@ -120,6 +134,20 @@ def restic_dump_seconds(work: Path, snapshot_id: str) -> float:
     return round(time.monotonic() - started, 2)
 
 
+def backup_event_pieces(work: Path) -> dict[str, float]:
+    """The pieces of the backup (pg_dump, sha256, restic backup...), as its event in the
+    host's state.db recorded them."""
+    db = sqlite3.connect(work / "hosts" / "reconcile" / "bench" / "state.db")
+    try:
+        row = db.execute(
+            "SELECT detail FROM events WHERE kind = 'backup' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        db.close()
+    pieces: dict[str, float] = json.loads(row[0]).get("pieces", {}) if row else {}
+    return pieces
+
+
 class Yes(TerminalApprover):
     """The benchmark confirms its own restore (as `--yes` does)."""
 
@@ -131,7 +159,7 @@ class Yes(TerminalApprover):
         return True
 
 
-ORDER = ("plain", "stream", "local")
+ORDER = ("plain", "plain_z0", "stream", "local")
 
 
 def run(mb: int, runs: int) -> dict[str, Any]:
@@ -143,20 +171,26 @@ def run(mb: int, runs: int) -> dict[str, Any]:
             env = pg.env("bench")
             dump = work / "plain.pgdump"
             plain_dump = timed(["pg_dump", "-Fc", "-f", str(dump)], env)
+            dump_z0 = work / "plain-z0.pgdump"
+            plain_z0_dump = timed(["pg_dump", "-Fc", "-Z0", "-f", str(dump_z0)], env)
             streaming = ConfigFile.load(shipyard_config(work, pg, local_copy=False))
             local = ConfigFile.load(shipyard_config(work, pg, local_copy=True))
             reporter = RecordingReporter()
             started = time.monotonic()
             (record,) = asyncio.run(backup.run(local, "bench", reporter))
             shipyard_backup = round(time.monotonic() - started, 2)
+            backup_pieces = backup_event_pieces(work)
             restore_argv = [
                 "pg_restore", "--exit-on-error", "--single-transaction", "--no-owner",
                 "--clean", "--if-exists", "-d", "bench", str(dump),
             ]  # fmt: skip
 
             def restore(kind: str) -> dict[str, Any]:
-                if kind == "plain":
-                    return {"s": timed(restore_argv, env)}
+                cpu = children_cpu()
+                if kind in ("plain", "plain_z0"):
+                    argv = restore_argv if kind == "plain" else [*restore_argv[:-1], str(dump_z0)]
+                    seconds = timed(argv, env)
+                    return {"s": seconds, "cpu_s": round(children_cpu() - cpu, 2)}
                 config = local if kind == "local" else streaming
                 started = time.monotonic()
                 done = asyncio.run(
@@ -166,14 +200,17 @@ def run(mb: int, runs: int) -> dict[str, Any]:
                     )
                 )  # fmt: skip
                 seconds = round(time.monotonic() - started, 2)
-                return {"s": seconds, "host_s": done.seconds, "read_from": done.read_from}
+                return {
+                    "s": seconds, "host_s": done.seconds, "read_from": done.read_from,
+                    "cpu_s": round(children_cpu() - cpu, 2), "pieces": done.pieces,
+                }  # fmt: skip
 
             # the first restore after the fill ran far slower than the later ones (the
             # fill's checkpoint and autovacuum): an untimed one first, for every path alike
             warmup = timed(restore_argv, env)
             rounds = []
             for i in range(runs):
-                order = ORDER[i % 3 :] + ORDER[: i % 3]
+                order = ORDER[i % len(ORDER) :] + ORDER[: i % len(ORDER)]
                 one: dict[str, Any] = {"order": list(order), "loadavg": os.getloadavg()[0]}
                 for kind in order:
                     one[kind] = restore(kind)
@@ -181,32 +218,42 @@ def run(mb: int, runs: int) -> dict[str, Any]:
                     one[kind]["all_rows"] = rows == data["rows"]
                 one["stream_ratio"] = round(one["stream"]["s"] / one["plain"]["s"], 3)
                 one["local_ratio"] = round(one["local"]["s"] / one["plain"]["s"], 3)
+                one["plain_z0_ratio"] = round(one["plain_z0"]["s"] / one["plain"]["s"], 3)
                 rounds.append(one)
                 print(
-                    f"round {i + 1}/{runs}: plain {one['plain']['s']} s, stream "
+                    f"round {i + 1}/{runs}: plain {one['plain']['s']} s, plain -Z0 "
+                    f"{one['plain_z0']['s']} s ({one['plain_z0_ratio']}), stream "
                     f"{one['stream']['s']} s ({one['stream_ratio']}), local "
-                    f"{one['local']['s']} s ({one['local_ratio']})",
+                    f"{one['local']['s']} s ({one['local_ratio']}); load {one['loadavg']:.2f}",
                     flush=True,
                 )
             restic_read = restic_dump_seconds(work, record.snapshot_id)
+            dump_bytes, dump_z0_bytes = dump.stat().st_size, dump_z0.stat().st_size
 
     def median(key: str, field: str = "s") -> float:
         return round(statistics.median(r[key][field] for r in rounds), 3)
 
     return {
         **data,
-        "dump_bytes": dump.stat().st_size if dump.exists() else record.size_bytes,
+        "dump_bytes": dump_bytes,  # the plain -Fc dump
+        "plain_z0_dump_bytes": dump_z0_bytes,
         "shipyard_dump_bytes": record.size_bytes,
         "restic_added_bytes": record.added_bytes,
         "plain_dump_s": plain_dump,
+        "plain_z0_dump_s": plain_z0_dump,
+        "plain_z0_dump_ratio": round(plain_z0_dump / plain_dump, 3),
         "shipyard_backup_s": shipyard_backup,
         "shipyard_backup_host_s": record.duration,
+        "shipyard_backup_pieces": backup_pieces,
         "backup_ratio": round(shipyard_backup / plain_dump, 3),
         "warmup_plain_restore_s": warmup,
         "rounds": rounds,
         "median_plain_restore_s": median("plain"),
         "median_stream_restore_s": median("stream"),
         "median_local_restore_s": median("local"),
+        "median_plain_z0_restore_s": median("plain_z0"),
+        "median_plain_z0_ratio": round(statistics.median(r["plain_z0_ratio"] for r in rounds), 3),
+        "median_cpu_s": {kind: median(kind, "cpu_s") for kind in ORDER},
         "median_stream_ratio": round(statistics.median(r["stream_ratio"] for r in rounds), 3),
         "median_local_ratio": round(statistics.median(r["local_ratio"] for r in rounds), 3),
         "local_read_from": sorted({r["local"]["read_from"] for r in rounds}),
@@ -247,6 +294,11 @@ def main() -> None:
                 [f"restore, local_copy (median s of {args.runs})",
                  fmt(r["median_plain_restore_s"]), fmt(r["median_local_restore_s"]),
                  fmt(r["median_local_ratio"], 3)],
+                ["plain -Z0: dump (s)", fmt(r["plain_dump_s"]), fmt(r["plain_z0_dump_s"]),
+                 fmt(r["plain_z0_dump_ratio"], 3)],
+                [f"plain -Z0: restore (median s of {args.runs})",
+                 fmt(r["median_plain_restore_s"]), fmt(r["median_plain_z0_restore_s"]),
+                 fmt(r["median_plain_z0_ratio"], 3)],
             ],
         )
     )  # fmt: skip

@@ -1,5 +1,5 @@
 """Which dump a PostgreSQL restore reads: the host's local copy only when its sha256 is the
-one the snapshot was tagged with; anything else streams from restic."""
+one recorded when the snapshot was taken; anything else streams from restic."""
 
 from __future__ import annotations
 
@@ -26,9 +26,17 @@ def test_with_local_copy_off_the_restore_reads_restic_and_says_nothing_more() ->
     assert plan.OFF.read_from == "restic" and plan.OFF.why == ""
 
 
-def test_a_snapshot_without_the_dump_tag_is_read_from_restic() -> None:
+def test_a_snapshot_without_a_recorded_sha256_of_its_dump_is_read_from_restic() -> None:
     choice = plan.choose(True, None, _copy(SHA))
     assert not choice.local and "no sha256" in choice.why
+
+
+def test_the_backups_own_record_gives_the_sha256_before_the_snapshots_tag() -> None:
+    tags = {plan.TAG: "cd" * 32}
+    assert plan.recorded_sha256({DUMP: SHA}, tags, DUMP) == SHA
+    assert plan.recorded_sha256(None, tags, DUMP) == "cd" * 32
+    assert plan.recorded_sha256({}, tags, DUMP) is None  # a record without it: not the tag
+    assert plan.recorded_sha256(None, {}, DUMP) is None
 
 
 def test_no_local_copy_reads_restic() -> None:
@@ -42,13 +50,24 @@ def test_a_local_copy_that_could_not_be_read_reads_restic_and_says_why() -> None
     assert choice.why == "the local copy could not be read: Permission denied"
 
 
-def test_the_local_copy_is_read_only_when_its_sha256_is_the_snapshots() -> None:
+def test_the_local_copy_is_tried_when_it_was_kept_with_the_snapshots_sha256() -> None:
     assert plan.choose(True, SHA, _copy(SHA)) == plan.MATCH
     assert plan.choose(True, SHA, _copy(SHA.upper())).local
+    assert plan.choose(True, SHA, plan.LocalCopy(present=True)).local  # no note: checked
     assert plan.MATCH.read_from == "local copy"
+
+
+def test_a_local_copy_kept_with_another_sha256_is_not_read_at_all() -> None:
     other = plan.choose(True, SHA, _copy("cd" * 32))
+    assert other == plan.OTHER
     assert not other.local and other.read_from == "restic"
-    assert "not the snapshot's" in other.why
+    assert other.why == "the local copy is of another backup"
+
+
+def test_a_copy_whose_hash_as_read_was_not_the_recorded_one_is_replaced_by_restic() -> None:
+    assert plan.checked(True) == plan.MATCH
+    assert plan.checked(False) == plan.MISMATCH
+    assert "not the snapshot's" in plan.MISMATCH.why and not plan.MISMATCH.local
 
 
 # the host's side, on real files ------------------------------------------------------
@@ -63,7 +82,8 @@ def _kept(layout: Layout, tmp_path: Path, content: bytes) -> tuple[Path, str]:
     fresh_dump = tmp_path / "fresh.pgdump"
     fresh_dump.write_bytes(content)
     layout.backups.mkdir(parents=True, exist_ok=True)
-    return local_dump.keep(layout, "db", fresh_dump), hashlib.sha256(content).hexdigest()
+    sha = hashlib.sha256(content).hexdigest()
+    return local_dump.keep(layout, "db", fresh_dump, sha), sha
 
 
 def test_a_kept_copy_is_0600_in_a_0700_directory_and_replaces_the_old_one(
@@ -77,7 +97,7 @@ def test_a_kept_copy_is_0600_in_a_0700_directory_and_replaces_the_old_one(
     assert kept.parent.stat().st_mode & 0o777 == 0o700
 
 
-def test_a_copy_is_pinned_into_scratch_as_a_hard_link_with_its_sha256(
+def test_a_copy_is_pinned_into_scratch_as_a_hard_link_with_the_sha256_it_was_kept_with(
     layout: Layout, tmp_path: Path
 ) -> None:
     kept, sha = _kept(layout, tmp_path, b"the dump")
@@ -100,12 +120,14 @@ def test_a_pinned_copy_keeps_its_bytes_when_a_new_backup_replaces_the_copy(
     assert (scratch / DUMP).read_bytes() == b"the dump"
 
 
-def test_a_corrupt_local_copy_falls_back_to_restic(layout: Layout, tmp_path: Path) -> None:
-    kept, sha = _kept(layout, tmp_path, b"the dump")
-    kept.write_bytes(b"the dumq")
+def test_a_copy_of_a_newer_backup_is_not_read_for_an_older_snapshot(
+    layout: Layout, tmp_path: Path
+) -> None:
+    _, older = _kept(layout, tmp_path, b"the dump")
+    _kept(layout, tmp_path, b"a newer dump")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    assert plan.choose(True, sha, local_dump.pin(layout, "db", scratch)) == plan.MISMATCH
+    assert plan.choose(True, older, local_dump.pin(layout, "db", scratch)) == plan.OTHER
 
 
 def test_a_missing_local_copy_falls_back_to_restic(layout: Layout, tmp_path: Path) -> None:

@@ -199,9 +199,10 @@ def restore_command(
     """Replace a source's live data with SNAPSHOT (asks first on a terminal; --yes otherwise).
 
     PostgreSQL: pg_restore --clean in one transaction (the dump read from the host's
-    local copy when backup.local_copy is on and its sha256 is the snapshot's, else
-    streamed out of restic); SQLite: the backup API into the live file; a directory:
-    swapped in whole. Holds the environment's lock.
+    local copy when backup.local_copy is on, hashed as it is read and committed only if
+    its sha256 is the one recorded at backup time; else streamed out of restic); SQLite:
+    the backup API into the live file; a directory: swapped in whole. Holds the
+    environment's lock.
     """
     from shipyard.execute import backup
 

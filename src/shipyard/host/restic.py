@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -96,14 +97,19 @@ class Restic:
     def display_url(self) -> str:
         return self.url  # URLs carry no credentials: S3 keys travel in the environment
 
-    def ensure_initialised(self) -> bool:
-        """Create the repository if there is none yet; True when it was created."""
-        if self.run("cat", "config", check=False).returncode == 0:
-            return False
-        if not self.url.startswith("s3:"):
-            Path(self.url).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.run("init", what=f"creating the restic repository {self.display_url}")
-        return True
+    def ensure_initialised(self) -> int:
+        """Create the repository if there is none yet; its format version (2 and later
+        compress what they store; restic 0.14 creates version 2)."""
+        found = self.run("cat", "config", check=False)
+        if found.returncode != 0:
+            if not self.url.startswith("s3:"):
+                Path(self.url).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.run("init", what=f"creating the restic repository {self.display_url}")
+            found = self.run("cat", "config", what="restic cat config")
+        try:
+            return int(json.loads(found.stdout).get("version", 1))
+        except (ValueError, AttributeError):
+            return 1
 
     def backup(self, directory: Path, tags: dict[str, str]) -> Stored:
         """Store `directory` (as the snapshot's one top-level entry, so that an empty
@@ -162,8 +168,11 @@ class Restic:
                 stderr=errors,
             )
             assert producer.stdout is not None
+            consumer_failed: HostOpError | None = None
             try:
                 consume(producer.stdout)
+            except HostOpError as exc:
+                consumer_failed = exc  # restic's own failure, if any, is the cause
             finally:
                 producer.stdout.close()
                 try:
@@ -171,13 +180,17 @@ class Restic:
                 except subprocess.TimeoutExpired:
                     producer.kill()
                     code = producer.wait()
-            if code != 0:
-                errors.seek(0)
-                text = errors.read().decode(errors="replace")
+            errors.seek(0)
+            text = errors.read().decode(errors="replace")
+            # restic stopped by the consumer's end of the pipe is the consumer's failure
+            cut_off = code == -signal.SIGPIPE or "broken pipe" in text
+            if code != 0 and not (consumer_failed is not None and cut_off):
                 raise self.failed(
                     f"restic dump {snapshot_id} {path}",
                     subprocess.CompletedProcess([], code, "", text),
-                )
+                ) from consumer_failed
+            if consumer_failed is not None:
+                raise consumer_failed
 
     def check(self, read_data_subset: str | None) -> None:
         args = ["check"] + ([f"--read-data-subset={read_data_subset}"] if read_data_subset else [])

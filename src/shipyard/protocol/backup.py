@@ -99,6 +99,8 @@ class BackupRunReply:
     backups: list[BackupRecord]
     skipped: list[str] = field(default_factory=list)  # sources with nothing to back up yet
     note: str = ""  # e.g. why nothing was backed up
+    # per source: seconds of each piece (pg_dump, sha256, restic backup, ...)
+    pieces: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 BACKUP_RUN = Op("backup-run", BackupRunRequest, BackupRunReply)
@@ -173,6 +175,7 @@ class BackupRestoreReply:
     seconds: float
     read_from: str = "restic"  # "restic" | "local copy" (`backup.local_copy`)
     why: str = ""  # why that one, when local_copy is on
+    pieces: dict[str, float] = field(default_factory=dict)  # seconds of each piece
 
 
 BACKUP_RESTORE = Op("backup-restore", BackupRestoreRequest, BackupRestoreReply)

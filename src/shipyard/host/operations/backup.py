@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +23,11 @@ from shipyard.host.backup_verify import postgres, verify_one
 from shipyard.host.context import Context
 from shipyard.host.errors import HostOpError
 from shipyard.host.operations.handler import Handler
+from shipyard.host.pieces import Pieces
 from shipyard.host.postgres import DUMP
 from shipyard.host.restic import Restic, Snapshot
 from shipyard.host.state import State
-from shipyard.plan.local_dump import ABSENT, TAG, DumpChoice, choose
+from shipyard.plan.local_dump import ABSENT, TAG, DumpChoice, checked, choose, recorded_sha256
 from shipyard.protocol import backup as proto
 
 NOT_DEPLOYED = (
@@ -52,24 +52,30 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
         return proto.BackupRunReply(backups=[], skipped=skipped, note=_not_deployed(ctx, "back up"))
     layout, state = ctx.layout, ctx.open_state()
     restic = Restic(layout, request.repository, request.timeout)
-    restic.ensure_initialised()
+    setup = Pieces()
+    with setup.timed("restic cat config"):
+        compresses = restic.ensure_initialised() >= 2  # else pg_dump compresses the dump
     done = []
     skipped = []
+    pieces: dict[str, dict[str, float]] = {}
     for source in request.sources:
         missing = source.kind == "sqlite" and not (layout.shared / str(source.path)).exists()
         if missing and request.skip_missing:
             skipped.append(source.name)  # e.g. the first migration creates it
             continue
-        started, clock = time.time(), time.monotonic()
+        started, clock, timing = time.time(), time.monotonic(), Pieces()
         stats: dict[str, Any] | None = None
         with fresh(layout.backup_staging(source.name)) as staging:
             if source.kind == "postgres":
                 pg = postgres(source, request.timeout)
-                stats = pg.stats()
-                pg.dump(staging)
+                with timing.timed("stats"):
+                    stats = pg.stats()
+                with timing.timed("pg_dump"):
+                    pg.dump(staging, compress=not compresses)
                 directory = staging
             elif source.kind == "sqlite":
-                sqlite_copy(live_path(layout, source), staging / Path(str(source.path)).name)
+                with timing.timed("sqlite backup"):
+                    sqlite_copy(live_path(layout, source), staging / Path(str(source.path)).name)
                 directory = staging
             else:
                 directory = live_path(layout, source)
@@ -77,16 +83,19 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
                     raise HostOpError(
                         f"backup source {source.name}: {directory} is not a directory"
                     )
-            sums = checksums(directory) if source.kind != "directory" else {}
+            with timing.timed("sha256"):
+                sums = checksums(directory) if source.kind != "directory" else {}
             tags = {"source": source.name, "kind": source.kind, "reason": request.reason}
             if request.deployment_id:
                 tags["deployment"] = request.deployment_id
             if source.kind == "postgres":
                 tags[TAG] = sums[DUMP]  # what a restore checks a local copy against
             tags |= _release_tags(state)
-            stored = restic.backup(directory, tags)
+            with timing.timed("restic backup"):
+                stored = restic.backup(directory, tags)
             if source.kind == "postgres":
-                _local_copy(ctx, source, staging / DUMP)
+                with timing.timed("local copy"):
+                    _local_copy(ctx, source, staging / DUMP, sums[DUMP])
         record = proto.BackupRecord(
             snapshot_id=stored.snapshot_id,
             source=source.name,
@@ -104,12 +113,16 @@ def backup_run(ctx: Context, request: proto.BackupRunRequest) -> proto.BackupRun
             verify_seconds=None,
             verify_detail=None,
         )
-        records.add(state, record)
+        with timing.timed("record"):
+            records.add(state, record)
+        pieces[source.name] = setup.seconds | timing.seconds
         state.event(
-            "backup", {"snapshot": record.snapshot_id, "source": source.name}, request.deployment_id
+            "backup",
+            {"snapshot": record.snapshot_id, "source": source.name, "pieces": timing.seconds},
+            request.deployment_id,
         )
         done.append(record)
-    return proto.BackupRunReply(backups=done, skipped=skipped)
+    return proto.BackupRunReply(backups=done, skipped=skipped, pieces=pieces)
 
 
 def backup_list(ctx: Context, request: proto.BackupListRequest) -> proto.BackupListReply:
@@ -161,24 +174,20 @@ def backup_verify(ctx: Context, request: proto.BackupVerifyRequest) -> proto.Bac
 
 
 def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.BackupRestoreReply:
-    layout, source = ctx.layout, request.source
+    layout, source, state = ctx.layout, request.source, ctx.open_state()
     restic = Restic(layout, request.repository, request.timeout)
-    clock = time.monotonic()
+    clock, timing = time.monotonic(), Pieces()
+    with timing.timed("lookup"):
+        recorded = _recorded_sha256(state, restic, request)
     with fresh(layout.backup_scratch(f"restore-{request.snapshot_id}")) as scratch:
-        # the local copy is hashed while restic lists the snapshots: one hides the other
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pinning = (
-                pool.submit(local_dump.pin, layout, source.name, scratch)
-                if source.local_copy
-                else None
-            )
-            snapshot = _snapshot_of(restic, request)
-            copy = pinning.result() if pinning is not None else ABSENT
-        choice = choose(source.local_copy, snapshot.tags.get(TAG), copy)
+        with timing.timed("pin"):
+            copy = local_dump.pin(layout, source.name, scratch) if source.local_copy else ABSENT
+        choice = choose(source.local_copy, recorded, copy)
         if source.kind == "postgres":
-            _restore_postgres(restic, request, scratch, choice)
+            choice = _restore_postgres(restic, request, scratch, choice, recorded, timing)
         else:
-            restic.restore(request.snapshot_id, scratch)
+            with timing.timed("restic restore"):
+                restic.restore(request.snapshot_id, scratch)
             restored = scratch / entry(source)
             live = layout.shared / str(source.path)  # may not exist yet: a new server
             live.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +197,6 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
             else:
                 swap_in(restored, live)
     seconds = round(time.monotonic() - clock, 3)
-    state = ctx.open_state()
     state.event(
         "backup-restored",
         {
@@ -196,11 +204,29 @@ def backup_restore(ctx: Context, request: proto.BackupRestoreRequest) -> proto.B
             "source": source.name,
             "read_from": choice.read_from,
             "why": choice.why,
+            "pieces": timing.seconds,
         },
     )
     return proto.BackupRestoreReply(
-        request.snapshot_id, source.name, seconds, choice.read_from, choice.why
+        request.snapshot_id, source.name, seconds, choice.read_from, choice.why, timing.seconds
     )
+
+
+def _recorded_sha256(
+    state: State, restic: Restic, request: proto.BackupRestoreRequest
+) -> str | None:
+    """The sha256 of the snapshot's dump as recorded when it was taken, and the check
+    that the snapshot is of the source asked for: from this host's record of that backup
+    (no call to restic), else from the repository (a snapshot made elsewhere)."""
+    record = records.get(state, request.snapshot_id)
+    if record is None:
+        snapshot = _snapshot_of(restic, request)
+        return recorded_sha256(None, snapshot.tags, DUMP)
+    if record.source != request.source.name:
+        raise HostOpError(
+            f"snapshot {request.snapshot_id} is of {record.source}, not of {request.source.name}"
+        )
+    return recorded_sha256(record.checksums, None, DUMP)
 
 
 def _snapshot_of(restic: Restic, request: proto.BackupRestoreRequest) -> Snapshot:
@@ -220,21 +246,36 @@ def _snapshot_of(restic: Restic, request: proto.BackupRestoreRequest) -> Snapsho
 
 
 def _restore_postgres(
-    restic: Restic, request: proto.BackupRestoreRequest, scratch: Path, choice: DumpChoice
-) -> None:
-    """pg_restore --clean of the snapshot's dump: the local copy pinned in `scratch` when
-    it is that dump (read as a file, like a plain pg_restore), else streamed `restic dump
-    | pg_restore` (no copy of the dump on disk)."""
+    restic: Restic,
+    request: proto.BackupRestoreRequest,
+    scratch: Path,
+    choice: DumpChoice,
+    recorded: str | None,
+    timing: Pieces,
+) -> DumpChoice:
+    """pg_restore --clean of the snapshot's dump: the local copy pinned in `scratch`,
+    checked against the recorded sha256 as pg_restore reads it (it commits only if the
+    copy matched), else streamed `restic dump | pg_restore` (no copy of the dump on
+    disk). The choice that was used."""
     source = request.source
     pg = postgres(source, request.timeout)
-    if choice.local:
-        pg.restore(scratch, clean=True)
-    else:
+    if choice.local and recorded:
+        try:
+            with timing.timed("pg_restore of the local copy, hashed"):
+                choice = checked(pg.restore_checked(scratch / DUMP, recorded))
+        except OSError as exc:  # reading the copy failed: pg_restore was stopped
+            choice = DumpChoice(
+                local=False, why=f"the local copy could not be read: {exc.strerror or exc}"
+            )
+        if choice.local:
+            return choice
+    with timing.timed("restic dump | pg_restore"):
         restic.stream(
             request.snapshot_id,
             f"/{source.name}/{DUMP}",
             lambda dump: pg.restore(None, clean=True, stdin=dump),
         )
+    return choice
 
 
 def backup_prune(ctx: Context, request: proto.BackupPruneRequest) -> proto.BackupPruneReply:
@@ -262,10 +303,10 @@ def backup_stats(ctx: Context, request: proto.BackupStatsRequest) -> proto.Backu
 # pieces ------------------------------------------------------------------------
 
 
-def _local_copy(ctx: Context, source: proto.SourceSpec, dump: Path) -> None:
+def _local_copy(ctx: Context, source: proto.SourceSpec, dump: Path, sha256: str) -> None:
     """Keep the dump just stored on the host too (local_copy), or drop an old copy."""
     if source.local_copy:
-        local_dump.keep(ctx.layout, source.name, dump)
+        local_dump.keep(ctx.layout, source.name, dump, sha256)
     else:
         local_dump.drop(ctx.layout, source.name)
 
