@@ -11,21 +11,27 @@ as PID 1, in test_setup_booted.py (docs/setup.md).
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from support.apprepo import AppRepo, free_port, make_repo
 from support.fresh_root import FreshHost
-from support.setup_hosts import Fleet, config, operator_files, start_host
+from support.setup_hosts import (
+    UNITS,
+    Fleet,
+    config,
+    enabled_state,
+    operator_files,
+    setup,
+    start_host,
+)
 
 from shipyard import __version__
 
 pytestmark = pytest.mark.integration
 
 ADDRESS = "127.0.0.41"
-UNITS = ("nginx.service", "nftables.service", "shipyard-reconcile-production.service")
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +49,6 @@ def fresh(fleet: Fleet) -> Iterator[tuple[FreshHost, AppRepo, int]]:
     host.stop()
 
 
-def setup(repo: AppRepo, *args: str) -> subprocess.CompletedProcess[str]:
-    return repo.shipyard("setup", "production", *args, timeout=900)
-
-
 def test_setup_makes_a_fresh_debian_root_a_shipyard_host(
     fresh: tuple[FreshHost, AppRepo, int],
 ) -> None:
@@ -60,10 +62,7 @@ def test_setup_makes_a_fresh_debian_root_a_shipyard_host(
     keys = (host.root / "home/deploy/.ssh/authorized_keys").read_text()
     assert repo.config.exists() and keys.strip().endswith("shipyard-setup-tests")
     for unit in UNITS:
-        enabled = subprocess.run(
-            ["systemctl", f"--root={host.root}", "is-enabled", unit],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        enabled = enabled_state(host, unit)
         assert enabled.stdout.strip() == "enabled", (unit, enabled)
     sshd = host.run("/usr/sbin/sshd", "-T", "-C", "user=root,host=x,addr=127.0.0.1")
     assert "passwordauthentication no" in sshd.stdout, sshd.stderr

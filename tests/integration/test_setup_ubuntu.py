@@ -10,21 +10,19 @@ booted checks (units at boot, the firewall loaded) are Debian's, in test_setup_b
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from support.apprepo import AppRepo, free_port, make_repo
 from support.fresh_root import FreshHost, Image
-from support.setup_hosts import config, operator_files, start_host
+from support.setup_hosts import UNITS, config, enabled_state, operator_files, setup, start_host
 
 from shipyard import __version__
 
 pytestmark = pytest.mark.integration
 
 ADDRESS = "127.0.0.47"
-UNITS = ("nginx.service", "nftables.service", "shipyard-reconcile-production.service")
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +34,6 @@ def ubuntu() -> Iterator[tuple[FreshHost, AppRepo, int]]:
             yield host, make_repo(fleet.work / "repo", config(fleet, host, port)), port
         finally:
             host.stop()
-
-
-def setup(repo: AppRepo, *args: str) -> subprocess.CompletedProcess[str]:
-    return repo.shipyard("setup", "production", *args, timeout=900)
 
 
 def test_the_fresh_root_is_ubuntu_24_04_with_python_3_12(
@@ -66,10 +60,7 @@ def test_setup_makes_a_fresh_ubuntu_root_a_shipyard_host(
     wheels = [p.name for p in (host.root / "opt/shipyard/wheels").rglob("*.whl")]
     assert any("cp312" in name for name in wheels), wheels  # binary deps built for 3.12
     for unit in UNITS:
-        enabled = subprocess.run(
-            ["systemctl", f"--root={host.root}", "is-enabled", unit],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        enabled = enabled_state(host, unit)
         assert enabled.stdout.strip() == "enabled", (unit, enabled)
     sshd = host.run("/usr/sbin/sshd", "-T", "-C", "user=root,host=x,addr=127.0.0.1")
     assert "passwordauthentication no" in sshd.stdout, sshd.stderr

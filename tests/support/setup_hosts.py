@@ -4,13 +4,14 @@ sshd started and trusted, and the shipyard.yml that makes it an environment's on
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.apprepo import free_port
+from support.apprepo import AppRepo, free_port
 from support.fresh_root import FreshHost, Image
 from support.sshd import keygen
 
@@ -69,3 +70,20 @@ def config(fleet: Fleet, host: FreshHost, port: int) -> dict[str, object]:
         "setup": {"authorized_keys": [fleet.public_key]},
         "environments": {"production": {"hosts": [f"deploy@{host.address}:{host.port}"]}},
     }
+
+
+# the units setup enables on a host of config()'s environment
+UNITS = ("nginx.service", "nftables.service", "shipyard-reconcile-production.service")
+
+
+def setup(repo: AppRepo, *args: str) -> subprocess.CompletedProcess[str]:
+    """`shipyard setup production` in the repository made from config()."""
+    return repo.shipyard("setup", "production", *args, timeout=900)
+
+
+def enabled_state(host: FreshHost, unit: str) -> subprocess.CompletedProcess[str]:
+    """What `systemctl --root=<copy> is-enabled` says of `unit` (no systemd runs there)."""
+    return subprocess.run(
+        ["systemctl", f"--root={host.root}", "is-enabled", unit],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
