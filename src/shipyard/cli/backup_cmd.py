@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli import failures, output
+from shipyard.cli.approver import TerminalApprover
 from shipyard.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
     EnvArgument,
     JsonOption,
     LockWaitOption,
-    TerminalApprover,
 )
 from shipyard.errors import ExitCode
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli import failures, output
+from shipyard.cli.approver import TerminalApprover
 from shipyard.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
     EnvArgument,
     LockWaitOption,
-    TerminalApprover,
     load_env,
     state_of,
 )
@@ -45,7 +45,7 @@ WorkingTreeRuntimeOption = Annotated[
 
 
 def _runtime(ctx: typer.Context, loaded: ConfigFile) -> pipeline.Runtime:
-    from shipyard.cli.serve_cmd import deploy_alert_observers
+    from shipyard.cli.failure_alerts import deploy_alert_observers
     from shipyard.execute import pipeline
     from shipyard.execute.reporter import make_reporter
 

@@ -23,14 +23,19 @@ def run() -> None:
 
         print(__version__)
         sys.exit(0)
-    from shipyard.core import timing
+    from shipyard.core import startup_gc, timing
 
+    startup_gc.pause()  # until the command begins its work: see the module
     if timing.enabled:
         import atexit
 
         timing.mark("entry point")
         atexit.register(timing.mark, "exit")
 
+    from shipyard.cli import fastpath
+
+    if fastpath.run(args):  # `status ENV`, `rollback ENV`: without typer
+        return
     from shipyard.cli.deferred_imports import defer_unused_rich_modules
 
     defer_unused_rich_modules()  # before typer: see the module

@@ -1,7 +1,9 @@
 """A command's own failure alerts (TLS renewal, backup): when `alerts:` has channels
 (and `alerts.from_commands` is not `never`), the command sends the alert itself, since
 no `serve` sees these failures. A problem with the alert configuration is a warning,
-never a changed exit code. See serve/command_failures.py for what the alerts say."""
+never a changed exit code. See serve/command_failures.py for what the alerts say.
+Also the deploy alerts that deploy, hotfix, promote and rollback add for themselves
+(`deploy_alert_observers`)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from shipyard.config.loader import ConfigFile
     from shipyard.config.model import Environment
     from shipyard.config.shipyard_config import ShipyardConfig
+    from shipyard.execute.observers import PhaseObserver
     from shipyard.serve.alerts import Alert
 
 
@@ -79,3 +82,21 @@ def backup_failed(
     from shipyard.serve.command_failures import backup_failed_alert
 
     _send(config, backup_failed_alert(env_name, sources, error))
+
+
+def deploy_alert_observers(loaded: ConfigFile) -> list[PhaseObserver]:
+    """What a deploy, hotfix, promote or rollback adds so it sends its own deploy alerts
+    when no `serve` is running (`alerts.from_commands`). Nothing without `alerts:`; a
+    problem with the alert configuration is a warning, never a failed deploy."""
+    if "alerts" not in loaded.data:
+        return []
+    from shipyard.config.shipyard_config import ShipyardConfig
+    from shipyard.serve.events import command_alerts
+
+    listen_for_tls_failures(loaded)  # a deploy's tls step alerts its own failures
+
+    try:
+        return list(command_alerts(ShipyardConfig.from_file(loaded)))
+    except ShipyardError as exc:
+        print(f"warning: deploy alerts are off for this command: {exc}", file=sys.stderr)
+        return []

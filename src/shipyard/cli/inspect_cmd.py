@@ -51,17 +51,9 @@ def status(
     ] = False,
 ) -> None:
     """Per host: active release, slots, health; the lock; each backup source's last backup."""
-    from shipyard.cli import views
-    from shipyard.execute import queries
+    from shipyard.cli.status_run import show_status
 
-    env = failures.guard(lambda: load_env(config, env_name))
-    data = failures.run(queries.status(env, _quiet()))
-    if json_output:
-        output.print_json(data.to_json())
-    else:
-        views.print_status(data)
-    if check and data.stale_backups:
-        raise typer.Exit(ExitCode.FAILED)
+    show_status(config, env_name, json_output=json_output, check=check)
 
 
 def history(

@@ -23,6 +23,7 @@ from shipyard.cli.deferred_imports import defer_pydantic_plugin_loader
 from shipyard.cli.demo_cmd import register as register_demo
 from shipyard.cli.deploy_cmd import register as register_deploy
 from shipyard.cli.drill_cmd import register as register_drill
+from shipyard.cli.fastpath import quiet_asyncio_socket_warnings
 from shipyard.cli.gates_cmd import register as register_gates
 from shipyard.cli.host_cmd import register as register_host
 from shipyard.cli.init_cmd import register as register_init
@@ -67,15 +68,6 @@ def _main(
         print(__version__)
         raise typer.Exit(0)
     quiet_asyncio_socket_warnings()
-
-
-def quiet_asyncio_socket_warnings() -> None:
-    """asyncio warns once per write on a dead SSH socket ("socket.send() raised
-    exception."); the failure itself is reported, once, as a host error. Set when a
-    command runs (this callback), so that `shipyard --help` does not load logging."""
-    import logging
-
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
 register_init(app)

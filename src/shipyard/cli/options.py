@@ -6,7 +6,6 @@ Light on purpose: every command module imports it, so the configuration models
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.config.location import DEFAULT_FILE
-from shipyard.core.ci import in_ci
 
 if TYPE_CHECKING:
     from shipyard.config.model import Environment
@@ -49,14 +47,3 @@ def load_env(config: Path, env_name: str) -> Environment:
     from shipyard.config.loader import ConfigFile
 
     return ConfigFile.load(config).environment(env_name)
-
-
-class TerminalApprover:
-    """Asks the person at the terminal; nobody when not on a terminal, or in CI."""
-
-    @property
-    def interactive(self) -> bool:
-        return sys.stdin.isatty() and not in_ci()
-
-    def confirm(self, question: str) -> bool:
-        return typer.confirm(question, default=False)

@@ -13,7 +13,6 @@ from shipyard.cli.options import (
     ConfigOption,
     EnvArgument,
     LockWaitOption,
-    TerminalApprover,
     state_of,
 )
 
@@ -49,42 +48,18 @@ def rollback_command(
 
     One switch while its slot is still warm; otherwise it boots with exactly the runtime it was recorded with (start, workers, health, env; see `shipyard releases`), secret values read here now, and where (hosts, paths, nginx) from the current file.
     """  # noqa: E501
-    from shipyard.cli.serve_cmd import deploy_alert_observers
-    from shipyard.config.loader import ConfigFile
-    from shipyard.execute.reporter import make_reporter
-    from shipyard.execute.rollback_flow import rollback  # the pipeline's, without deploy's
-    from shipyard.execute.runner import Runtime
+    from shipyard.cli.rollback_run import roll_back
 
-    loaded = failures.guard(lambda: ConfigFile.load(config))
-    runtime = Runtime(
-        reporter=make_reporter(),
-        approver=TerminalApprover(),
-        observers=[*state_of(ctx).observers, *deploy_alert_observers(loaded)],
+    roll_back(
+        config,
+        env_name,
+        release=release,
+        message=message,
+        restore_data=restore_data,
+        yes=yes,
+        lock_wait=lock_wait,
+        observers=state_of(ctx).observers,
     )
-    try:
-        result = failures.run(
-            rollback(
-                loaded,
-                env_name,
-                runtime,
-                release=release,
-                message=message,
-                lock_wait=lock_wait,
-                restore_data=restore_data,
-                yes=yes,
-            )
-        )
-    finally:
-        runtime.reporter.close()
-    how = "warm: one switch" if result.warm else "cold: booted, checked, switched"
-    total = sum(result.timings.values())
-    output.console.print(
-        f"rolled back {env_name} to {result.release_id} ({how}) in {total:.2f}s; "
-        f"was {result.previous_release}",
-        markup=False,
-    )
-    for note in result.notes:
-        output.console.print(note, markup=False)
 
 
 def repair_command(

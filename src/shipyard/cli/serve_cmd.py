@@ -1,5 +1,4 @@
-"""`serve`, `checks ENV`, `alerts test`; and the deploy alerts the deploy commands add
-(`deploy_alert_observers`). Everything heavy is imported inside the commands."""
+"""`serve`, `checks ENV`, `alerts test`. Everything heavy is imported inside the commands."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ import typer
 
 from shipyard.cli import failures, output
 from shipyard.cli.options import DEFAULT_CONFIG, ConfigOption, EnvArgument, JsonOption
-from shipyard.errors import ExitCode, ShipyardError
+from shipyard.errors import ExitCode
 
 if TYPE_CHECKING:
-    from shipyard.config.loader import ConfigFile
     from shipyard.config.shipyard_config import ShipyardConfig
-    from shipyard.execute.observers import PhaseObserver
 
 alerts_app = typer.Typer(help="Alert channels (apprise URLs named in `alerts.channels`).")
 
@@ -149,22 +146,3 @@ def alerts_test_command(config: ConfigOption = DEFAULT_CONFIG) -> None:
             "check the apprise URL in that secret and that the service is reachable",
         )
         raise typer.Exit(ExitCode.FAILED)
-
-
-def deploy_alert_observers(loaded: ConfigFile) -> list[PhaseObserver]:
-    """What a deploy, hotfix, promote or rollback adds so it sends its own deploy alerts
-    when no `serve` is running (`alerts.from_commands`). Nothing without `alerts:`; a
-    problem with the alert configuration is a warning, never a failed deploy."""
-    if "alerts" not in loaded.data:
-        return []
-    from shipyard.cli.failure_alerts import listen_for_tls_failures
-    from shipyard.config.shipyard_config import ShipyardConfig
-    from shipyard.serve.events import command_alerts
-
-    listen_for_tls_failures(loaded)  # a deploy's tls step alerts its own failures
-
-    try:
-        return list(command_alerts(ShipyardConfig.from_file(loaded)))
-    except ShipyardError as exc:
-        print(f"warning: deploy alerts are off for this command: {exc}", file=sys.stderr)
-        return []
