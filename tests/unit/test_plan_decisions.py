@@ -10,7 +10,8 @@ from shipyard.plan.checks import judge_response
 from shipyard.plan.retention import ReleaseDir, releases_to_remove
 from shipyard.plan.slots import due_to_retire, leftover_slots
 from shipyard.plan.switching import SwitchPlan, plan_switch
-from shipyard.protocol.common import HttpCheckSpec, SlotRow
+from shipyard.protocol.common import SlotRow
+from shipyard.protocol.specs import HttpCheckSpec
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ import pytest
 
 from shipyard.protocol.catalog import CATALOG
 from shipyard.protocol.codec import ProtocolError, decode, encode
-from shipyard.protocol.common import HealthSpec, Probe
+from shipyard.protocol.common import Probe
+from shipyard.protocol.specs import HealthSpec
 
 
 def sample(tp: Any) -> Any:

@@ -210,6 +210,7 @@ NOT_FOR_STATUS = (
     "shipyard.protocol.observe",
     "shipyard.protocol.backup",  # no backups configured
     "shipyard.protocol.tls",  # no TLS
+    "shipyard.protocol.specs",  # the deploy-time specs (health, proxy, TLS, slot)
     "shipyard.execute.backup",
     "shipyard.execute.tls",
     "shipyard.execute.pipeline",

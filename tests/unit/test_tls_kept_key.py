@@ -24,7 +24,7 @@ from shipyard.plan.layout import Layout
 from shipyard.plan.nginx_conf import ServerBlock, render_server
 from shipyard.plan.tls_conf import HttpsServer
 from shipyard.plan.tls_key import key_choice
-from shipyard.protocol.common import ProxySpec, TlsSpec
+from shipyard.protocol.specs import ProxySpec, TlsSpec
 
 NAME = "shop.example.com"
 HOSTS = ["deploy@10.0.0.6", "deploy@10.0.0.7"]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # imported when first used: most operations need none of them
     from shipyard.host.nginx import Nginx
     from shipyard.host.slots import Slots
     from shipyard.host.supervisor import Supervisor
-    from shipyard.protocol.common import ProxySpec
+    from shipyard.protocol.specs import ProxySpec
 
 
 class Context:

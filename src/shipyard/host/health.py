@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard.core.addresses import reachable
-from shipyard.protocol.common import HealthSpec, Probe
+from shipyard.protocol.common import Probe
+from shipyard.protocol.specs import HealthSpec
 
 if TYPE_CHECKING:
     import httpx

@@ -21,7 +21,7 @@ from shipyard.plan.nginx_conf import (
     render_main,
     render_server,
 )
-from shipyard.protocol.common import ProxySpec
+from shipyard.protocol.specs import ProxySpec
 
 RELOAD_DEADLINE = 10.0  # seconds for a reload's new workers to take over
 

@@ -14,7 +14,7 @@ from shipyard.host.state import State
 from shipyard.host.supervisor import RUNNING_STATES, Supervisor
 from shipyard.plan.layout import Layout, program_name
 from shipyard.protocol.codec import decode, encode
-from shipyard.protocol.common import SlotSpec
+from shipyard.protocol.specs import SlotSpec
 
 WEB = "web"
 GONE_STATES = ("FATAL", "EXITED", "STOPPED", "ABSENT")  # the process is not coming back

@@ -17,7 +17,7 @@ from shipyard.host.tls_key_owner import give_to_workers
 from shipyard.host.tls_placeholder import ensure_placeholder
 from shipyard.plan.layout import Layout
 from shipyard.plan.tls_conf import HttpsServer
-from shipyard.protocol.common import ProxySpec
+from shipyard.protocol.specs import ProxySpec
 
 
 def https_parts(layout: Layout, spec: ProxySpec) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from shipyard.config.model import Environment, HostEntry
 from shipyard.config.observe import Check, HeartbeatProbe, HttpProbe, TcpProbe, TlsProbe
 from shipyard.core.addresses import is_wildcard, split_listen
-from shipyard.protocol.common import HttpCheckSpec
+from shipyard.protocol.specs import HttpCheckSpec
 from shipyard.transport.target import SshTarget
 
 ONE = "-"  # the host label of a check that is not per host

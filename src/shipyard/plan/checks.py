@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shipyard.protocol.common import HttpCheckSpec
+from shipyard.protocol.specs import HttpCheckSpec
 
 
 def dig(document: Any, path: str) -> Any:

@@ -14,13 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.config.model import Environment, HostEntry, HttpCheck
 from shipyard.plan.layout import Layout
-from shipyard.protocol.common import (
-    HealthSpec,
-    HttpCheckSpec,
-    ProxySpec,
-    ReleaseManifest,
-    TlsSpec,
-)
+from shipyard.protocol.common import ReleaseManifest
 from shipyard.protocol.inspect import LogsRequest, StatusRequest
 from shipyard.protocol.op import Scope
 from shipyard.protocol.records import HelloRequest
@@ -32,6 +26,7 @@ if TYPE_CHECKING:
     from shipyard.protocol.maintenance import RepairRequest
     from shipyard.protocol.observe import ObserveSampleRequest
     from shipyard.protocol.prepare import PrepareRequest, ProxyRequest, ReleaseCommandRequest
+    from shipyard.protocol.specs import HealthSpec, HttpCheckSpec, ProxySpec, TlsSpec
     from shipyard.protocol.switch import SwitchRequest, VerifyRequest
 
 
@@ -55,6 +50,8 @@ def hello(version: str, protocol: int) -> HelloRequest:
 
 
 def proxy_spec(env: Environment, host: HostEntry) -> ProxySpec:
+    from shipyard.protocol.specs import ProxySpec
+
     return ProxySpec(
         mode=env.nginx.mode,
         binary=env.nginx.binary,
@@ -74,6 +71,8 @@ def proxy_spec(env: Environment, host: HostEntry) -> ProxySpec:
 def tls_spec(env: Environment, host: HostEntry) -> TlsSpec | None:
     """nginx's HTTPS server (None: `tls.mode: off`); the health path stays plain HTTP, so
     VERIFY, the analysis and a load balancer's checks reach it without a certificate."""
+    from shipyard.protocol.specs import TlsSpec
+
     tls = env.tls
     if not tls.enabled:
         return None
@@ -86,6 +85,8 @@ def tls_spec(env: Environment, host: HostEntry) -> TlsSpec | None:
 
 
 def health(env: Environment, *, threshold: int | None = None) -> HealthSpec:
+    from shipyard.protocol.specs import HealthSpec
+
     h = env.health
     return HealthSpec(
         path=h.path,
@@ -99,6 +100,8 @@ def health(env: Environment, *, threshold: int | None = None) -> HealthSpec:
 
 
 def http_check(check: HttpCheck) -> HttpCheckSpec:
+    from shipyard.protocol.specs import HttpCheckSpec
+
     return HttpCheckSpec(
         path=check.path,
         status=check.status,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shipyard.protocol.common import HealthSpec, ProxySpec
 from shipyard.protocol.op import Empty, Op
+from shipyard.protocol.specs import HealthSpec, ProxySpec
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shipyard.protocol.common import HealthSpec, ListenMode, Traffic
+from shipyard.protocol.common import ListenMode, Traffic
 from shipyard.protocol.op import Op
+from shipyard.protocol.specs import HealthSpec
 
 
 @dataclass(frozen=True)

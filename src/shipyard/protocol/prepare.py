@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shipyard.protocol.codec import Json
-from shipyard.protocol.common import ProxySpec, ReleaseManifest
+from shipyard.protocol.common import ReleaseManifest
 from shipyard.protocol.op import Empty, Op
+from shipyard.protocol.specs import ProxySpec
 
 
 @dataclass(frozen=True)

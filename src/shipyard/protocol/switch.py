@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shipyard.protocol.common import HealthSpec, ListenMode, Probe, ProxySpec
+from shipyard.protocol.common import ListenMode, Probe
 from shipyard.protocol.op import Op
+from shipyard.protocol.specs import HealthSpec, ProxySpec
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shipyard.protocol.common import ProxySpec
 from shipyard.protocol.op import Empty, Op
+from shipyard.protocol.specs import ProxySpec
 
 TlsSource = Literal["acme", "files", "self-signed"]
 

@@ -22,7 +22,7 @@ from shipyard.host.supervisor import tail
 from shipyard.plan.checks import judge_response
 from shipyard.plan.layout import SLOTS, Layout, other_slot, program_name
 from shipyard.protocol import boot as proto
-from shipyard.protocol.common import SlotSpec
+from shipyard.protocol.specs import SlotSpec
 
 LOG_TAIL = 50
 WORKER_POLL = 0.2
