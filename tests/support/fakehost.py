@@ -22,7 +22,7 @@ from shipyard import __version__
 from shipyard.config.model import Environment, HostEntry
 from shipyard.execute.hostclient import Host, HostError, Redactor
 from shipyard.plan.layout import other_slot
-from shipyard.protocol import boot, inspect, maintenance, observe, prepare, records, switch
+from shipyard.protocol import boot, inspect, lock, maintenance, observe, prepare, records, switch
 from shipyard.protocol.common import Deployment, ReleaseInfo, SlotRow, Traffic
 from shipyard.protocol.drills import DrillListReply
 from shipyard.protocol.inspect import LogsRequest, SlotStatus
@@ -164,13 +164,13 @@ class FakeHost:
     def _healthy(self, op: str, request: Any) -> Any:
         m = self.model
         if op in ("lock-acquire",):
-            return records.LockAcquireReply(acquired=True, lock=None, taken_over=None)
+            return lock.LockAcquireReply(acquired=True, lock=None, taken_over=None)
         if op == "lock-release":
-            return records.LockReleaseReply(released=None)
+            return lock.LockReleaseReply(released=None)
         if op == "lock-refresh":
-            return records.LockRefreshReply(held=True)
+            return lock.LockRefreshReply(held=True)
         if op == "lock-status":
-            return records.LockStatusReply(lock=None)
+            return lock.LockStatusReply(lock=None)
         if op == "history":
             return records.HistoryReply(initialised=True, deployments=list(m.history))
         if op == "releases":

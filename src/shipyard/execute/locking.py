@@ -15,7 +15,7 @@ from shipyard.execute.hostclient import Host, HostError
 from shipyard.execute.identity import actor
 from shipyard.execute.session import Session
 from shipyard.protocol.common import LockHolder, LockInfo
-from shipyard.protocol.records import (
+from shipyard.protocol.lock import (
     LOCK_ACQUIRE,
     LOCK_REFRESH,
     LOCK_RELEASE,

@@ -25,15 +25,9 @@ from shipyard.protocol.codec import encode
 from shipyard.protocol.common import Deployment, Event, LockInfo
 from shipyard.protocol.drills import DRILL_LIST, DrillListRequest, DrillRecord
 from shipyard.protocol.inspect import LOGS, STATUS, StatusReply
+from shipyard.protocol.lock import LOCK_STATUS
 from shipyard.protocol.op import Empty
-from shipyard.protocol.records import (
-    EVENTS,
-    HISTORY,
-    LOCK_STATUS,
-    RELEASES,
-    EventsRequest,
-    HistoryRequest,
-)
+from shipyard.protocol.records import EVENTS, HISTORY, RELEASES, EventsRequest, HistoryRequest
 
 if TYPE_CHECKING:
     from shipyard.execute.tls import HostCertificate

@@ -14,6 +14,7 @@ from shipyard.protocol import (
     boot,
     drills,
     inspect,
+    lock,
     maintenance,
     observe,
     prepare,
@@ -28,10 +29,10 @@ CATALOG: dict[str, Op[Any, Any]] = {
     op.name: op
     for op in (
         records.HELLO,
-        records.LOCK_ACQUIRE,
-        records.LOCK_REFRESH,
-        records.LOCK_RELEASE,
-        records.LOCK_STATUS,
+        lock.LOCK_ACQUIRE,
+        lock.LOCK_REFRESH,
+        lock.LOCK_RELEASE,
+        lock.LOCK_STATUS,
         records.RECORD_START,
         records.RECORD_UPDATE,
         records.RECORD_PROGRESS,

@@ -14,6 +14,7 @@ from shipyard.host import lock as host_lock
 from shipyard.host.context import Context, create_tree
 from shipyard.host.errors import HostOpError
 from shipyard.host.operations.handler import Handler
+from shipyard.protocol import lock as lock_ops
 from shipyard.protocol import records as proto
 from shipyard.protocol.op import PROTOCOL_VERSION, Empty
 
@@ -36,35 +37,35 @@ def hello(ctx: Context, request: proto.HelloRequest) -> proto.HelloReply:
     )
 
 
-def lock_status(ctx: Context, request: Empty) -> proto.LockStatusReply:
+def lock_status(ctx: Context, request: Empty) -> lock_ops.LockStatusReply:
     state = ctx.read_state()
-    return proto.LockStatusReply(lock=host_lock.read(state) if state else None)
+    return lock_ops.LockStatusReply(lock=host_lock.read(state) if state else None)
 
 
-def lock_acquire(ctx: Context, request: proto.LockAcquireRequest) -> proto.LockAcquireReply:
+def lock_acquire(ctx: Context, request: lock_ops.LockAcquireRequest) -> lock_ops.LockAcquireReply:
     state = ctx.open_state()
     holder = request.holder
     current, taken_over = host_lock.acquire(
         state, holder, heartbeat=request.heartbeat, force=request.force
     )
     if current is not None:
-        return proto.LockAcquireReply(acquired=False, lock=current, taken_over=None)
+        return lock_ops.LockAcquireReply(acquired=False, lock=current, taken_over=None)
     if taken_over is not None:
         state.event("lock-taken-over", asdict(taken_over), holder.deployment_id)
     state.event("lock-acquired", asdict(holder), holder.deployment_id)
-    return proto.LockAcquireReply(acquired=True, lock=None, taken_over=taken_over)
+    return lock_ops.LockAcquireReply(acquired=True, lock=None, taken_over=taken_over)
 
 
-def lock_refresh(ctx: Context, request: proto.LockRefreshRequest) -> proto.LockRefreshReply:
+def lock_refresh(ctx: Context, request: lock_ops.LockRefreshRequest) -> lock_ops.LockRefreshReply:
     state = ctx.read_state()
     held = state is not None and host_lock.refresh(state, request.deployment_id)
-    return proto.LockRefreshReply(held=held)
+    return lock_ops.LockRefreshReply(held=held)
 
 
-def lock_release(ctx: Context, request: proto.LockReleaseRequest) -> proto.LockReleaseReply:
+def lock_release(ctx: Context, request: lock_ops.LockReleaseRequest) -> lock_ops.LockReleaseReply:
     state = ctx.read_state()
     if state is None:
-        return proto.LockReleaseReply(released=None)
+        return lock_ops.LockReleaseReply(released=None)
     try:
         view = host_lock.release(
             state, request.deployment_id, force=request.force, actor=request.actor
@@ -77,7 +78,7 @@ def lock_release(ctx: Context, request: proto.LockReleaseRequest) -> proto.LockR
         ) from None
     if view is not None:
         state.event("lock-released", asdict(view), request.deployment_id)
-    return proto.LockReleaseReply(released=view)
+    return lock_ops.LockReleaseReply(released=view)
 
 
 def record_start(ctx: Context, request: proto.RecordStartRequest) -> Empty:
@@ -157,10 +158,10 @@ def set_release_status(ctx: Context, request: proto.SetReleaseStatusRequest) -> 
 
 HANDLERS: list[Handler[Any, Any]] = [
     Handler(proto.HELLO, hello),
-    Handler(proto.LOCK_STATUS, lock_status),
-    Handler(proto.LOCK_ACQUIRE, lock_acquire),
-    Handler(proto.LOCK_REFRESH, lock_refresh),
-    Handler(proto.LOCK_RELEASE, lock_release),
+    Handler(lock_ops.LOCK_STATUS, lock_status),
+    Handler(lock_ops.LOCK_ACQUIRE, lock_acquire),
+    Handler(lock_ops.LOCK_REFRESH, lock_refresh),
+    Handler(lock_ops.LOCK_RELEASE, lock_release),
     Handler(proto.RECORD_START, record_start),
     Handler(proto.RECORD_UPDATE, record_update),
     Handler(proto.RECORD_PROGRESS, record_progress),
