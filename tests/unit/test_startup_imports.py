@@ -326,3 +326,22 @@ def test_a_command_says_the_same_in_its_own_app_as_in_the_whole_app() -> None:
         alone = runner.invoke(command_app(args), args, env=env)
         assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
         assert whole.output.strip()
+
+
+def test_the_status_path_defines_none_of_the_deploy_time_protocol_specs() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from shipyard.cli import status_run, views
+        from shipyard.execute import hostclient, locking, queries
+        from shipyard.plan import requests
+        specs = ("HealthSpec", "HttpCheckSpec", "ProxySpec", "TlsSpec", "SlotSpec")
+        print(sorted(f"{name}.{spec}" for name, module in list(sys.modules.items())
+                     if name.startswith("shipyard") for spec in specs if hasattr(module, spec)))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
