@@ -139,11 +139,16 @@ def ask(path: Path, line: bytes) -> dict[str, Any]:
 
 
 def serving(path: Path) -> threading.Thread:
+    """The agent serving on PATH in a thread, once it accepts connections: the socket file
+    appears at bind, a moment before the server listens (a connection in that moment is
+    refused, which made this test flaky)."""
     thread = threading.Thread(target=resident.serve, args=(path,), daemon=True)
     thread.start()
-    for _ in range(200):
+    for _ in range(500):
         if path.exists():
-            break
+            with socket.socket(socket.AF_UNIX) as probe:
+                if probe.connect_ex(str(path)) == 0:
+                    break
         threading.Event().wait(0.01)
     return thread
 
